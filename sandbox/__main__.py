@@ -1,0 +1,5 @@
+"""``python -m sandbox bamboo --port N``: run a provider sandbox until SIGTERM or SIGINT."""
+
+from sandbox.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""The ``/_sandbox/`` admin endpoints: audit, findings, faults, config, reset and full orders.
+
+Answered only to loopback peers (403 otherwise): they show card codes and can change the rules. Admin
+calls are not part of the audit.
+"""
+
+import ipaddress
+import time
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request
+
+from sandbox.bamboo.core import current_sandbox
+from sandbox.bamboo.faults import parse_fault
+
+admin = Blueprint("bamboo_admin", __name__, url_prefix="/_sandbox")
+
+
+@admin.before_request
+def only_loopback_peers() -> None:
+    """Refuse admin calls that do not come from the loopback interface."""
+    if not is_loopback(request.remote_addr):
+        abort(403)
+
+
+def is_loopback(address: str | None) -> bool:
+    """Tell whether an IP address is a loopback address (IPv4 or IPv6)."""
+    try:
+        return ipaddress.ip_address(address or "").is_loopback
+    except ValueError:
+        return False
+
+
+@admin.get("/health")
+def health() -> Response:
+    """The sandbox is up."""
+    return jsonify({"ok": True})
+
+
+@admin.get("/calls")
+def calls() -> Response:
+    """Every provider call in arrival order, with what it was answered."""
+    return jsonify({"calls": current_sandbox().state.calls_json()})
+
+
+@admin.get("/findings")
+def findings() -> Response:
+    """What the call log and the charges prove: limit violations, double charges, totals."""
+    return jsonify(current_sandbox().state.findings_json())
+
+
+@admin.post("/faults")
+def schedule_fault() -> Response | tuple[Response, int]:
+    """Schedule a fault (see ``faults``); 400 with the problem if the fault is not well formed."""
+    try:
+        fault = parse_fault(request.get_json(silent=True))
+    except (TypeError, ValueError) as problem:
+        return jsonify({"error": str(problem)}), 400
+    current_sandbox().state.schedule_fault(fault)
+    return jsonify({"scheduled": fault.as_json()}), 201
+
+
+@admin.get("/faults")
+def list_faults() -> Response:
+    """The faults still waiting for calls."""
+    return jsonify({"faults": current_sandbox().state.faults_json()})
+
+
+@admin.delete("/faults")
+def clear_faults() -> Response:
+    """Drop every scheduled fault."""
+    current_sandbox().state.clear_faults()
+    return jsonify({"faults": []})
+
+
+@admin.get("/config")
+def get_config() -> Response:
+    """The limits, delays and probabilities in force."""
+    return jsonify(current_sandbox().state.settings.as_json())
+
+
+@admin.post("/config")
+def set_config() -> Response | tuple[Response, int]:
+    """Change some settings at run time (same names as the CLI options, durations in ms)."""
+    changes: Any = request.get_json(silent=True)
+    if not isinstance(changes, dict):
+        return jsonify({"error": "config is a JSON object"}), 400
+    try:
+        settings = current_sandbox().state.configure(changes)
+    except ValueError as problem:
+        return jsonify({"error": str(problem)}), 400
+    return jsonify(settings.as_json())
+
+
+@admin.post("/reset")
+def reset() -> Response:
+    """Back to the seeded world (settings are kept)."""
+    current_sandbox().reset()
+    return jsonify({"ok": True})
+
+
+@admin.get("/orders/<request_id>")
+def order(request_id: str) -> Response | tuple[Response, int]:
+    """An order with its cards and its fate, whatever its status (``?client=`` picks the client)."""
+    found = current_sandbox().state.find_order(request.args.get("client"), request_id)
+    if found is None:
+        return jsonify({"error": "no such order"}), 404
+    cards = [card.as_json() for item in found.items for card in item.cards]
+    now = time.time()
+    body = found.as_json(now) | {"client": found.client_id, "accountId": found.account.id,
+                                 "finalStatus": found.final_status(), "allCards": cards}  # fmt: skip
+    return jsonify(body)
+
+
+@admin.get("/webhooks")
+def webhooks() -> Response:
+    """Every webhook delivery attempt since the last reset."""
+    return jsonify({"deliveries": current_sandbox().webhooks.deliveries()})

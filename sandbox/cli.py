@@ -1,0 +1,61 @@
+"""The sandbox command line: ``python -m sandbox bamboo --port N [options]``.
+
+Every option defaults to Bamboo's real value; scale them down to run tests on a faster clock.
+``giftq sandbox bamboo ...`` calls ``main`` with the same arguments.
+"""
+
+import argparse
+
+from sandbox.bamboo.app import create_app
+from sandbox.bamboo.server import make_sandbox_server, serve_until_signalled
+from sandbox.bamboo.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the sandbox named in ``argv`` until SIGTERM or SIGINT; return the exit status (0)."""
+    args = build_parser().parse_args(argv)
+    return run_bamboo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of ``python -m sandbox``: one subcommand per provider."""
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description="Provider API simulators for giftq.")
+    providers = parser.add_subparsers(dest="provider", required=True)
+    bamboo = providers.add_parser("bamboo", help="the Bamboo Integration API")
+    defaults = Settings()
+    bamboo.add_argument("--port", type=int, required=True, help="TCP port; 0 picks a free one")
+    bamboo.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    for name, help_text in (
+        ("spacing_ms", "min gap between Place Order arrivals of one client (ms)"),
+        ("product_limit", "max orders containing a product per window, per client"),
+        ("product_window_ms", "rolling window of --product-limit (ms)"),
+        ("get_order_limit", "max Get Order calls per window, per client"),
+        ("get_order_window_ms", "rolling window of --get-order-limit (ms)"),
+        ("fulfil_delay_ms", "from acceptance until the order is final (ms)"),
+        ("webhook_timeout_ms", "timeout of each webhook POST (ms)"),
+    ):
+        _option(bamboo, name, int, getattr(defaults, name), help_text)
+    _option(bamboo, "fail_probability", float, 0.0, "chance an order fails entirely")
+    _option(bamboo, "partial_probability", float, 0.0, "chance an order fails partially (PartialFailed)")
+    bamboo.add_argument("--seed", type=int, default=None, help="seed for faults, fates and card codes")
+    bamboo.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    return parser
+
+
+def _option(parser: argparse.ArgumentParser, name: str, kind: type, default: object, help_text: str) -> None:
+    flag = "--" + name.replace("_", "-")
+    parser.add_argument(flag, dest=name, type=kind, default=default, help=f"{help_text} (default {default})")
+
+
+def run_bamboo(args: argparse.Namespace) -> int:
+    """Serve the Bamboo sandbox with the settings in ``args`` until signalled; return 0."""
+    changes = {name: getattr(args, name) for name in Settings.__dataclass_fields__ if name != "seed"}
+    try:
+        settings = Settings(seed=args.seed).updated(changes)
+    except ValueError as problem:
+        raise SystemExit(f"python -m sandbox bamboo: {problem}") from None
+    app, sandbox = create_app(settings)
+    server = make_sandbox_server(args.host, args.port, app, access_log=args.access_log)
+    print(f"bamboo sandbox listening on http://{args.host}:{server.port}", flush=True)
+    serve_until_signalled(server, on_stop=sandbox.close)
+    return 0

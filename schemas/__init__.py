@@ -1,0 +1,1 @@
+"""marshmallow schemas: the producer's order request and the provider payloads."""

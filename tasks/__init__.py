@@ -1,0 +1,1 @@
+"""Celery tasks, addressed by name (`giftq.*`) so producers never import giftq."""

@@ -1,0 +1,124 @@
+"""Fixtures that start the real thing: a private redis-server, the sandbox, Celery worker processes.
+
+Every test gets its own key prefix (store, throttle and broker), so tests never see each other.
+Set GIFTQ_TEST_REDIS_URL to run against a Redis of your own instead of a private one.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from celery import Celery
+
+from config.settings import Settings, load_settings
+from worker.crypto import new_key
+from worker.processes import Child, Sandbox, start_worker
+from worker.redis_server import RedisServer
+from worker.runtime import Runtime, build_runtime
+
+pytest_plugins = ["tests.sandbox_fixtures"]
+
+DEMO_CLIENT = {"GIFTQ_BAMBOO_CLIENT_ID": "giftq-demo", "GIFTQ_BAMBOO_CLIENT_SECRET": "demo-secret"}
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis URL: the one in GIFTQ_TEST_REDIS_URL, else a private redis-server stopped at the end."""
+    given = os.environ.get("GIFTQ_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    with RedisServer() as server:
+        yield server.url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def key_prefix(redis_client: redis.Redis) -> Iterator[str]:
+    """A fresh key prefix for one test; its keys are deleted afterwards."""
+    prefix = f"t-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    for key in redis_client.scan_iter(match=f"{prefix}*", count=1000):
+        redis_client.delete(key)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A Bamboo sandbox process with Bamboo's own limits and a short fulfilment delay, shared by a session."""
+    log = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
+    server = Sandbox(log, fulfil_delay_ms=300)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def giftq_env(redis_url: str, key_prefix: str, sandbox: Sandbox) -> dict[str, str]:
+    """The environment of a giftq process for this test: private prefix, throwaway key, the sandbox."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GIFTQ_")}
+    env.update(
+        GIFTQ_REDIS_URL=redis_url,
+        GIFTQ_KEY_PREFIX=key_prefix,
+        GIFTQ_BROKER_KEY_PREFIX=f"{key_prefix}:broker:",
+        GIFTQ_FERNET_KEYS=new_key(),
+        GIFTQ_BAMBOO_BASE_URL=sandbox.url,
+        GIFTQ_POLL_INTERVAL_MS="200",
+        GIFTQ_POLL_MAX_INTERVAL_MS="1000",
+        **DEMO_CLIENT,
+    )
+    if os.environ.get("GIFTQ_TEST_REDIS_URL"):
+        env["GIFTQ_ALLOW_VOLATILE_STORE"] = "true"
+    return env
+
+
+@pytest.fixture
+def settings(giftq_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for key in [key for key in os.environ if key.startswith("GIFTQ_")]:
+        monkeypatch.delenv(key)
+    for key, value in giftq_env.items():
+        monkeypatch.setenv(key, value)
+    return load_settings()
+
+
+@pytest.fixture
+def rt(settings: Settings) -> Iterator[Runtime]:
+    """The same runtime a worker builds, for this test's prefix."""
+    runtime = build_runtime(settings)
+    yield runtime
+    runtime.redis.close()
+
+
+@pytest.fixture
+def producer(giftq_env: dict[str, str]) -> Iterator[Celery]:
+    """A bare Celery client, as a producer's web app has: it knows the broker URL and task names only."""
+    app = Celery(broker=giftq_env["GIFTQ_REDIS_URL"])
+    app.conf.broker_transport_options = {"global_keyprefix": giftq_env["GIFTQ_BROKER_KEY_PREFIX"]}
+    app.conf.task_default_queue = "giftq"
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def start_workers(giftq_env: dict[str, str], tmp_path: Path) -> Iterator:
+    """Start `n` real `celery -A worker worker` processes for this test; all are stopped afterwards."""
+    started: list[Child] = []
+
+    def start(n: int = 1, concurrency: int = 2) -> list[Child]:
+        for _ in range(n):
+            name = f"w{len(started) + 1}"
+            started.append(start_worker(tmp_path / f"{name}.log", giftq_env, concurrency=concurrency, name=name))
+        return started[-n:]
+
+    yield start
+    for child in started:
+        child.stop()

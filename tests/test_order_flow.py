@@ -1,0 +1,98 @@
+"""One order's whole life over the real stack: Redis, `celery -A worker worker` processes, the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from itertools import pairwise
+
+import pytest
+from celery import Celery
+
+from tests.waiting import wait_for
+from worker import states
+from worker.processes import Sandbox
+from worker.runtime import Runtime
+
+pytestmark = pytest.mark.timeout(90)
+
+PRODUCTS = ((439685, "10"), (100001, "25"), (100002, "50"), (100003, "20"), (100004, "30"))
+
+
+def an_order(product_id: int = 100001, value: str = "25", quantity: int = 2) -> dict:
+    return {
+        "RequestId": str(uuid.uuid4()),
+        "AccountId": 555,
+        "Products": [{"ProductId": product_id, "Quantity": quantity, "Value": value}],
+    }
+
+
+def final_state(rt: Runtime, request_id: str) -> str | None:
+    record = rt.store.get(request_id)
+    return record.state if record and record.state in states.FINAL else None
+
+
+def place_orders_of(sandbox: Sandbox, request_ids: set[str]) -> list[dict]:
+    calls = sandbox.admin("GET", "calls")["calls"]
+    return [c for c in calls if c["path"].endswith("/orders/checkout") and c["request_id"] in request_ids]
+
+
+def test_one_order_goes_from_submit_to_fulfilled_and_its_cards_decrypt(
+    rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers
+) -> None:
+    # Given a worker process, when a producer sends one order by task name
+    start_workers(1)
+    order = an_order(quantity=2)
+    producer.send_task("giftq.submit_order", args=[order])
+    request_id = order["RequestId"]
+
+    # Then the order ends fulfilled, its history walked every state, and its two cards decrypt
+    assert wait_for(lambda: final_state(rt, request_id), timeout_s=30, what="a final state") == states.FULFILLED
+    record = rt.store.get(request_id)
+    assert [e["to"] for e in rt.store.history(request_id)] == ["accepted", "submitting", "placed", "fulfilled"]
+    cards = rt.cipher.decrypt(record.cards_token)
+    issued = sandbox.admin("GET", f"orders/{request_id}")
+    issued_codes = {card["cardCode"] for item in issued["items"] for card in item["cards"]}
+    assert len(cards) == 2
+    assert {card["code"] for card in cards} == issued_codes
+    assert all(card["pin"] for card in cards)
+    assert record.summary == {"cards_issued": 2, "cards_failed": 0}
+    assert record.cards_token not in (card["code"] for card in cards)
+
+
+def test_the_same_request_id_submitted_twice_gives_one_order_and_one_charge(
+    rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers
+) -> None:
+    # Given a producer that sends the same order twice (a retry after a lost answer)
+    order = an_order()
+    producer.send_task("giftq.submit_order", args=[order])
+    producer.send_task("giftq.submit_order", args=[order])
+    start_workers(1)
+
+    # Then there is one order, fulfilled, and the sandbox charged one Place Order
+    request_id = order["RequestId"]
+    assert wait_for(lambda: final_state(rt, request_id), timeout_s=30, what="a final state") == states.FULFILLED
+    accepted = sandbox.admin("GET", "findings")["accepted_request_ids"]
+    assert accepted.count(request_id) == 1
+    assert len(place_orders_of(sandbox, {request_id})) == 1
+    assert rt.store.count_by_state()[states.FULFILLED] == 1
+
+
+def test_two_worker_processes_keep_place_order_calls_500_ms_apart(
+    rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers
+) -> None:
+    # Given two worker processes and ten orders over five products
+    start_workers(2, concurrency=2)
+    orders = [an_order(*PRODUCTS[i % len(PRODUCTS)], quantity=1) for i in range(10)]
+    for order in orders:
+        producer.send_task("giftq.submit_order", args=[order])
+    request_ids = {order["RequestId"] for order in orders}
+
+    # When every order is final
+    wait_for(lambda: all(final_state(rt, rid) for rid in request_ids), timeout_s=60, what="10 final orders")
+
+    # Then all are fulfilled and no two Place Order arrivals at the sandbox were under 500 ms apart
+    assert {final_state(rt, rid) for rid in request_ids} == {states.FULFILLED}
+    arrivals = sorted(call["at"] for call in place_orders_of(sandbox, request_ids))
+    assert len(arrivals) == 10
+    gaps_ms = [(later - earlier) * 1000 for earlier, later in pairwise(arrivals)]
+    assert min(gaps_ms) >= 500, f"closest Place Order arrivals were {min(gaps_ms):.1f} ms apart"

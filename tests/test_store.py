@@ -1,0 +1,116 @@
+"""The order store on a real Redis: created once per RequestId, moved by compare-and-set only."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import redis
+
+from worker import states
+from worker.errors import StoreError
+from worker.keys import Keys
+from worker.redis_server import RedisServer
+from worker.store import OrderStore, check_durable
+
+REQUEST = {"RequestId": "r", "AccountId": 555, "Products": [{"ProductId": 100001, "Quantity": 1, "Value": "10.00"}]}
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis, key_prefix: str) -> OrderStore:
+    return OrderStore(redis_client, Keys(key_prefix), retention_s=3600)
+
+
+def test_second_create_of_a_request_id_keeps_the_first_record(store: OrderStore) -> None:
+    request_id = str(uuid.uuid4())
+    assert store.create(request_id, REQUEST, credential="a") is True
+    assert store.create(request_id, {**REQUEST, "AccountId": 1}, credential="b") is False
+    record = store.get(request_id)
+    assert record.state == states.ACCEPTED
+    assert record.request["AccountId"] == 555
+    assert record.credential == "a"
+
+
+def test_transitions_move_forward_and_leave_a_timestamped_history(store: OrderStore) -> None:
+    request_id = str(uuid.uuid4())
+    store.create(request_id, REQUEST)
+    assert store.transition(request_id, states.SUBMITTING)
+    assert store.transition(request_id, states.PLACED, note="ok")
+    assert store.transition(request_id, states.FULFILLED, summary='{"cards_issued": 1}')
+    history = store.history(request_id)
+    assert [entry["to"] for entry in history] == ["accepted", "submitting", "placed", "fulfilled"]
+    assert [entry.get("from") for entry in history] == [None, "accepted", "submitting", "placed"]
+    assert history[2]["note"] == "ok"
+    assert all(a["at_ms"] <= b["at_ms"] for a, b in zip(history, history[1:], strict=False))
+    assert store.get(request_id).summary == {"cards_issued": 1}
+
+
+def test_a_late_event_never_moves_an_order_backwards(store: OrderStore) -> None:
+    request_id = str(uuid.uuid4())
+    store.create(request_id, REQUEST)
+    for target in (states.SUBMITTING, states.PLACED, states.FULFILLED):
+        store.transition(request_id, target)
+    assert store.transition(request_id, states.PLACED) is False
+    assert store.transition(request_id, states.SUBMITTING) is False
+    assert store.get(request_id).state == states.FULFILLED
+
+
+def test_no_state_may_return_to_accepted(store: OrderStore) -> None:
+    with pytest.raises(StoreError):
+        store.transition(str(uuid.uuid4()), states.ACCEPTED)
+
+
+def test_transition_of_an_unknown_order_is_an_error(store: OrderStore) -> None:
+    with pytest.raises(StoreError):
+        store.transition(str(uuid.uuid4()), states.SUBMITTING)
+
+
+def test_of_many_racing_workers_exactly_one_wins_the_move_to_submitting(store: OrderStore) -> None:
+    request_id = str(uuid.uuid4())
+    store.create(request_id, REQUEST)
+    wins = []
+    barrier = threading.Barrier(16)
+
+    def race() -> None:
+        barrier.wait()
+        wins.append(store.transition(request_id, states.SUBMITTING))
+
+    threads = [threading.Thread(target=race) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wins.count(True) == 1
+    assert len(store.history(request_id)) == 2
+
+
+def test_state_indexes_follow_the_moves(store: OrderStore) -> None:
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    store.create(first, REQUEST)
+    store.create(second, REQUEST)
+    store.transition(first, states.SUBMITTING)
+    assert store.count_by_state()[states.ACCEPTED] == 1
+    assert store.request_ids(states.SUBMITTING) == [first]
+
+
+def test_final_orders_expire_after_the_retention_time(store: OrderStore, redis_client: redis.Redis) -> None:
+    request_id = str(uuid.uuid4())
+    store.create_rejected(request_id, REQUEST, "NoProducts")
+    assert store.get(request_id).reason == "NoProducts"
+    ttl = redis_client.ttl(Keys(store._keys.prefix).order(request_id))
+    assert 0 < ttl <= 3600
+
+
+def test_the_private_test_redis_is_accepted_as_durable(redis_client: redis.Redis) -> None:
+    check_durable(redis_client)
+
+
+@pytest.mark.parametrize(("setting", "value"), [("maxmemory-policy", "allkeys-lru"), ("appendonly", "no")])
+def test_a_redis_that_may_evict_or_forget_is_refused_as_a_store(setting: str, value: str) -> None:
+    with RedisServer() as server:
+        volatile = redis.Redis.from_url(server.url)
+        volatile.config_set(setting, value)
+        with pytest.raises(StoreError, match="may lose orders"):
+            check_durable(volatile)
+        volatile.close()

@@ -1,0 +1,21 @@
+"""Waiting for a condition with a deadline, never a blind sleep."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T], *, timeout_s: float, what: str, every_s: float = 0.05) -> T:
+    """Call `probe` until it returns something truthy, and return that; fail the test after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what} (last: {value!r})")
+        time.sleep(every_s)

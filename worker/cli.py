@@ -1,0 +1,140 @@
+"""The `giftq` command: submit and inspect orders, run the demo, start the sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from config.settings import SettingsError
+from worker.errors import GiftqError, OrderRejected
+
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `giftq` console script."""
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "sandbox":
+        from sandbox.cli import main as sandbox_main
+
+        return sandbox_main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        return args.handler(args)
+    except (GiftqError, SettingsError) as error:
+        Console(stderr=True).print(f"[red]error:[/] {error}")
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="giftq", description="Gift-card ordering worker.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run 20 orders end to end against the sandbox and summarise")
+    demo.add_argument("--orders", type=int, default=20, help="how many orders to submit (default 20)")
+    demo.set_defaults(handler=_demo)
+
+    submit = commands.add_parser("submit", help="submit one order (validated, stored, enqueued)")
+    submit.add_argument("--json", dest="order_json", help="the whole order as JSON (Place Order fields)")
+    submit.add_argument("--account", type=int, help="AccountId")
+    submit.add_argument("--product", type=int, help="ProductId")
+    submit.add_argument("--quantity", type=int, default=1, help="cards of the product (default 1)")
+    submit.add_argument("--value", help="face value in the product's currency")
+    submit.add_argument("--request-id", help="RequestId (a GUID; a new one if omitted)")
+    submit.set_defaults(handler=_submit)
+
+    status = commands.add_parser("status", help="show an order's state and history (never its cards)")
+    status.add_argument("request_id")
+    status.set_defaults(handler=_status)
+
+    keygen = commands.add_parser("keygen", help="print a new key for GIFTQ_FERNET_KEYS")
+    keygen.set_defaults(handler=_keygen)
+
+    commands.add_parser("sandbox", help="start a provider sandbox: giftq sandbox bamboo --port N", add_help=False)
+    return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from worker.demo import run_demo
+
+    if args.orders < 1:
+        raise GiftqError("--orders must be at least 1")
+    return run_demo(orders=args.orders)
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from tasks.orders import enqueue_place
+    from worker.intake import submit
+    from worker.runtime import runtime
+
+    order = _order_from(args)
+    rt = runtime()
+    try:
+        submission = submit(order, store=rt.store, credential=rt.provider.credential, enqueue=enqueue_place)
+    except OrderRejected as rejected:
+        Console(stderr=True).print(f"[red]rejected:[/] {rejected.reason} {rejected.detail}".rstrip())
+        return 1
+    verb = "accepted" if submission.created else "already submitted"
+    print(f"{verb}: {submission.order.request_id} ({submission.order.state})")
+    return 0
+
+
+def _order_from(args: argparse.Namespace) -> dict:
+    if args.order_json:
+        try:
+            order = json.loads(args.order_json)
+        except json.JSONDecodeError as error:
+            raise GiftqError(f"--json is not valid JSON: {error}") from None
+        if not isinstance(order, dict):
+            raise GiftqError("--json must be a JSON object with RequestId, AccountId and Products")
+        return order
+    missing = [flag for flag, value in (("--account", args.account), ("--product", args.product),
+                                        ("--value", args.value)) if value is None]  # fmt: skip
+    if missing:
+        raise GiftqError(f"give --json, or {', '.join(missing)}")
+    return {
+        "RequestId": args.request_id or str(uuid.uuid4()),
+        "AccountId": args.account,
+        "Products": [{"ProductId": args.product, "Quantity": args.quantity, "Value": args.value}],
+    }
+
+
+def _status(args: argparse.Namespace) -> int:
+    from worker.runtime import runtime
+
+    rt = runtime()
+    record = rt.store.get(args.request_id)
+    if record is None:
+        Console(stderr=True).print(f"no order {args.request_id}")
+        return 1
+    console = Console()
+    console.print(
+        f"order {record.request_id}: [bold]{record.state}[/]" + (f" ({record.reason})" if record.reason else "")
+    )
+    if record.summary:
+        console.print(f"summary: {json.dumps(record.summary, sort_keys=True)}")
+    table = Table("at (UTC)", "from", "to", "note")
+    for entry in rt.store.history(record.request_id):
+        at = datetime.fromtimestamp(entry["at_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        table.add_row(at, entry.get("from", ""), entry["to"], entry.get("note", ""))
+    console.print(table)
+    return 0
+
+
+def _keygen(_: argparse.Namespace) -> int:
+    from worker.crypto import new_key
+
+    print(new_key())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

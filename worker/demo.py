@@ -1,0 +1,216 @@
+"""`giftq demo`: the whole product on one machine, 20 orders end to end, with a summary.
+
+Starts what is missing (Redis, the Bamboo sandbox, one Celery worker), submits orders by task
+name exactly as a producer would, shows progress, and proves the result from the sandbox's audit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from celery import Celery
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from config.settings import Settings, load_settings
+from worker import states
+from worker.crypto import new_key
+from worker.processes import Child, Sandbox, start_worker
+from worker.redis_server import RedisServer
+from worker.runtime import Runtime, build_runtime
+
+DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ACCOUNT = "giftq-demo", "demo-secret", 555
+DEMO_PRODUCTS = ((439685, "10"), (100001, "25"), (100002, "50"), (100003, "20"), (100004, "30"))
+FULFIL_DELAY_MS = 2000
+DEADLINE_S = 180.0
+
+
+@dataclass
+class Outcome:
+    """What the demo measured, from giftq's store and the sandbox's audit."""
+
+    by_state: dict[str, int]
+    findings: dict
+    charged_twice: int
+    wall_s: float
+
+    @property
+    def violations(self) -> int:
+        return len(self.findings["spacing_violations"]) + len(self.findings["window_violations"])
+
+    def success(self, orders: int) -> bool:
+        return self.by_state.get(states.FULFILLED, 0) == orders and self.violations == 0 and self.charged_twice == 0
+
+
+def run_demo(orders: int = 20, console: Console | None = None) -> int:
+    """Run the demo; the exit code is 0 only if every order is fulfilled, nothing broke a limit or paid twice."""
+    console = console or Console()
+    with tempfile.TemporaryDirectory(prefix="giftq-demo-") as workdir, contextlib.ExitStack() as stack:
+        try:
+            started_stack = _start_stack(stack, Path(workdir), console)
+            rt = build_runtime(_settings_from(started_stack.env))
+            started = time.monotonic()
+            request_ids = _submit(started_stack.env, orders)
+            _follow(rt, request_ids, console, started_stack.worker)
+            outcome = _measure(rt, started_stack.sandbox, request_ids, time.monotonic() - started)
+            _print_summary(console, rt, outcome, request_ids)
+            return 0 if outcome.success(orders) else 1
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted: stopping everything the demo started[/]")
+            return 130
+
+
+@dataclass
+class DemoStack:
+    """What the demo started: the environment its processes share, the sandbox and the worker."""
+
+    env: dict[str, str]
+    sandbox: Sandbox
+    worker: Child
+
+
+def _start_stack(stack: contextlib.ExitStack, workdir: Path, console: Console) -> DemoStack:
+    env = dict(os.environ)
+    if not env.get("GIFTQ_REDIS_URL"):
+        redis_server = stack.enter_context(RedisServer())
+        env["GIFTQ_REDIS_URL"] = redis_server.url
+        console.print(f"started redis-server on {redis_server.url} ({redis_server.binary})")
+    env["GIFTQ_KEY_PREFIX"] = prefix = f"giftq-demo-{uuid.uuid4().hex[:8]}"
+    env["GIFTQ_BROKER_KEY_PREFIX"] = f"{prefix}:broker:"
+    env.setdefault("GIFTQ_FERNET_KEYS", new_key())  # a throwaway key: the demo's cards die with it
+    sandbox = Sandbox(workdir / "sandbox.log", fulfil_delay_ms=FULFIL_DELAY_MS)
+    stack.callback(sandbox.stop)
+    console.print(f"started the Bamboo sandbox on {sandbox.url}")
+    env.update(
+        GIFTQ_BAMBOO_BASE_URL=sandbox.url, GIFTQ_BAMBOO_CLIENT_ID=DEMO_CLIENT_ID,
+        GIFTQ_BAMBOO_CLIENT_SECRET=DEMO_CLIENT_SECRET, GIFTQ_POLL_INTERVAL_MS="500",
+    )  # fmt: skip
+    worker = start_worker(workdir / "worker.log", env, concurrency=2)
+    stack.callback(worker.stop)
+    console.print(f"started a Celery worker (concurrency 2), log: {worker.log_path}")
+    return DemoStack(env=env, sandbox=sandbox, worker=worker)
+
+
+def _settings_from(env: dict[str, str]) -> Settings:
+    with _environ(env):
+        return load_settings()
+
+
+@contextlib.contextmanager
+def _environ(env: dict[str, str]):
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _submit(env: dict[str, str], orders: int) -> list[str]:
+    """Send orders by task name with a bare Celery client, exactly as a producer's web app would."""
+    producer = Celery(broker=env["GIFTQ_REDIS_URL"])
+    producer.conf.broker_transport_options = {"global_keyprefix": env["GIFTQ_BROKER_KEY_PREFIX"]}
+    request_ids = []
+    for index in range(orders):
+        product_id, value = DEMO_PRODUCTS[index % len(DEMO_PRODUCTS)]
+        request_id = str(uuid.uuid4())
+        order = {
+            "RequestId": request_id,
+            "AccountId": DEMO_ACCOUNT,
+            "Products": [{"ProductId": product_id, "Quantity": 1 + index % 3, "Value": value}],
+        }
+        producer.send_task("giftq.submit_order", args=[order], queue="giftq")
+        request_ids.append(request_id)
+    producer.close()
+    return request_ids
+
+
+def _follow(rt: Runtime, request_ids: list[str], console: Console, worker: Child) -> None:
+    columns = (TextColumn("orders final"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task("", total=len(request_ids))
+        deadline = time.monotonic() + DEADLINE_S
+        while time.monotonic() < deadline:
+            worker.check_alive()
+            current = _states_of(rt, request_ids)
+            done = sum(1 for state in current if state in states.FINAL)
+            counts = {state: current.count(state) for state in sorted(set(current))}
+            progress.update(bar, completed=done, description=" ".join(f"{k}={v}" for k, v in counts.items()))
+            if done == len(request_ids):
+                return
+            time.sleep(0.2)
+    console.print(f"[red]not every order was final after {DEADLINE_S:.0f} s[/]")
+
+
+def _states_of(rt: Runtime, request_ids: list[str]) -> list[str]:
+    return [(record.state if (record := rt.store.get(rid)) else "queued") for rid in request_ids]
+
+
+def _measure(rt: Runtime, sandbox: Sandbox, request_ids: list[str], wall_s: float) -> Outcome:
+    current = _states_of(rt, request_ids)
+    findings = sandbox.admin("GET", "findings")
+    return Outcome(
+        by_state={state: current.count(state) for state in set(current)},
+        findings=findings,
+        charged_twice=charged_twice(findings["accepted_request_ids"], request_ids),
+        wall_s=wall_s,
+    )
+
+
+def charged_twice(accepted_request_ids: list[str], request_ids: list[str]) -> int:
+    """Charges beyond one per producer order: repeats, plus charges that belong to no order."""
+    ours = set(request_ids)
+    repeats = len(accepted_request_ids) - len(set(accepted_request_ids))
+    strays = len(set(accepted_request_ids) - ours)
+    return repeats + strays
+
+
+def _print_summary(console: Console, rt: Runtime, outcome: Outcome, request_ids: list[str]) -> None:
+    table = Table(title="giftq demo summary", show_header=True)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for state in states.ALL:
+        if outcome.by_state.get(state):
+            table.add_row(f"orders {state}", str(outcome.by_state[state]))
+    findings = outcome.findings
+    table.add_row("Place Order calls seen by the sandbox", str(findings["place_order_calls"]))
+    table.add_row("Get Order calls seen by the sandbox", str(findings["get_order_calls"]))
+    table.add_row("spacing violations", str(len(findings["spacing_violations"])))
+    table.add_row("product window violations", str(len(findings["window_violations"])))
+    table.add_row("orders charged twice", str(outcome.charged_twice))
+    table.add_row("wall time", f"{outcome.wall_s:.1f} s")
+    console.print(table)
+    _print_one_order_cards(console, rt, request_ids)
+
+
+def _print_one_order_cards(console: Console, rt: Runtime, request_ids: list[str]) -> None:
+    for request_id in request_ids:
+        record = rt.store.get(request_id)
+        if record and record.cards_token:
+            cards = rt.cipher.decrypt(record.cards_token)
+            table = Table(title=f"cards of order {request_id} (decrypted, shown masked)")
+            for column in ("product", "serial", "code", "pin", "expires"):
+                table.add_column(column)
+            for card in cards:
+                table.add_row(str(card["product_id"]), card["serial_number"], mask(card["code"]), mask(card["pin"], 0),
+                              card["expiration"])  # fmt: skip
+            console.print(table)
+            return
+
+
+def mask(secret: str, visible: int = 4) -> str:
+    """`secret` with all but its last `visible` characters hidden."""
+    if not secret:
+        return ""
+    shown = secret[-visible:] if visible and len(secret) > visible else ""
+    return "•" * max(len(secret) - len(shown), 4) + shown

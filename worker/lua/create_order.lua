@@ -1,0 +1,25 @@
+--[[
+create_order: store a new order record unless one exists for its RequestId (SET NX semantics).
+
+KEYS[1]  order hash
+KEYS[2]  order history list
+KEYS[3]  index (sorted set) of the initial state
+ARGV[1]  initial state (e.g. "accepted")
+ARGV[2]  RequestId (member of the index)
+ARGV[3..] field, value pairs written into the order hash
+
+Returns 1 when the record was created, 0 when one already existed (nothing is written then).
+Timestamps (ms) come from Redis's own clock so every host agrees.
+]]
+if redis.call("EXISTS", KEYS[1]) == 1 then
+  return 0
+end
+local t = redis.call("TIME")
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call("HSET", KEYS[1], "state", ARGV[1], "created_ms", now_ms, "updated_ms", now_ms)
+for i = 3, #ARGV, 2 do
+  redis.call("HSET", KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call("RPUSH", KEYS[2], cjson.encode({at_ms = now_ms, to = ARGV[1]}))
+redis.call("ZADD", KEYS[3], now_ms, ARGV[2])
+return 1

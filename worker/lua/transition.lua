@@ -1,0 +1,53 @@
+--[[
+transition: compare-and-set of an order's state, with a timestamped history entry.
+
+The move happens only if the current state is one of the allowed "from" states, so two
+workers racing on one order cannot both win, and a late event never moves it backwards.
+
+KEYS[1]        order hash
+KEYS[2]        order history list
+KEYS[3]        index (sorted set) of the target state
+KEYS[4..3+n]   index of each allowed from-state, in the order of ARGV[5..4+n]
+ARGV[1]        target state
+ARGV[2]        note for the history entry (a reason code or "", never card data)
+ARGV[3]        retention (seconds) to set on the record if the target state is final, 0 for none
+ARGV[4]        n, the number of allowed from-states
+ARGV[5..4+n]   the allowed from-states
+ARGV[5+n..]    field, value pairs written into the order hash with the move
+
+Returns {1, previous_state} when moved, {0, current_state} when refused, {-1, ""} when no record.
+]]
+local current = redis.call("HGET", KEYS[1], "state")
+if not current then
+  return {-1, ""}
+end
+local n = tonumber(ARGV[4])
+local from_index = nil
+for i = 1, n do
+  if ARGV[4 + i] == current then
+    from_index = KEYS[3 + i]
+  end
+end
+if not from_index then
+  return {0, current}
+end
+local request_id = redis.call("HGET", KEYS[1], "request_id")
+local t = redis.call("TIME")
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call("HSET", KEYS[1], "state", ARGV[1], "updated_ms", now_ms)
+for i = 5 + n, #ARGV, 2 do
+  redis.call("HSET", KEYS[1], ARGV[i], ARGV[i + 1])
+end
+local entry = {at_ms = now_ms, from = current, to = ARGV[1]}
+if ARGV[2] ~= "" then
+  entry["note"] = ARGV[2]
+end
+redis.call("RPUSH", KEYS[2], cjson.encode(entry))
+redis.call("ZREM", from_index, request_id)
+redis.call("ZADD", KEYS[3], now_ms, request_id)
+local retention_s = tonumber(ARGV[3])
+if retention_s > 0 then
+  redis.call("EXPIRE", KEYS[1], retention_s)
+  redis.call("EXPIRE", KEYS[2], retention_s)
+end
+return {1, current}

@@ -1,0 +1,101 @@
+"""Child processes giftq starts for the demo and the tests: the sandbox and Celery workers.
+
+Each runs in its own session (Ctrl-C reaches only giftq, which then stops them in order),
+logs to a file, and is waited for with a deadline, never a blind sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from worker.errors import GiftqError
+from worker.redis_server import free_port
+
+READY_DEADLINE_S = 20.0
+STOP_DEADLINE_S = 15.0
+
+
+class ProcessError(GiftqError):
+    """Raised when a child process exits early or does not become ready in time."""
+
+
+class Child:
+    """A started child process with its log file."""
+
+    def __init__(self, name: str, command: list[str], log_path: Path, env: dict[str, str] | None = None):
+        self.name = name
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+
+    def check_alive(self) -> None:
+        """Raise ProcessError, with the end of its log, if the process has exited."""
+        if self.process.poll() is not None:
+            raise ProcessError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Ask the process to stop, wait, and kill it if it does not stop in time."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=STOP_DEADLINE_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+
+    def kill(self) -> None:
+        """SIGKILL the process and its children now (a crash, for fault tests)."""
+        self.stop(signal.SIGKILL)
+
+
+class Sandbox(Child):
+    """The Bamboo sandbox on a free loopback port, ready when its health endpoint answers."""
+
+    def __init__(self, log_path: Path, *, port: int | None = None, **options: object):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        flags = [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
+        command = [sys.executable, "-m", "sandbox", "bamboo", "--port", str(self.port), *flags]
+        super().__init__("bamboo sandbox", command, log_path)
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_DEADLINE_S
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                if requests.get(f"{self.url}/_sandbox/health", timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        self.stop()
+        raise ProcessError(f"the sandbox did not answer within {READY_DEADLINE_S} s:\n{self.log_tail()}")
+
+    def admin(self, method: str, path: str, **kwargs: object) -> dict:
+        """Call an admin endpoint (`/_sandbox/...`) and return its JSON."""
+        response = requests.request(method, f"{self.url}/_sandbox/{path}", timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+
+def start_worker(log_path: Path, env: dict[str, str], *, concurrency: int = 2, name: str = "worker") -> Child:
+    """A real `celery -A worker worker` process with the given environment."""
+    command = [
+        sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
+        "--concurrency", str(concurrency), "--hostname", f"{name}-{os.getpid()}@%h", "--without-mingle",
+        "--without-gossip",
+    ]  # fmt: skip
+    return Child(f"celery {name}", command, log_path, env=env)

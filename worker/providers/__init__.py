@@ -1,0 +1,1 @@
+"""Provider clients behind one small interface (`worker.providers.base.Provider`)."""

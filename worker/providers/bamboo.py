@@ -1,0 +1,143 @@
+"""Bamboo Integration API client (Basic auth). See shared provider docs: bamboo-api.md."""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+
+import requests
+
+from config.settings import BambooSettings
+from worker.errors import OrderNotFound, OrderRejected, ProviderError, RateLimited, UnknownOutcome
+from worker.providers.base import (
+    FAILED,
+    IN_PROGRESS,
+    PARTIALLY_FAILED,
+    SUCCEEDED,
+    Card,
+    PlaceRequest,
+    ProviderOrder,
+)
+
+CHECKOUT_PATH = "/api/integration/v1.0/orders/checkout"
+ORDER_PATH = "/api/integration/v1.0/orders/{request_id}"
+ALREADY_EXISTS = "OrderAlreadyExists"
+DEFAULT_RETRY_AFTER_S = 5.0
+_WAIT_PATTERN = re.compile(r"wait for (\d+(?:\.\d+)?) second", re.IGNORECASE)
+_STATUSES = {
+    "Created": IN_PROGRESS,
+    "Pending": IN_PROGRESS,
+    "Processing": IN_PROGRESS,
+    "Succeeded": SUCCEEDED,
+    "Failed": FAILED,
+    "PartialFailed": PARTIALLY_FAILED,
+}
+
+
+class BambooClient:
+    """One Bamboo credential: one HTTP session, explicit timeouts, answers mapped to giftq's types."""
+
+    name = "bamboo"
+
+    def __init__(self, settings: BambooSettings):
+        if not settings.client_id or not settings.client_secret:
+            raise ProviderError("Bamboo credentials missing: set GIFTQ_BAMBOO_CLIENT_ID and GIFTQ_BAMBOO_CLIENT_SECRET")
+        self.credential = settings.client_id
+        self.spacing_ms = settings.spacing_ms + settings.spacing_margin_ms
+        self._base_url = settings.base_url
+        self._timeout_s = settings.timeout_s
+        self._session = requests.Session()
+        self._session.auth = (settings.client_id, settings.client_secret)
+        self._session.headers["Accept"] = "application/json"
+
+    def place(self, request: PlaceRequest) -> bool:
+        """POST orders/checkout. A timeout, reset or 5xx is an unknown outcome, never a failure."""
+        body = {
+            "RequestId": request.request_id,
+            "AccountId": request.account_id,
+            "Products": [
+                {"ProductId": line.product_id, "Quantity": line.quantity, "Value": _number(line.value)}
+                for line in request.lines
+            ],
+        }
+        response = self._call("POST", CHECKOUT_PATH, json=body)
+        if response.status_code == 200:
+            return True
+        reason = _reason(response)
+        if response.status_code == 400 and reason == ALREADY_EXISTS:
+            return False
+        if response.status_code == 400:
+            raise OrderRejected(reason or "BadRequest", request_id=request.request_id)
+        raise self._unexpected(response)
+
+    def get(self, request_id: str) -> ProviderOrder:
+        """GET orders/{requestId}, mapped to a ProviderOrder."""
+        response = self._call("GET", ORDER_PATH.format(request_id=request_id))
+        if response.status_code == 200:
+            return _parse_order(request_id, _json(response))
+        if response.status_code == 400 and _reason(response) == "OrderNotFound":
+            raise OrderNotFound(f"Bamboo does not know order {request_id}", status=400)
+        raise self._unexpected(response)
+
+    def _call(self, method: str, path: str, **kwargs: object) -> requests.Response:
+        try:
+            return self._session.request(method, self._base_url + path, timeout=self._timeout_s, **kwargs)
+        except requests.RequestException as error:
+            raise UnknownOutcome(f"{method} {path}: {type(error).__name__}") from None
+
+    def _unexpected(self, response: requests.Response) -> ProviderError:
+        status = response.status_code
+        if status == 429:
+            return RateLimited(_retry_after_s(response.text))
+        if status >= 500:
+            return UnknownOutcome(f"Bamboo answered {status}", status=status)
+        return ProviderError(f"Bamboo answered {status} {_reason(response) or ''}".strip(), status=status)
+
+
+def _parse_order(request_id: str, body: dict) -> ProviderOrder:
+    try:
+        status = _STATUSES[body["status"]]
+        cards = tuple(
+            Card(
+                product_id=int(item["productId"]),
+                serial_number=str(card.get("serialNumber") or ""),
+                status=str(card.get("status") or ""),
+                expiration=str(card.get("expirationDate") or ""),
+                code=str(card.get("cardCode") or ""),
+                pin=str(card.get("pin") or ""),
+            )
+            for item in body.get("items") or ()
+            for card in item.get("cards") or ()
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ProviderError(f"Bamboo Get Order for {request_id} has an unexpected shape") from None
+    return ProviderOrder(request_id=request_id, status=status, cards=cards, error=str(body.get("errorMessage") or ""))
+
+
+def _json(response: requests.Response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        raise UnknownOutcome("Bamboo answered 200 with a body that is not JSON") from None
+    if not isinstance(body, dict):
+        raise ProviderError("Bamboo answered 200 with an unexpected body")
+    return body
+
+
+def _reason(response: requests.Response) -> str:
+    """The reason code of a 400 `{"message": ...}` body; never the rest of the body."""
+    try:
+        message = response.json().get("message")
+    except (ValueError, AttributeError):
+        return ""
+    return message[:80] if isinstance(message, str) else ""
+
+
+def _retry_after_s(text: str) -> float:
+    match = _WAIT_PATTERN.search(text or "")
+    return math.ceil(float(match.group(1))) if match else DEFAULT_RETRY_AFTER_S
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)

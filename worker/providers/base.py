@@ -1,0 +1,97 @@
+"""What giftq asks of a provider, and what a provider answers, as giftq's own types.
+
+Tasks only see these types, never an HTTP response. Card codes and PINs are kept out of
+every `repr`, so a log line or a traceback that shows a card shows no secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+IN_PROGRESS = "in_progress"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+PARTIALLY_FAILED = "partially_failed"
+FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, PARTIALLY_FAILED})
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """Cards of one product at one face value."""
+
+    product_id: int
+    quantity: int
+    value: Decimal
+
+
+@dataclass(frozen=True)
+class PlaceRequest:
+    """One provider order: the RequestId giftq sends (its idempotency key), the account, the lines."""
+
+    request_id: str
+    account_id: int
+    lines: tuple[OrderLine, ...]
+
+    @property
+    def card_count(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+
+@dataclass(frozen=True)
+class Card:
+    """One issued card. `code` and `pin` are money: they never appear in a repr."""
+
+    product_id: int
+    serial_number: str
+    status: str
+    expiration: str = ""
+    code: str = field(default="", repr=False)
+    pin: str = field(default="", repr=False)
+
+    @property
+    def issued(self) -> bool:
+        return bool(self.code)
+
+    def to_secret_dict(self) -> dict:
+        """The card with its secrets, for encryption before storage only."""
+        return {
+            "product_id": self.product_id,
+            "serial_number": self.serial_number,
+            "status": self.status,
+            "expiration": self.expiration,
+            "code": self.code,
+            "pin": self.pin,
+        }
+
+
+@dataclass(frozen=True)
+class ProviderOrder:
+    """What the provider says about an order: its status and, once final, its cards."""
+
+    request_id: str
+    status: str
+    cards: tuple[Card, ...] = ()
+    error: str = ""
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class Provider(Protocol):
+    """A provider client bound to one credential."""
+
+    name: str
+    credential: str
+    spacing_ms: int
+
+    def place(self, request: PlaceRequest) -> bool:
+        """Place the order; True if placed now, False if the provider already had this RequestId.
+
+        Raises OrderRejected (a reason code), RateLimited, UnknownOutcome or ProviderError.
+        """
+
+    def get(self, request_id: str) -> ProviderOrder:
+        """The provider's view of the order. Raises OrderNotFound, RateLimited or ProviderError."""

@@ -1,0 +1,128 @@
+"""The order store: one Redis hash per producer order, moved by compare-and-set only."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import redis
+
+from worker import states
+from worker.errors import StoreError
+from worker.keys import Keys
+from worker.scripts import load_scripts
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """A producer order as stored. `cards_token` is encrypted; nothing here is card data in clear."""
+
+    request_id: str
+    state: str
+    created_ms: int
+    updated_ms: int
+    request: dict
+    provider: str = "bamboo"
+    credential: str = ""
+    provider_request_id: str = ""
+    reason: str = ""
+    cards_token: str = ""
+    summary: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_hash(cls, raw: dict[bytes, bytes]) -> OrderRecord:
+        values = {key.decode(): value.decode() for key, value in raw.items()}
+        return cls(
+            request_id=values["request_id"],
+            state=values["state"],
+            created_ms=int(values["created_ms"]),
+            updated_ms=int(values["updated_ms"]),
+            request=json.loads(values.get("request", "{}")),
+            provider=values.get("provider", "bamboo"),
+            credential=values.get("credential", ""),
+            provider_request_id=values.get("provider_request_id", ""),
+            reason=values.get("reason", ""),
+            cards_token=values.get("cards", ""),
+            summary=json.loads(values.get("summary") or "{}"),
+        )
+
+
+class OrderStore:
+    """Creates order records once per RequestId and moves them through `worker.states`."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, *, retention_s: int = 0):
+        self._redis = client
+        self._keys = keys
+        self._retention_s = retention_s
+        self._scripts = load_scripts(client)
+
+    def create(self, request_id: str, request: dict, **fields: str) -> bool:
+        """Store a new `accepted` order; False (and nothing written) if the RequestId already exists."""
+        pairs = _flatten(
+            {"request_id": request_id, "request": json.dumps(request, sort_keys=True, default=str), **fields}
+        )
+        keys = [self._keys.order(request_id), self._keys.history(request_id), self._keys.state_index(states.ACCEPTED)]
+        return bool(self._scripts["create_order"](keys=keys, args=[states.ACCEPTED, request_id, *pairs]))
+
+    def create_rejected(self, request_id: str, request: dict, reason: str, **fields: str) -> bool:
+        """Store an order refused before it reached the provider, so it can be looked up with its reason."""
+        created = self.create(request_id, request, **fields)
+        if created:
+            self.transition(request_id, states.REJECTED, note=reason, reason=reason)
+        return created
+
+    def get(self, request_id: str) -> OrderRecord | None:
+        """The order's record, or None if there is none."""
+        raw = self._redis.hgetall(self._keys.order(request_id))
+        return OrderRecord.from_hash(raw) if raw else None
+
+    def transition(self, request_id: str, target: str, *, note: str = "", **fields: str) -> bool:
+        """Move the order to `target` if its current state allows it; True if this call made the move."""
+        sources = states.sources_of(target)
+        if not sources:
+            raise StoreError(f"no state may move to {target!r}")
+        keys = [self._keys.order(request_id), self._keys.history(request_id), self._keys.state_index(target)]
+        keys += [self._keys.state_index(source) for source in sources]
+        retention_s = self._retention_s if target in states.FINAL else 0
+        args = [target, note, retention_s, len(sources), *sources, *_flatten(fields)]
+        moved, current = self._scripts["transition"](keys=keys, args=args)
+        if moved == -1:
+            raise StoreError(f"no order {request_id}")
+        return moved == 1
+
+    def history(self, request_id: str) -> list[dict]:
+        """The order's transitions, oldest first: each {at_ms, from, to, note}."""
+        return [json.loads(entry) for entry in self._redis.lrange(self._keys.history(request_id), 0, -1)]
+
+    def count_by_state(self) -> dict[str, int]:
+        """How many orders are in each state right now."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for state in states.ALL:
+                pipe.zcard(self._keys.state_index(state))
+            return dict(zip(states.ALL, pipe.execute(), strict=True))
+
+    def request_ids(self, state: str, limit: int = 100) -> list[str]:
+        """RequestIds in one state, oldest first."""
+        return [member.decode() for member in self._redis.zrange(self._keys.state_index(state), 0, limit - 1)]
+
+
+def check_durable(client: redis.Redis) -> None:
+    """Refuse a store Redis that may evict keys or forget writes on restart (the store holds money)."""
+    try:
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+        appendonly = client.config_get("appendonly").get("appendonly")
+    except redis.ResponseError as error:
+        raise StoreError(
+            f"cannot read the store Redis configuration ({error}); if it is durable by other means, "
+            "set GIFTQ_ALLOW_VOLATILE_STORE=true"
+        ) from None
+    if policy != "noeviction" or appendonly != "yes":
+        raise StoreError(
+            f"the store Redis may lose orders (maxmemory-policy={policy}, appendonly={appendonly}); "
+            "run it with --appendonly yes --maxmemory-policy noeviction, "
+            "or set GIFTQ_ALLOW_VOLATILE_STORE=true to accept that risk"
+        )
+
+
+def _flatten(fields: dict[str, object]) -> list[str]:
+    return [str(item) for pair in fields.items() for item in pair]
