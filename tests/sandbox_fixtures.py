@@ -164,7 +164,7 @@ def wait_until(condition: Callable[[], Any], timeout_s: float = 5.0, interval_s:
 class BambooClient:
     """A minimal Bamboo API client for tests, pacing its Place Order calls like a well-behaved caller."""
 
-    def __init__(self, url: str, client_id: str = "giftq-demo", secret: str = "demo-secret", pace_ms: int = 70):
+    def __init__(self, url: str, client_id: str = "giftq-demo", secret: str = "demo-secret", pace_ms: int = 100):
         self.url = url
         self.auth = (client_id, secret)
         self.pace_s = pace_ms / 1000
@@ -174,8 +174,18 @@ class BambooClient:
         """GET a provider path (``/api/...``) with this client's Basic auth."""
         return requests.get(self.url + path, params=params, auth=self.auth, timeout=timeout)
 
-    def place_order(self, products: list[dict[str, Any]], account_id: int = 555, request_id: str | None = None,
-                    paced: bool = True, timeout: float = 5.0) -> requests.Response:  # fmt: skip
+    def post(self, path: str, json: Any, timeout: float = 5.0) -> requests.Response:
+        """POST JSON to a provider path with this client's Basic auth."""
+        return requests.post(self.url + path, json=json, auth=self.auth, timeout=timeout)
+
+    def place_order(
+        self,
+        products: list[dict[str, Any]],
+        account_id: int = 555,
+        request_id: str | None = None,
+        paced: bool = True,
+        timeout: float = 5.0,
+    ) -> requests.Response:
         """POST checkout; waits until ``pace_ms`` after this client's previous Place Order unless unpaced."""
         if paced:
             time.sleep(max(0.0, self._last_place_order + self.pace_s - time.monotonic()))

@@ -107,8 +107,12 @@ def order(request_id: str) -> Response | tuple[Response, int]:
         return jsonify({"error": "no such order"}), 404
     cards = [card.as_json() for item in found.items for card in item.cards]
     now = time.time()
-    body = found.as_json(now) | {"client": found.client_id, "accountId": found.account.id,
-                                 "finalStatus": found.final_status(), "allCards": cards}  # fmt: skip
+    body = found.as_json(now) | {
+        "client": found.client_id,
+        "accountId": found.account.id,
+        "finalStatus": found.final_status(),
+        "allCards": cards,
+    }
     return jsonify(body)
 
 

@@ -35,8 +35,13 @@ def arrive(
 ) -> tuple[Call, Response | None]:
     """Log the call, authenticate it and apply the limits; return it and the refusal to send, if any."""
     client = authenticate(request.headers.get("Authorization"))
-    details = {"method": request.method, "path": request.path, "endpoint": endpoint,
-               "request_id": request_id, "products": products}  # fmt: skip
+    details = {
+        "method": request.method,
+        "path": request.path,
+        "endpoint": endpoint,
+        "request_id": request_id,
+        "products": products,
+    }
     product_ids = [entry["ProductId"] for entry in products or [] if type(entry.get("ProductId")) is int]
     record, wait = current_sandbox().state.arrive(details, client, product_ids)
     call = Call(record, client)

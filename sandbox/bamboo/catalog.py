@@ -80,7 +80,7 @@ def _product(product: Product, target: str, count: int | None) -> dict[str, Any]
             "min": _price(product.min_face_value, rate),
             "max": _price(product.max_face_value, rate),
             "currencyCode": target,
-        },  # fmt: skip
+        },
         "modifiedDate": product.modified_date,
     }
 

@@ -44,7 +44,8 @@ class Limiter:
         self._last_place_order[client] = at
         if previous is None:
             return 0.0
-        return max(0.0, previous + spacing_ms / 1000 - at)
+        gap_ms = (at - previous) * 1000  # the same arithmetic as audit.spacing_violations
+        return (spacing_ms - gap_ms) / 1000 if gap_ms < spacing_ms else 0.0
 
 
 def _window_wait(arrivals: deque[float], at: float, limit: int, window_ms: int) -> float:

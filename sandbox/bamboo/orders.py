@@ -35,10 +35,22 @@ class Card:
     def as_json(self) -> dict[str, Any]:
         """Return the card as Get Order shows it."""
         if not self.sold:
-            return {"id": self.id, "serialNumber": None, "cardCode": None, "pin": None,
-                    "expirationDate": None, "status": "Failed"}  # fmt: skip
-        return {"id": self.id, "serialNumber": self.serial_number, "cardCode": self.card_code, "pin": self.pin,
-                "expirationDate": self.expiration_date, "status": "Sold"}  # fmt: skip
+            return {
+                "id": self.id,
+                "serialNumber": None,
+                "cardCode": None,
+                "pin": None,
+                "expirationDate": None,
+                "status": "Failed",
+            }
+        return {
+            "id": self.id,
+            "serialNumber": self.serial_number,
+            "cardCode": self.card_code,
+            "pin": self.pin,
+            "expirationDate": self.expiration_date,
+            "status": "Sold",
+        }
 
 
 @dataclass

@@ -41,7 +41,7 @@ def get_accounts() -> Response:
             "balance": json_number(state.balance(account.id)),
             "isActive": account.is_active,
             "sandboxMode": account.sandbox_mode,
-        }  # fmt: skip
+        }
         for account in call.client.accounts
     ]
     return answer(call, jsonify({"accounts": accounts}))
@@ -157,6 +157,8 @@ def _read_registration(body: Any) -> Registration | None:
 
 
 def _registration_json(registration: Registration) -> dict[str, Any]:
-    return {"notificationUrl": registration.notification_url,
-            "notificationUrlSandbox": registration.notification_url_sandbox,
-            "secretKey": registration.secret_key}  # fmt: skip
+    return {
+        "notificationUrl": registration.notification_url,
+        "notificationUrlSandbox": registration.notification_url_sandbox,
+        "secretKey": registration.secret_key,
+    }

@@ -104,8 +104,16 @@ class SandboxState:
             settings = self.settings
             self.card_issuer.issue(items, now, settings.fail_probability, settings.partial_probability)
             total = sum((line.charge for line in lines), Decimal(0))
-            order = Order(self.next_order_id, request.request_id, client.client_id, account, total, items,
-                          created_at=now, final_at=now + settings.fulfil_delay_ms / 1000)  # fmt: skip
+            order = Order(
+                self.next_order_id,
+                request.request_id,
+                client.client_id,
+                account,
+                total,
+                items,
+                created_at=now,
+                final_at=now + settings.fulfil_delay_ms / 1000,
+            )
             self._commit(order)
             return order
 
