@@ -6,9 +6,12 @@ a missing secret is an error at start, not at first use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, fields, replace
 
 from environs import Env, EnvError
+
+START_TO_START, END_TO_START = "start", "end"
 
 
 class SettingsError(RuntimeError):
@@ -16,15 +19,54 @@ class SettingsError(RuntimeError):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BambooSettings:
-    """One Bamboo client credential and the limits giftq keeps for it."""
+class Limits:
+    """The provider limits giftq keeps for one credential. Times in milliseconds."""
 
-    base_url: str
+    spacing_ms: int = 500  # between two Place Order calls of the credential
+    margin_ms: int = 10  # added to spacing and windows against network jitter
+    spacing_mode: str = START_TO_START  # spacing from the previous call's start, or from its end
+    product_limit: int = 6  # orders containing one product per window
+    product_window_ms: int = 60_000
+    max_cards: int = 500  # cards per order
+    get_limit: int = 120  # Get Order calls per window
+    get_window_ms: int = 60_000
+    lease_ms: int = 30_000  # a schedule driver or a call silent this long is presumed dead
+    max_wait_ms: int = 2_000  # longest countdown before a waiting schedule is looked at again
+    lead_ms: int = 30  # a placing task starts this early and aligns itself to its slot
+
+
+@dataclass(frozen=True, kw_only=True)
+class Credential:
+    """One Bamboo client credential and its limits."""
+
     client_id: str
     client_secret: str
+    limits: Limits
+
+    def __repr__(self) -> str:
+        return f"Credential(client_id={self.client_id!r}, client_secret='***', limits={self.limits!r})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BambooSettings:
+    """The Bamboo API: where it is, the credentials giftq uses, and which accounts each one charges."""
+
+    base_url: str
     timeout_s: float  # connect and read timeout of one HTTP call
-    spacing_ms: int  # at least this long between two Place Order starts of this credential
-    spacing_margin_ms: int  # added to spacing_ms to absorb network jitter before the provider
+    credentials: tuple[Credential, ...]  # the first is the default
+    account_clients: dict[int, str]  # AccountId -> client id, for accounts not of the default credential
+
+    def credential(self, client_id: str) -> Credential:
+        for credential in self.credentials:
+            if credential.client_id == client_id:
+                return credential
+        raise SettingsError(f"no Bamboo credential {client_id!r} is configured")
+
+    def client_for_account(self, account_id: int) -> str:
+        """The client id whose credential places orders charging `account_id`."""
+        if not self.credentials:
+            raise SettingsError("no Bamboo credential: set GIFTQ_BAMBOO_CLIENT_ID and GIFTQ_BAMBOO_CLIENT_SECRET")
+        return self.account_clients.get(account_id, self.credentials[0].client_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,20 +106,12 @@ def load_settings() -> Settings:
     env = Env(expand_vars=False)
     try:
         return _read(env)
-    except EnvError as error:
+    except (EnvError, ValueError) as error:
         raise SettingsError(str(error)) from None
 
 
 def _read(env: Env) -> Settings:
     with env.prefixed("GIFTQ_"):
-        bamboo = BambooSettings(
-            base_url=env.str("BAMBOO_BASE_URL", "http://127.0.0.1:8080").rstrip("/"),
-            client_id=env.str("BAMBOO_CLIENT_ID", ""),
-            client_secret=env.str("BAMBOO_CLIENT_SECRET", ""),
-            timeout_s=env.float("BAMBOO_TIMEOUT_S", 10.0),
-            spacing_ms=env.int("BAMBOO_SPACING_MS", 500),
-            spacing_margin_ms=env.int("BAMBOO_SPACING_MARGIN_MS", 25),
-        )
         return Settings(
             redis_url=env.str("REDIS_URL", None),
             broker_url=env.str("BROKER_URL", None),
@@ -86,9 +120,47 @@ def _read(env: Env) -> Settings:
             broker_key_prefix=env.str("BROKER_KEY_PREFIX", ""),
             allow_volatile_store=env.bool("ALLOW_VOLATILE_STORE", False),
             fernet_keys=tuple(env.list("FERNET_KEYS", [])),
-            bamboo=bamboo,
+            bamboo=_read_bamboo(env),
             poll_interval_ms=env.int("POLL_INTERVAL_MS", 1000),
             poll_max_interval_ms=env.int("POLL_MAX_INTERVAL_MS", 30000),
             poll_deadline_s=env.int("POLL_DEADLINE_S", 3600),
             order_retention_s=env.int("ORDER_RETENTION_S", 30 * 86400),
         )
+
+
+def _read_bamboo(env: Env) -> BambooSettings:
+    with env.prefixed("BAMBOO_"):
+        limits = _read_limits(env)
+        overrides = json.loads(env.str("CLIENT_LIMITS", "") or "{}")
+        pairs = [(env.str("CLIENT_ID", ""), env.str("CLIENT_SECRET", ""))]
+        pairs += [_client_pair(entry) for entry in env.list("EXTRA_CLIENTS", [])]
+        credentials = tuple(
+            Credential(client_id=cid, client_secret=secret, limits=replace(limits, **overrides.get(cid, {})))
+            for cid, secret in pairs
+            if cid
+        )
+        if any(not credential.client_secret for credential in credentials):
+            raise SettingsError("a Bamboo client id is set without its secret")
+        routes = {int(account): client for account, client in env.dict("ACCOUNT_CLIENTS", {}).items()}
+        return BambooSettings(
+            base_url=env.str("BASE_URL", "http://127.0.0.1:8080").rstrip("/"),
+            timeout_s=env.float("TIMEOUT_S", 10.0),
+            credentials=credentials,
+            account_clients=routes,
+        )
+
+
+def _read_limits(env: Env) -> Limits:
+    defaults = Limits()
+    values = {}
+    for field in fields(Limits):
+        reader = env.str if field.type == "str" else env.int
+        values[field.name] = reader(field.name.upper(), getattr(defaults, field.name))
+    if values["spacing_mode"] not in (START_TO_START, END_TO_START):
+        raise SettingsError("GIFTQ_BAMBOO_SPACING_MODE must be 'start' or 'end'")
+    return Limits(**values)
+
+
+def _client_pair(entry: str) -> tuple[str, str]:
+    client_id, _, secret = entry.partition(":")
+    return client_id.strip(), secret.strip()

@@ -1,57 +1,114 @@
-"""The spacing throttle on a real Redis: starts of one credential never closer than the spacing."""
+"""The throttle on a real Redis, through its Python face: Redis's clock, credentials apart, failing closed."""
 
 from __future__ import annotations
 
 import threading
-import time
+import uuid
+from itertools import pairwise
 
+import pytest
 import redis
 
+from config.settings import Limits
+from worker.errors import OrderRejected
 from worker.keys import Keys
-from worker.throttle import Deferral, Slot, Throttle
+from worker.throttle import Go, Parked, Throttle, Wait
+
+LIMITS = Limits(spacing_ms=100, margin_ms=5, product_limit=2, product_window_ms=2000)
 
 
-def test_a_second_reservation_within_the_spacing_is_deferred_for_the_remaining_time(
+def park(throttle: Throttle, credential: str, product: int = 1, cards: int = 1, request_id: str | None = None):
+    return throttle.park_and_schedule(
+        credential, LIMITS, request_id=request_id or str(uuid.uuid4()), age_ms=0, product_ids=[product], cards=cards
+    )
+
+
+def test_the_first_order_goes_now_by_redis_clock_and_the_next_one_parks_behind_its_driver(
     redis_client: redis.Redis, key_prefix: str
 ) -> None:
     throttle = Throttle(redis_client, Keys(key_prefix))
-    first = throttle.reserve_or_defer("client-a", spacing_ms=500)
-    second = throttle.reserve_or_defer("client-a", spacing_ms=500)
-    assert isinstance(first, Slot)
-    assert isinstance(second, Deferral)
-    assert 0 < second.wait_ms <= 500
+    seconds, micros = redis_client.time()
+    first = park(throttle, "client-a")
+    assert isinstance(first, Go)
+    assert abs(first.slot_ms - (seconds * 1000 + micros // 1000)) < 1000
+    assert isinstance(park(throttle, "client-a"), Parked)
 
 
-def test_credentials_do_not_share_their_spacing(redis_client: redis.Redis, key_prefix: str) -> None:
+def test_the_driver_gives_the_next_slot_one_spacing_and_margin_later(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
     throttle = Throttle(redis_client, Keys(key_prefix))
-    assert isinstance(throttle.reserve_or_defer("client-a", spacing_ms=500), Slot)
-    assert isinstance(throttle.reserve_or_defer("client-b", spacing_ms=500), Slot)
+    first = park(throttle, "client-a", product=1)
+    park(throttle, "client-a", product=2)
+    second = throttle.schedule_next("client-a", LIMITS, first.token)
+    assert isinstance(second, Go)
+    assert second.slot_ms - first.slot_ms == LIMITS.spacing_ms + LIMITS.margin_ms
 
 
-def test_concurrent_callers_get_slots_at_least_the_spacing_apart(redis_url: str, key_prefix: str) -> None:
+def test_credentials_do_not_share_their_schedule(redis_client: redis.Redis, key_prefix: str) -> None:
+    throttle = Throttle(redis_client, Keys(key_prefix))
+    assert isinstance(park(throttle, "client-a"), Go)
+    assert isinstance(park(throttle, "client-b"), Go)
+
+
+def test_a_hot_product_waits_for_its_window_while_the_driver_says_when(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    throttle = Throttle(redis_client, Keys(key_prefix))
+    decision = park(throttle, "client-a", product=7)
+    for _ in range(2):
+        park(throttle, "client-a", product=7)
+        decision = throttle.schedule_next("client-a", LIMITS, decision.token)
+    assert isinstance(decision, Wait)
+
+
+def test_an_order_over_the_card_limit_is_refused_and_never_parked(redis_client: redis.Redis, key_prefix: str) -> None:
+    throttle = Throttle(redis_client, Keys(key_prefix))
+    with pytest.raises(OrderRejected) as refused:
+        park(throttle, "client-a", cards=501)
+    assert refused.value.reason == "CardsLimitExceeded"
+
+
+def test_a_second_claim_of_one_slot_finds_nothing(redis_client: redis.Redis, key_prefix: str) -> None:
+    throttle = Throttle(redis_client, Keys(key_prefix))
+    go = park(throttle, "client-a", request_id="r1")
+    assert throttle.claim("client-a", "r1", go.slot_ms, max_late_ms=10_000).outcome == "call"
+    assert throttle.claim("client-a", "r1", go.slot_ms, max_late_ms=10_000).outcome == "missing"
+
+
+def test_concurrent_drivers_never_reserve_two_slots_closer_than_the_spacing(redis_url: str, key_prefix: str) -> None:
+    # Given 6 threads that each park orders and drive the schedule with whatever token they hold
     slots: list[int] = []
     lock = threading.Lock()
-    deadline = time.monotonic() + 10
 
     def caller() -> None:
         client = redis.Redis.from_url(redis_url)
         throttle = Throttle(client, Keys(key_prefix))
-        while time.monotonic() < deadline:
-            with lock:
-                if len(slots) >= 12:
-                    return
-            decision = throttle.reserve_or_defer("client-a", spacing_ms=50)
-            if isinstance(decision, Slot):
+        token = ""
+        for index in range(20):
+            decision = park(throttle, "client-a", product=index % 10) if index % 2 else None
+            decision = decision or throttle.schedule_next("client-a", LIMITS, token)
+            if isinstance(decision, (Go, Wait)):
+                token = decision.token
+            if isinstance(decision, Go):
                 with lock:
-                    slots.append(decision.at_ms)
-            else:
-                time.sleep(decision.wait_ms / 1000)
+                    slots.append(decision.slot_ms)
+        client.close()
 
     threads = [threading.Thread(target=caller) for _ in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    # Then every reserved slot keeps the spacing and margin from the one before
     slots.sort()
-    assert len(slots) >= 12
-    assert min(b - a for a, b in zip(slots, slots[1:], strict=False)) >= 50
+    assert len(slots) >= 2
+    assert min(b - a for a, b in pairwise(slots)) >= LIMITS.spacing_ms + LIMITS.margin_ms
+
+
+def test_an_unreachable_redis_gives_no_slot() -> None:
+    from worker.redis_server import free_port
+
+    dead = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    with pytest.raises(redis.ConnectionError):
+        park(Throttle(dead, Keys("x")), "client-a")

@@ -78,7 +78,7 @@ def _submit(args: argparse.Namespace) -> int:
     order = _order_from(args)
     rt = runtime()
     try:
-        submission = submit(order, store=rt.store, credential=rt.provider.credential, enqueue=enqueue_place)
+        submission = submit(order, store=rt.store, credential_for=rt.credential_for, enqueue=enqueue_place)
     except OrderRejected as rejected:
         Console(stderr=True).print(f"[red]rejected:[/] {rejected.reason} {rejected.detail}".rstrip())
         return 1

@@ -50,7 +50,9 @@ def canonical(order: dict) -> dict:
     }
 
 
-def submit(order: dict, *, store: OrderStore, credential: str, enqueue: Callable[[str], object]) -> Submission:
+def submit(
+    order: dict, *, store: OrderStore, credential_for: Callable[[int], str], enqueue: Callable[[str], object]
+) -> Submission:
     """Validate, store (once per RequestId) and enqueue an order.
 
     A refused order with a usable RequestId is stored as `rejected` with its reason, then OrderRejected
@@ -60,9 +62,10 @@ def submit(order: dict, *, store: OrderStore, credential: str, enqueue: Callable
         request = canonical(order)
     except OrderRejected as rejected:
         if rejected.request_id:
-            store.create_rejected(rejected.request_id, _storable(order), rejected.reason, credential=credential)
+            store.create_rejected(rejected.request_id, _storable(order), rejected.reason)
         raise
     request_id = request["RequestId"]
+    credential = credential_for(request["AccountId"])
     created = store.create(
         request_id, request, provider="bamboo", credential=credential, provider_request_id=request_id
     )

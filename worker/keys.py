@@ -23,6 +23,6 @@ class Keys:
         """Sorted set of RequestIds in one state, scored by the time they entered it (ms)."""
         return f"{self.prefix}:orders:state:{state}"
 
-    def last_place(self, credential: str) -> str:
-        """Time (ms, Redis clock) of the last reserved Place Order start of one credential."""
-        return f"{self.prefix}:throttle:{{{credential}}}:last_place"
+    def schedule(self, credential: str) -> str:
+        """Prefix of one credential's throttle keys (parked orders, slots, windows; see worker/lua/)."""
+        return f"{self.prefix}:sched:{{{credential}}}"

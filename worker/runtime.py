@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import redis
 
-from config.settings import Settings, load_settings
+from config.settings import Limits, Settings, SettingsError, load_settings
 from worker.crypto import CardCipher
 from worker.keys import Keys
 from worker.providers.bamboo import BambooClient
@@ -18,29 +18,52 @@ from worker.throttle import Throttle
 
 @dataclass(frozen=True)
 class Runtime:
-    """Settings plus the store, throttle, cipher and provider client they describe."""
+    """Settings plus the store, throttle, cipher and one provider client per credential."""
 
     settings: Settings
     redis: redis.Redis
     store: OrderStore
     throttle: Throttle
     cipher: CardCipher
-    provider: Provider
+    providers: dict[str, Provider]
+
+    def provider(self, credential: str) -> Provider:
+        """The client of one credential."""
+        try:
+            return self.providers[credential]
+        except KeyError:
+            raise SettingsError(f"no Bamboo credential {credential!r} is configured") from None
+
+    def limits(self, credential: str) -> Limits:
+        return self.settings.bamboo.credential(credential).limits
+
+    def credential_for(self, account_id: int) -> str:
+        """The credential that places orders charging `account_id`."""
+        return self.settings.bamboo.client_for_account(account_id)
+
+    def now_ms(self) -> int:
+        """Redis's clock, the one the throttle and the store use."""
+        seconds, micros = self.redis.time()
+        return seconds * 1000 + micros // 1000
 
 
 def build_runtime(settings: Settings, *, check_store: bool = True) -> Runtime:
     """Connect to the store Redis and build every piece; raises a clear error if a setting is missing or unsafe."""
+    bamboo = settings.bamboo
+    if not bamboo.credentials:
+        raise SettingsError("no Bamboo credential: set GIFTQ_BAMBOO_CLIENT_ID and GIFTQ_BAMBOO_CLIENT_SECRET")
     client = redis.Redis.from_url(settings.store_redis_url(), health_check_interval=30)
     if check_store and not settings.allow_volatile_store:
         check_durable(client)
     keys = Keys(settings.key_prefix)
+    providers = {c.client_id: BambooClient(bamboo.base_url, c, timeout_s=bamboo.timeout_s) for c in bamboo.credentials}
     return Runtime(
         settings=settings,
         redis=client,
         store=OrderStore(client, keys, retention_s=settings.order_retention_s),
         throttle=Throttle(client, keys),
         cipher=CardCipher(settings.fernet_keys),
-        provider=BambooClient(settings.bamboo),
+        providers=providers,
     )
 
 

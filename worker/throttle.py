@@ -1,40 +1,148 @@
-"""The Redis-backed throttle that keeps a credential's Place Order calls apart across all workers."""
+"""The throttle: a Redis-backed scheduler of one credential's Place Order and Get Order calls.
+
+It keeps every provider limit across all workers and hosts (spacing between Place Order
+starts, orders per product per rolling window, cards per order, Get Order calls per window)
+while using the allowed rate fully: a deferred order is parked in Redis, not bounced through
+the broker, and the next free slot goes to the oldest parked order that every limit allows,
+so a hot product waiting for its window never blocks the others. Each operation is one Lua
+script (worker/lua/); times are Redis's clock unless a test passes `now_ms`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis
 
+from config.settings import END_TO_START, START_TO_START, Limits
+from worker.errors import OrderRejected
 from worker.keys import Keys
 from worker.scripts import load_scripts
 
 
 @dataclass(frozen=True)
+class Go:
+    """The order `request_id` owns the Place Order slot at `slot_ms`; `token` drives the schedule on."""
+
+    request_id: str
+    slot_ms: int
+    token: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing may go yet: the holder of `token` looks at the schedule again at `due_ms`."""
+
+    due_ms: int
+    token: str
+
+
+@dataclass(frozen=True)
+class Parked:
+    """The order waits in Redis; another driver of the schedule is alive and will give it a slot."""
+
+
+@dataclass(frozen=True)
+class Idle:
+    """Nothing is parked for the credential."""
+
+
+Decision = Go | Wait | Parked | Idle
+__all__ = ["END_TO_START", "START_TO_START", "Limits", "Throttle", "Go", "Wait", "Parked", "Idle"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming a reserved slot, and how many ms early or late the claim came."""
+
+    outcome: str  # "call" now; "early": come back in `ms`; "late": slot given up, park again; "missing"
+    ms: int = 0
+
+
+@dataclass(frozen=True)
 class Slot:
-    """A reserved Place Order start: call the provider now. `at_ms` is Redis's clock at reservation."""
+    """A reserved Get Order call: call now."""
 
     at_ms: int
 
 
 @dataclass(frozen=True)
 class Deferral:
-    """No slot now; ask again after `wait_ms`."""
+    """No Get Order call now; ask again after `wait_ms`."""
 
     wait_ms: int
 
 
 class Throttle:
-    """Reserves Place Order starts of one credential at least `spacing_ms` apart (start-to-start)."""
+    """The Python face of the scheduler scripts. Raises redis.RedisError when Redis is unreachable: no slot, no call."""
 
     def __init__(self, client: redis.Redis, keys: Keys):
         self._keys = keys
-        self._reserve = load_scripts(client)["reserve_spacing"]
+        self._scripts = load_scripts(client)
 
-    def reserve_or_defer(self, credential: str, *, spacing_ms: int) -> Slot | Deferral:
-        """Reserve a start for `credential` now, or say how long until one may be free.
+    def park_and_schedule(
+        self,
+        credential: str,
+        limits: Limits,
+        *,
+        request_id: str,
+        age_ms: int,
+        product_ids: Sequence[int],
+        cards: int,
+        now_ms: int | None = None,
+    ) -> Decision:
+        """Park an order (once), then drive the schedule if no other driver is alive."""
+        order = [request_id, age_ms, cards, ",".join(str(p) for p in sorted(set(product_ids)))]
+        return self._schedule(credential, limits, "", order, now_ms)
 
-        Raises redis.RedisError when Redis cannot be reached: no slot, no call (fail closed).
-        """
-        reserved, value = self._reserve(keys=[self._keys.last_place(credential)], args=[spacing_ms])
-        return Slot(at_ms=int(value)) if reserved == 1 else Deferral(wait_ms=int(value))
+    def schedule_next(self, credential: str, limits: Limits, token: str, *, now_ms: int | None = None) -> Decision:
+        """Drive the schedule on as the holder of `token` (or as anyone if the driver is gone)."""
+        return self._schedule(credential, limits, token, ["", 0, 0, ""], now_ms)
+
+    def claim(
+        self, credential: str, request_id: str, slot_ms: int, *, max_late_ms: int, now_ms: int | None = None
+    ) -> Claim:
+        """Take the reserved slot just before calling. A late claim gives the slot up; park the order again."""
+        result = self._run("claim_slot", credential, now_ms, [request_id, slot_ms, max_late_ms])
+        outcome = {1: "call", 2: "early", 3: "late", 0: "missing"}[int(result[0])]
+        return Claim(outcome, int(result[1]) if len(result) > 1 else 0)
+
+    def release(self, credential: str, *, now_ms: int | None = None) -> int:
+        """Record that a Place Order call ended (end-to-start spacing counts from here)."""
+        return int(self._run("release_slot", credential, now_ms, []))
+
+    def hold(self, credential: str, wait_ms: int, *, now_ms: int | None = None) -> int:
+        """No Place Order slot of the credential before now + wait_ms (the provider answered 429)."""
+        return int(self._run("hold_credential", credential, now_ms, [wait_ms]))
+
+    def reserve_get(self, credential: str, limits: Limits, *, now_ms: int | None = None) -> Slot | Deferral:
+        """Reserve one Get Order call under the credential's limit, or say how long to wait."""
+        args = [limits.get_limit, limits.get_window_ms, limits.margin_ms]
+        reserved, value = self._run("reserve_get", credential, now_ms, args)
+        return Slot(int(value)) if reserved == 1 else Deferral(int(value))
+
+    def _schedule(self, credential: str, limits: Limits, token: str, order: list, now_ms: int | None) -> Decision:
+        args = [
+            limits.spacing_ms, limits.margin_ms, limits.spacing_mode, limits.lease_ms, limits.product_limit,
+            limits.product_window_ms, limits.max_cards, limits.max_wait_ms, token, *order,
+        ]  # fmt: skip
+        result = self._run("schedule_next", credential, now_ms, args)
+        kind = int(result[0])
+        if kind == 1:
+            return Go(_text(result[1]), int(result[2]), _text(result[3]))
+        if kind == 2:
+            return Wait(int(result[1]), _text(result[2]))
+        if kind == 3:
+            return Parked()
+        if kind == 0:
+            return Idle()
+        raise OrderRejected(_text(result[1]))
+
+    def _run(self, script: str, credential: str, now_ms: int | None, args: list):
+        keys = [self._keys.schedule(credential)]
+        return self._scripts[script](keys=keys, args=["" if now_ms is None else now_ms, *args])
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import requests
 
-from config.settings import BambooSettings
+from config.settings import Credential
 from worker.errors import OrderNotFound, OrderRejected, ProviderError, RateLimited, UnknownOutcome
 from worker.providers.base import (
     FAILED,
@@ -40,15 +40,12 @@ class BambooClient:
 
     name = "bamboo"
 
-    def __init__(self, settings: BambooSettings):
-        if not settings.client_id or not settings.client_secret:
-            raise ProviderError("Bamboo credentials missing: set GIFTQ_BAMBOO_CLIENT_ID and GIFTQ_BAMBOO_CLIENT_SECRET")
-        self.credential = settings.client_id
-        self.spacing_ms = settings.spacing_ms + settings.spacing_margin_ms
-        self._base_url = settings.base_url
-        self._timeout_s = settings.timeout_s
+    def __init__(self, base_url: str, credential: Credential, *, timeout_s: float):
+        self.credential = credential.client_id
+        self._base_url = base_url
+        self._timeout_s = timeout_s
         self._session = requests.Session()
-        self._session.auth = (settings.client_id, settings.client_secret)
+        self._session.auth = (credential.client_id, credential.client_secret)
         self._session.headers["Accept"] = "application/json"
 
     def place(self, request: PlaceRequest) -> bool:

@@ -85,7 +85,6 @@ class Provider(Protocol):
 
     name: str
     credential: str
-    spacing_ms: int
 
     def place(self, request: PlaceRequest) -> bool:
         """Place the order; True if placed now, False if the provider already had this RequestId.

@@ -1,0 +1,179 @@
+"""Placing an order inside the throttle: park -> slot -> Place Order, each slot driving the next.
+
+`giftq.place_order` parks an accepted order in the credential's schedule (worker/throttle.py).
+The schedule is driven by one chain of tasks per credential: each `giftq.place_reserved` task
+runs at its slot, reserves the next slot for the oldest order every limit allows, then places
+its own order; when nothing may go yet, a short `giftq.drive_schedule` countdown looks again.
+No worker waits for a slot and no order is bounced through the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from decimal import Decimal
+
+from celery import Task
+
+from config.settings import END_TO_START
+from tasks.orders import enqueue_poll
+from worker import states
+from worker.app import app
+from worker.errors import OrderNotFound, OrderRejected, ProviderError, RateLimited, UnknownOutcome
+from worker.providers.base import OrderLine, PlaceRequest
+from worker.runtime import Runtime, runtime
+from worker.store import OrderRecord
+from worker.throttle import Decision, Deferral, Go, Wait
+
+logger = logging.getLogger(__name__)
+
+RESOLVE_AFTER_S = 2.0  # wait before resolving an unknown outcome by Get Order
+
+
+@app.task(name="giftq.place_order")
+def place_order(request_id: str) -> str:
+    """Park an accepted order in its credential's schedule (once) and drive the schedule if nobody does."""
+    rt = runtime()
+    record = rt.store.get(request_id)
+    if record is None or record.state != states.ACCEPTED:
+        return record.state if record else "missing"  # a later delivery: the order has moved on
+    return _park(rt, record)
+
+
+def _park_again(rt: Runtime, request_id: str) -> None:
+    record = rt.store.get(request_id)
+    if record is not None and record.state in (states.ACCEPTED, states.SUBMITTING):
+        _park(rt, record)
+
+
+def _park(rt: Runtime, record: OrderRecord) -> str:
+    lines = record.request["Products"]
+    try:
+        decision = rt.throttle.park_and_schedule(
+            record.credential,
+            rt.limits(record.credential),
+            request_id=record.request_id,
+            age_ms=record.created_ms,
+            product_ids=[line["ProductId"] for line in lines],
+            cards=sum(line["Quantity"] for line in lines),
+        )
+    except OrderRejected as rejected:
+        rt.store.transition(record.request_id, states.REJECTED, note=rejected.reason, reason=rejected.reason)
+        return states.REJECTED
+    _follow(rt, record.credential, decision)
+    return "parked"
+
+
+def _follow(rt: Runtime, credential: str, decision: Decision) -> None:
+    """Enqueue what the schedule decided: a placing task at its slot, or the next look at the schedule."""
+    if isinstance(decision, Go):
+        lead_ms = rt.limits(credential).lead_ms
+        countdown_s = max(0, decision.slot_ms - lead_ms - rt.now_ms()) / 1000
+        place_reserved.apply_async(args=[credential, decision.request_id, decision.slot_ms, decision.token],
+                                   countdown=countdown_s)  # fmt: skip
+    elif isinstance(decision, Wait):
+        drive_schedule.apply_async(
+            args=[credential, decision.token], countdown=max(0, decision.due_ms - rt.now_ms()) / 1000
+        )
+
+
+@app.task(name="giftq.drive_schedule")
+def drive_schedule(credential: str, token: str) -> None:
+    """Look at the schedule again as the holder of `token` (or take it over if its driver is gone)."""
+    rt = runtime()
+    _follow(rt, credential, rt.throttle.schedule_next(credential, rt.limits(credential), token))
+
+
+@app.task(name="giftq.kick_schedules")
+def kick_schedules() -> None:
+    """Beat: restart the schedule of any credential whose driver died (a lost message, a dead host)."""
+    rt = runtime()
+    for credential in rt.providers:
+        _follow(rt, credential, rt.throttle.schedule_next(credential, rt.limits(credential), ""))
+
+
+@app.task(name="giftq.place_reserved", bind=True, max_retries=None)
+def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, token: str) -> str:
+    """At its slot: drive the schedule on, claim the slot, and place the order (start-to-start spacing)."""
+    rt = runtime()
+    limits = rt.limits(credential)
+    early_ms = slot_ms - rt.now_ms()
+    if early_ms > limits.lead_ms + limits.margin_ms:
+        raise self.retry(countdown=(early_ms - limits.lead_ms) / 1000)  # this host's clock runs ahead
+    if early_ms > 0:
+        time.sleep(early_ms / 1000)  # align to the slot: at most lead_ms, so the call lands on time
+    if limits.spacing_mode != END_TO_START:
+        drive_schedule.run(credential, token)
+    claim = rt.throttle.claim(credential, request_id, slot_ms, max_late_ms=limits.margin_ms)
+    outcome = claim.outcome
+    if claim.outcome == "call":
+        outcome = _checkout(rt, credential, request_id)
+    elif claim.outcome == "late":
+        logger.info("order %s: slot missed by %d ms; parked again", request_id, claim.ms)
+        _park_again(rt, request_id)
+    if limits.spacing_mode == END_TO_START:
+        rt.throttle.release(credential)
+        drive_schedule.run(credential, token)
+    return outcome
+
+
+def _checkout(rt: Runtime, credential: str, request_id: str) -> str:
+    """Call Place Order for an order that owns a slot now. Only a slot holder gets here."""
+    record = rt.store.get(request_id)
+    if record is None or record.state not in (states.ACCEPTED, states.SUBMITTING):
+        return "slot unused"
+    if record.state == states.ACCEPTED and not rt.store.transition(request_id, states.SUBMITTING):
+        return "slot unused"
+    try:
+        rt.provider(credential).place(_place_request(record))
+    except OrderRejected as rejected:
+        rt.store.transition(request_id, states.REJECTED, note=rejected.reason, reason=rejected.reason)
+        logger.info("order %s rejected by the provider: %s", request_id, rejected.reason)
+        return states.REJECTED
+    except RateLimited as limited:
+        logger.warning("order %s: provider asked to wait %g s; credential held, order parked again", request_id,
+                       limited.wait_s)  # fmt: skip
+        rt.throttle.hold(credential, int(limited.wait_s * 1000))
+        _park(rt, rt.store.get(request_id))
+        return "rate limited"
+    except UnknownOutcome as unknown:
+        logger.warning("order %s: unknown outcome (%s); resolving by Get Order", request_id, unknown)
+        resolve_order.apply_async(args=[request_id], countdown=RESOLVE_AFTER_S)
+        return "unknown outcome"
+    return mark_placed(rt, request_id, note="")
+
+
+def mark_placed(rt: Runtime, request_id: str, *, note: str) -> str:
+    """Record that the provider has the order and start polling it."""
+    rt.store.transition(request_id, states.PLACED, note=note)
+    enqueue_poll(rt, request_id, attempt=0)
+    return states.PLACED
+
+
+@app.task(name="giftq.resolve_order", bind=True, max_retries=None)
+def resolve_order(self: Task, request_id: str) -> str:
+    """An unknown outcome: ask Get Order. Known -> placed; unknown to the provider -> park to place again."""
+    rt = runtime()
+    record = rt.store.get(request_id)
+    if record is None or record.state != states.SUBMITTING:
+        return record.state if record else "missing"
+    allowed = rt.throttle.reserve_get(record.credential, rt.limits(record.credential))
+    if isinstance(allowed, Deferral):
+        raise self.retry(countdown=allowed.wait_ms / 1000)
+    try:
+        rt.provider(record.credential).get(record.provider_request_id)
+    except OrderNotFound:
+        return _park(rt, record)
+    except ProviderError as error:
+        wait_s = error.wait_s if isinstance(error, RateLimited) else RESOLVE_AFTER_S
+        raise self.retry(countdown=wait_s) from None
+    return mark_placed(rt, request_id, note="found by Get Order")
+
+
+def _place_request(record: OrderRecord) -> PlaceRequest:
+    request = record.request
+    lines = tuple(
+        OrderLine(product_id=line["ProductId"], quantity=line["Quantity"], value=Decimal(line["Value"]))
+        for line in request["Products"]
+    )
+    return PlaceRequest(request_id=record.provider_request_id, account_id=request["AccountId"], lines=lines)

@@ -1,0 +1,81 @@
+"""The throttle over the real stack: 4 worker processes, a backlog with a hot product, a sandbox on a scaled clock."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from celery import Celery
+
+from tests.waiting import wait_for
+from worker import states
+from worker.processes import Sandbox
+from worker.runtime import Runtime
+
+pytestmark = pytest.mark.timeout(120)
+
+# Bamboo's limits on a scaled clock: 100 ms spacing, 6 orders of a product per 3 s.
+SCALED = {"spacing_ms": 100, "product_limit": 6, "product_window_ms": 3000}
+HOT, OTHERS = 100002, (439685, 100001, 100003, 100004)
+VALUE = {439685: "10", 100001: "25", 100002: "50", 100003: "20", 100004: "30"}
+
+
+@pytest.fixture(scope="module")
+def scaled_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    server = Sandbox(tmp_path_factory.mktemp("scaled") / "sandbox.log", fulfil_delay_ms=200, **SCALED)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def scaled_env(giftq_env: dict[str, str], scaled_sandbox: Sandbox) -> dict[str, str]:
+    giftq_env.update(
+        GIFTQ_BAMBOO_BASE_URL=scaled_sandbox.url,
+        GIFTQ_BAMBOO_SPACING_MS=str(SCALED["spacing_ms"]),
+        GIFTQ_BAMBOO_PRODUCT_LIMIT=str(SCALED["product_limit"]),
+        GIFTQ_BAMBOO_PRODUCT_WINDOW_MS=str(SCALED["product_window_ms"]),
+        GIFTQ_BAMBOO_MARGIN_MS="5",
+    )
+    return giftq_env
+
+
+def test_a_hot_product_waits_for_its_window_while_every_other_product_goes_first(
+    scaled_env: dict[str, str], rt: Runtime, producer: Celery, scaled_sandbox: Sandbox, start_workers, tmp_path: Path
+) -> None:
+    # Given 4 worker processes and a backlog that starts with 18 orders of one hot product
+    start_workers(4, concurrency=1)
+    hot = [order(HOT) for _ in range(18)]
+    others = [order(OTHERS[i % len(OTHERS)]) for i in range(20)]
+    for each in hot + others:
+        producer.send_task("giftq.submit_order", args=[each])
+    request_ids = {each["RequestId"] for each in hot + others}
+
+    # When every order is final
+    wait_for(lambda: all(final(rt, rid) for rid in request_ids), timeout_s=60, what="38 final orders")
+
+    # Then all are fulfilled, the sandbox saw no spacing or window violation, and exactly one charge each
+    assert {final(rt, rid) for rid in request_ids} == {states.FULFILLED}
+    findings = scaled_sandbox.admin("GET", "findings")
+    assert findings["spacing_violations"] == [] and findings["window_violations"] == []
+    assert sorted(findings["accepted_request_ids"]) == sorted(request_ids)
+    # And the other products were all placed well before the hot product's last window opened
+    arrivals = {call["request_id"]: call["at"] for call in scaled_sandbox.admin("GET", "calls")["calls"]
+                if call["path"].endswith("/orders/checkout") and call["status"] == 200}  # fmt: skip
+    last_other = max(arrivals[each["RequestId"]] for each in others)
+    last_hot = max(arrivals[each["RequestId"]] for each in hot)
+    assert last_hot - last_other > 2.0, f"others ended {last_hot - last_other:.2f} s before the hot product"
+
+
+def order(product_id: int) -> dict:
+    return {
+        "RequestId": str(uuid.uuid4()),
+        "AccountId": 555,
+        "Products": [{"ProductId": product_id, "Quantity": 1, "Value": VALUE[product_id]}],
+    }
+
+
+def final(rt: Runtime, request_id: str) -> str | None:
+    record = rt.store.get(request_id)
+    return record.state if record and record.state in states.FINAL else None

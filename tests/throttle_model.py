@@ -1,0 +1,117 @@
+"""The throttle's rules as a plain Python model, written from DESIGN.md, for tests to compare the Lua with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from worker.throttle import END_TO_START, Deferral, Go, Idle, Limits, Parked, Slot, Wait
+
+
+@dataclass
+class ModelThrottle:
+    """One credential's schedule in memory: the same decisions the Lua scripts make."""
+
+    limits: Limits
+    parked: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)  # rid -> (age, products)
+    scheduled: dict[str, int] = field(default_factory=dict)  # rid -> slot
+    windows: dict[str, list[int]] = field(default_factory=dict)  # product -> reserved slots
+    last_start: int | None = None
+    last_end: int | None = None
+    hold_until: int = 0
+    pump: tuple[int, str, str] | None = None  # (due, token, 'go' or 'wait')
+    token_seq: int = 0
+    get_log: list[int] = field(default_factory=list)
+
+    def park_and_schedule(self, rid: str, age: int, products: list[int], cards: int, now: int):
+        if cards > self.limits.max_cards:
+            return "CardsLimitExceeded"
+        if rid not in self.parked and rid not in self.scheduled:
+            self.parked[rid] = (age, tuple(sorted({str(p) for p in products})))
+        return self._schedule("", now)
+
+    def schedule_next(self, token: str, now: int):
+        return self._schedule(token, now)
+
+    def _schedule(self, caller: str, now: int):
+        lim = self.limits
+        outsider = self.pump is not None and now <= self.pump[0] + lim.lease_ms and caller != self.pump[1]
+        if outsider and not (self.pump[2] == "wait" and now < self.pump[0]):
+            return Parked()
+        if not self.parked:
+            self.pump = None
+            return Idle()
+        slot = self._earliest_slot(now)
+        window = lim.product_window_ms + lim.margin_ms
+        free = {p: self._free_at(p, slot, window) for _, products in self.parked.values() for p in products}
+        ready = [
+            (age, rid)
+            for product in free
+            if free[product] <= slot
+            for age, rid in self._queue_heads(product)
+            if all(free[p] <= slot for p in self.parked[rid][1])
+        ]
+        if not ready:
+            earliest = min(at for at in free.values() if at > slot)
+            due = max(min(earliest, now + lim.max_wait_ms), now)
+            if outsider and due >= self.pump[0]:
+                return Parked()
+            token = self._next_token()
+            self.pump = (due, token, "wait")
+            return Wait(due, token)
+        token = self._next_token()
+        _, rid = min(ready)
+        for product in self.parked.pop(rid)[1]:
+            self.windows.setdefault(product, []).append(slot)
+        self.last_start = slot
+        self.scheduled[rid] = slot
+        self.pump = (slot, token, "go")
+        return Go(rid, slot, token)
+
+    def _next_token(self) -> str:
+        self.token_seq += 1
+        return str(self.token_seq)
+
+    def _queue_heads(self, product: str, depth: int = 10) -> list[tuple[int, str]]:
+        """The oldest parked orders containing `product`: the scheduler looks this deep into each queue."""
+        return sorted((age, rid) for rid, (age, products) in self.parked.items() if product in products)[:depth]
+
+    def _earliest_slot(self, now: int) -> int:
+        lim = self.limits
+        slot = now
+        if self.last_start is not None:
+            reference = self.last_start
+            if lim.spacing_mode == END_TO_START:
+                ended = self.last_end is not None and self.last_end >= self.last_start
+                reference = self.last_end if ended else self.last_start + lim.lease_ms
+            slot = max(slot, reference + lim.spacing_ms + lim.margin_ms)
+        return max(slot, self.hold_until)
+
+    def _free_at(self, product: str, slot: int, window: int) -> int:
+        inside = sorted(t for t in self.windows.get(product, []) if t > slot - window)
+        if len(inside) < self.limits.product_limit:
+            return slot
+        return inside[len(inside) - self.limits.product_limit] + window
+
+    def claim(self, rid: str, slot: int, max_late: int, now: int) -> tuple[str, int]:
+        if self.scheduled.get(rid) != slot:
+            return ("missing", 0)
+        if now < slot:
+            return ("early", slot - now)
+        del self.scheduled[rid]
+        return ("late", now - slot) if now - slot > max_late else ("call", now - slot)
+
+    def release(self, now: int) -> int:
+        self.last_end = max(self.last_end or -1, now)
+        return now
+
+    def hold(self, wait: int, now: int) -> int:
+        self.hold_until = max(self.hold_until, now + wait)
+        return self.hold_until
+
+    def reserve_get(self, now: int):
+        window = self.limits.get_window_ms + self.limits.margin_ms
+        self.get_log = sorted(t for t in self.get_log if t > now - window)
+        if len(self.get_log) >= self.limits.get_limit:
+            return Deferral(self.get_log[len(self.get_log) - self.limits.get_limit] + window - now)
+        self.get_log.append(now)
+        return Slot(now)
