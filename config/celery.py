@@ -11,9 +11,14 @@ _settings = load_settings()
 broker_url = _settings.broker_redis_url()
 broker_connection_retry_on_startup = True
 broker_transport_options = {
-    # A task not acknowledged within this time is delivered again. Our longest task is one
-    # provider call (seconds), so an hour only matters after a worker died holding a message.
-    "visibility_timeout": 3600,
+    # A message not acknowledged within this time is delivered again: that is how the tasks of a
+    # worker host that died come back. It must exceed the longest task (one provider call, timeout
+    # seconds) plus the longest countdown it holds (a poll's backoff, GIFTQ_POLL_MAX_INTERVAL_MS);
+    # a second delivery while the first still runs is harmless (slot claims, compare-and-set states).
+    "visibility_timeout": _settings.visibility_timeout_s,
+    # Look for such messages every few seconds (kombu's default sweep is about 100 s).
+    "unacked_restore_interval": 2,
+    "unacked_restore_throttle": 1,
 }
 if _settings.broker_key_prefix:
     # Lets several deployments (or test runs) share one Redis; producers must then set the same prefix.
@@ -33,5 +38,11 @@ worker_prefetch_multiplier = 1
 
 # Events let operators follow tasks in Flower; arguments are only RequestIds.
 worker_send_task_events = True
+beat_schedule = {
+    # Restart a credential's schedule whose driver died (a lost message, a dead host).
+    "kick-schedules": {"task": "giftq.kick_schedules", "schedule": 5.0},
+    # Orders stuck where a dead producer or worker left them; needs_attention ones at a low rate.
+    "reconcile": {"task": "giftq.reconcile", "schedule": float(_settings.reconcile_interval_s)},
+}
 task_send_sent_event = True
 worker_hijack_root_logger = False

@@ -23,7 +23,7 @@ class Limits:
     """The provider limits giftq keeps for one credential. Times in milliseconds."""
 
     spacing_ms: int = 500  # between two Place Order calls of the credential
-    margin_ms: int = 10  # added to spacing and windows against network jitter
+    margin_ms: int = 25  # added to spacing and windows: covers jitter between claiming a slot and arrival
     spacing_mode: str = START_TO_START  # spacing from the previous call's start, or from its end
     product_limit: int = 6  # orders containing one product per window
     product_window_ms: int = 60_000
@@ -85,6 +85,11 @@ class Settings:
     poll_max_interval_ms: int
     poll_deadline_s: int  # an order not final this long after placing needs attention
     order_retention_s: int  # how long final order records are kept
+    visibility_timeout_s: int  # an unacknowledged broker message is delivered again after this long
+    reconcile_interval_s: int  # how often beat looks for stuck orders
+    stuck_after_s: int  # an accepted or submitting order untouched this long is stuck
+    attention_interval_s: int  # how often an order that needs attention is looked at again
+    max_deliveries: int  # a task message delivered more often than this is parked as a dead letter
 
     def store_redis_url(self) -> str:
         """The Redis URL of the order store and throttle."""
@@ -125,6 +130,11 @@ def _read(env: Env) -> Settings:
             poll_max_interval_ms=env.int("POLL_MAX_INTERVAL_MS", 30000),
             poll_deadline_s=env.int("POLL_DEADLINE_S", 3600),
             order_retention_s=env.int("ORDER_RETENTION_S", 30 * 86400),
+            visibility_timeout_s=env.int("VISIBILITY_TIMEOUT_S", 300),
+            reconcile_interval_s=env.int("RECONCILE_INTERVAL_S", 30),
+            stuck_after_s=env.int("STUCK_AFTER_S", 60),
+            attention_interval_s=env.int("ATTENTION_INTERVAL_S", 600),
+            max_deliveries=env.int("MAX_DELIVERIES", 10),
         )
 
 

@@ -44,7 +44,7 @@ def enqueue_place(request_id: str) -> None:
 
 def enqueue_poll(rt: Runtime, request_id: str, *, attempt: int) -> None:
     """Enqueue the next Get Order of a placed order, after the backoff of its attempt."""
-    delay_ms = min(rt.settings.poll_interval_ms * 2**attempt, rt.settings.poll_max_interval_ms)
+    delay_ms = min(rt.settings.poll_interval_ms * 2 ** min(attempt, 20), rt.settings.poll_max_interval_ms)
     poll_order.apply_async(args=[request_id], kwargs={"attempt": attempt}, countdown=delay_ms / 1000)
 
 
@@ -58,6 +58,9 @@ def poll_order(self: Task, request_id: str, attempt: int = 0) -> str:
     allowed = rt.throttle.reserve_get(record.credential, rt.limits(record.credential))
     if isinstance(allowed, Deferral):
         raise self.retry(countdown=allowed.wait_ms / 1000, kwargs={"attempt": attempt})
+    step = f"poll-{attempt}-{self.request.retries}"
+    if not rt.store.begin_step(request_id, step, lease_s=int(rt.settings.bamboo.timeout_s * 3)):
+        return "duplicate delivery"  # another delivery of this poll runs or ran: one chain of polls only
     try:
         provider_order = rt.provider(record.credential).get(record.provider_request_id)
     except RateLimited as limited:
@@ -65,20 +68,31 @@ def poll_order(self: Task, request_id: str, attempt: int = 0) -> str:
     except ProviderError as error:
         logger.warning("order %s: Get Order failed (%s); polling again", request_id, error)
         provider_order = None
+    outcome = _after_poll(rt, record, provider_order, attempt)
+    rt.store.end_step(request_id, step)
+    return outcome
+
+
+def _after_poll(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder | None, attempt: int) -> str:
     if provider_order is not None and provider_order.final:
         return finish(rt, record, provider_order)
-    if rt.now_ms() - record.updated_ms > rt.settings.poll_deadline_s * 1000:
-        rt.store.transition(request_id, states.NEEDS_ATTENTION, note="poll deadline passed")
+    now_ms = rt.now_ms()
+    if now_ms - record.updated_ms > rt.settings.poll_deadline_s * 1000:
+        rt.store.transition(record.request_id, states.NEEDS_ATTENTION, note="poll deadline passed")
         return states.NEEDS_ATTENTION
-    enqueue_poll(rt, request_id, attempt=attempt + 1)
+    rt.store.touch(record.request_id, states.PLACED, now_ms)
+    enqueue_poll(rt, record.request_id, attempt=attempt + 1)
     return "polling"
 
 
 def finish(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder) -> str:
     """Write the final result: cards encrypted, a summary in clear (counts only), the final state."""
     issued = [card for card in provider_order.cards if card.issued]
+    not_issued = [card for card in provider_order.cards if not card.issued]
     state = FINAL_STATE_OF.get(provider_order.status, states.FULFILLED)
-    summary = {"cards_issued": len(issued), "cards_failed": len(provider_order.cards) - len(issued)}
+    summary = {"cards_issued": len(issued), "cards_failed": len(not_issued)}
+    if not_issued:  # which cards were not issued: product and serial, never a code
+        summary["failed_cards"] = [{"product_id": c.product_id, "serial_number": c.serial_number} for c in not_issued]
     fields = {"summary": json.dumps(summary, sort_keys=True)}
     if issued:
         fields["cards"] = rt.cipher.encrypt([card.to_secret_dict() for card in issued])

@@ -60,11 +60,11 @@ def _park(rt: Runtime, record: OrderRecord) -> str:
     except OrderRejected as rejected:
         rt.store.transition(record.request_id, states.REJECTED, note=rejected.reason, reason=rejected.reason)
         return states.REJECTED
-    _follow(rt, record.credential, decision)
+    follow(rt, record.credential, decision)
     return "parked"
 
 
-def _follow(rt: Runtime, credential: str, decision: Decision) -> None:
+def follow(rt: Runtime, credential: str, decision: Decision) -> None:
     """Enqueue what the schedule decided: a placing task at its slot, or the next look at the schedule."""
     if isinstance(decision, Go):
         lead_ms = rt.limits(credential).lead_ms
@@ -81,20 +81,12 @@ def _follow(rt: Runtime, credential: str, decision: Decision) -> None:
 def drive_schedule(credential: str, token: str) -> None:
     """Look at the schedule again as the holder of `token` (or take it over if its driver is gone)."""
     rt = runtime()
-    _follow(rt, credential, rt.throttle.schedule_next(credential, rt.limits(credential), token))
-
-
-@app.task(name="giftq.kick_schedules")
-def kick_schedules() -> None:
-    """Beat: restart the schedule of any credential whose driver died (a lost message, a dead host)."""
-    rt = runtime()
-    for credential in rt.providers:
-        _follow(rt, credential, rt.throttle.schedule_next(credential, rt.limits(credential), ""))
+    follow(rt, credential, rt.throttle.schedule_next(credential, rt.limits(credential), token))
 
 
 @app.task(name="giftq.place_reserved", bind=True, max_retries=None)
 def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, token: str) -> str:
-    """At its slot: drive the schedule on, claim the slot, and place the order (start-to-start spacing)."""
+    """At its slot: claim it, drive the schedule on from the real start, and place the order."""
     rt = runtime()
     limits = rt.limits(credential)
     early_ms = slot_ms - rt.now_ms()
@@ -102,14 +94,14 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
         raise self.retry(countdown=(early_ms - limits.lead_ms) / 1000)  # this host's clock runs ahead
     if early_ms > 0:
         time.sleep(early_ms / 1000)  # align to the slot: at most lead_ms, so the call lands on time
+    claim = rt.throttle.claim(credential, limits, request_id, slot_ms)
     if limits.spacing_mode != END_TO_START:
         drive_schedule.run(credential, token)
-    claim = rt.throttle.claim(credential, request_id, slot_ms, max_late_ms=limits.margin_ms)
     outcome = claim.outcome
     if claim.outcome == "call":
         outcome = _checkout(rt, credential, request_id)
     elif claim.outcome == "late":
-        logger.info("order %s: slot missed by %d ms; parked again", request_id, claim.ms)
+        logger.warning("order %s: slot missed by %d ms (past the lease); parked again", request_id, claim.ms)
         _park_again(rt, request_id)
     if limits.spacing_mode == END_TO_START:
         rt.throttle.release(credential)

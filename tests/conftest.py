@@ -113,10 +113,11 @@ def start_workers(giftq_env: dict[str, str], tmp_path: Path) -> Iterator:
     """Start `n` real `celery -A worker worker` processes for this test; all are stopped afterwards."""
     started: list[Child] = []
 
-    def start(n: int = 1, concurrency: int = 2) -> list[Child]:
-        for _ in range(n):
+    def start(n: int = 1, concurrency: int = 2, beat: bool = False) -> list[Child]:
+        for index in range(n):
             name = f"w{len(started) + 1}"
-            started.append(start_worker(tmp_path / f"{name}.log", giftq_env, concurrency=concurrency, name=name))
+            log = tmp_path / f"{name}.log"
+            started.append(start_worker(log, giftq_env, concurrency=concurrency, name=name, beat=beat and index == 0))
         return started[-n:]
 
     yield start

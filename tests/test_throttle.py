@@ -72,8 +72,8 @@ def test_an_order_over_the_card_limit_is_refused_and_never_parked(redis_client: 
 def test_a_second_claim_of_one_slot_finds_nothing(redis_client: redis.Redis, key_prefix: str) -> None:
     throttle = Throttle(redis_client, Keys(key_prefix))
     go = park(throttle, "client-a", request_id="r1")
-    assert throttle.claim("client-a", "r1", go.slot_ms, max_late_ms=10_000).outcome == "call"
-    assert throttle.claim("client-a", "r1", go.slot_ms, max_late_ms=10_000).outcome == "missing"
+    assert throttle.claim("client-a", LIMITS, "r1", go.slot_ms).outcome == "call"
+    assert throttle.claim("client-a", LIMITS, "r1", go.slot_ms).outcome == "missing"
 
 
 def test_concurrent_drivers_never_reserve_two_slots_closer_than_the_spacing(redis_url: str, key_prefix: str) -> None:

@@ -36,7 +36,7 @@ def scaled_env(giftq_env: dict[str, str], scaled_sandbox: Sandbox) -> dict[str, 
         GIFTQ_BAMBOO_SPACING_MS=str(SCALED["spacing_ms"]),
         GIFTQ_BAMBOO_PRODUCT_LIMIT=str(SCALED["product_limit"]),
         GIFTQ_BAMBOO_PRODUCT_WINDOW_MS=str(SCALED["product_window_ms"]),
-        GIFTQ_BAMBOO_MARGIN_MS="5",
+        GIFTQ_BAMBOO_MARGIN_MS="20",
     )
     return giftq_env
 

@@ -14,6 +14,7 @@ class ModelThrottle:
     limits: Limits
     parked: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)  # rid -> (age, products)
     scheduled: dict[str, int] = field(default_factory=dict)  # rid -> slot
+    slot_products: dict[str, tuple[str, ...]] = field(default_factory=dict)  # rid -> products of its slot
     windows: dict[str, list[int]] = field(default_factory=dict)  # product -> reserved slots
     last_start: int | None = None
     last_end: int | None = None
@@ -25,6 +26,9 @@ class ModelThrottle:
     def park_and_schedule(self, rid: str, age: int, products: list[int], cards: int, now: int):
         if cards > self.limits.max_cards:
             return "CardsLimitExceeded"
+        if rid in self.scheduled and self.scheduled[rid] + self.limits.lease_ms < now:
+            del self.scheduled[rid]  # a slot whose placing task never came
+            self.slot_products.pop(rid, None)
         if rid not in self.parked and rid not in self.scheduled:
             self.parked[rid] = (age, tuple(sorted({str(p) for p in products})))
         return self._schedule("", now)
@@ -60,7 +64,8 @@ class ModelThrottle:
             return Wait(due, token)
         token = self._next_token()
         _, rid = min(ready)
-        for product in self.parked.pop(rid)[1]:
+        self.slot_products[rid] = self.parked.pop(rid)[1]
+        for product in self.slot_products[rid]:
             self.windows.setdefault(product, []).append(slot)
         self.last_start = slot
         self.scheduled[rid] = slot
@@ -92,13 +97,21 @@ class ModelThrottle:
             return slot
         return inside[len(inside) - self.limits.product_limit] + window
 
-    def claim(self, rid: str, slot: int, max_late: int, now: int) -> tuple[str, int]:
+    def claim(self, rid: str, slot: int, now: int) -> tuple[str, int]:
         if self.scheduled.get(rid) != slot:
             return ("missing", 0)
         if now < slot:
             return ("early", slot - now)
         del self.scheduled[rid]
-        return ("late", now - slot) if now - slot > max_late else ("call", now - slot)
+        products = self.slot_products.pop(rid, ())
+        if now - slot > self.limits.lease_ms:
+            return ("late", now - slot)
+        if now > slot:  # a late call: the schedule moves to where the call really starts
+            self.last_start = max(self.last_start, now)
+            for product in products:
+                times = self.windows[product]
+                times[times.index(slot)] = now
+        return ("call", now - slot)
 
     def release(self, now: int) -> int:
         self.last_end = max(self.last_end or -1, now)

@@ -11,9 +11,10 @@ import logging
 from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
+from worker.delivery import GiftqTask
 from worker.redaction import install_redaction
 
-app = Celery("giftq", include=["tasks.orders", "tasks.placing"])
+app = Celery("giftq", task_cls=GiftqTask, include=["tasks.orders", "tasks.placing", "tasks.maintenance"])
 app.config_from_object("config.celery")
 
 logger = logging.getLogger(__name__)

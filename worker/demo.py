@@ -92,9 +92,9 @@ def _start_stack(stack: contextlib.ExitStack, workdir: Path, console: Console) -
         GIFTQ_BAMBOO_BASE_URL=sandbox.url, GIFTQ_BAMBOO_CLIENT_ID=DEMO_CLIENT_ID,
         GIFTQ_BAMBOO_CLIENT_SECRET=DEMO_CLIENT_SECRET, GIFTQ_POLL_INTERVAL_MS="500",
     )  # fmt: skip
-    worker = start_worker(workdir / "worker.log", env, concurrency=2)
+    worker = start_worker(workdir / "worker.log", env, concurrency=2, beat=True)
     stack.callback(worker.stop)
-    console.print(f"started a Celery worker (concurrency 2), log: {worker.log_path}")
+    console.print(f"started a Celery worker (concurrency 2, with beat), log: {worker.log_path}")
     return DemoStack(env=env, sandbox=sandbox, worker=worker)
 
 

@@ -26,3 +26,23 @@ class Keys:
     def schedule(self, credential: str) -> str:
         """Prefix of one credential's throttle keys (parked orders, slots, windows; see worker/lua/)."""
         return f"{self.prefix}:sched:{{{credential}}}"
+
+    def parked(self, credential: str) -> str:
+        """Hash of the orders parked in a credential's schedule (RequestId -> product ids)."""
+        return f"{self.schedule(credential)}:parked"
+
+    def scheduled(self, credential: str) -> str:
+        """Sorted set of the orders that own a slot not yet claimed (RequestId -> slot ms)."""
+        return f"{self.schedule(credential)}:scheduled"
+
+    def step(self, request_id: str, step: str) -> str:
+        """Marks that one step of an order (e.g. poll attempt 3) was taken, so a second delivery skips it."""
+        return f"{self.prefix}:order:{{{request_id}}}:step:{step}"
+
+    def deliveries(self, task_id: str, retries: int) -> str:
+        """How many times one task message (one retry of it) was delivered."""
+        return f"{self.prefix}:delivery:{task_id}:{retries}"
+
+    def dead_letters(self) -> str:
+        """List of task messages parked after too many deliveries (their arguments are RequestIds only)."""
+        return f"{self.prefix}:dead_letters"

@@ -45,20 +45,28 @@ class Child:
     def log_tail(self, lines: int = 20) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Ask the process to stop, wait, and kill it if it does not stop in time."""
+    def stop(self) -> None:
+        """Ask the process to stop (SIGTERM: Celery's warm shutdown), then kill its whole group if it lingers."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
+            self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=STOP_DEADLINE_S)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+                pass
+        self._kill_group()
         self._log.close()
 
     def kill(self) -> None:
-        """SIGKILL the process and its children now (a crash, for fault tests)."""
-        self.stop(signal.SIGKILL)
+        """SIGKILL the process and its children now, as a host dying would (for fault tests)."""
+        self._kill_group()
+        self.process.wait()
+
+    def _kill_group(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
 
 
 class Sandbox(Child):
@@ -91,11 +99,15 @@ class Sandbox(Child):
         return response.json()
 
 
-def start_worker(log_path: Path, env: dict[str, str], *, concurrency: int = 2, name: str = "worker") -> Child:
-    """A real `celery -A worker worker` process with the given environment."""
+def start_worker(
+    log_path: Path, env: dict[str, str], *, concurrency: int = 2, name: str = "worker", beat: bool = False
+) -> Child:
+    """A real `celery -A worker worker` process with the given environment; with `beat`, it runs beat too."""
     command = [
         sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
         "--concurrency", str(concurrency), "--hostname", f"{name}-{os.getpid()}@%h", "--without-mingle",
         "--without-gossip",
     ]  # fmt: skip
+    if beat:
+        command += ["--beat", "--schedule", str(log_path.with_suffix(".beat-schedule"))]
     return Child(f"celery {name}", command, log_path, env=env)

@@ -22,6 +22,7 @@ class Runtime:
 
     settings: Settings
     redis: redis.Redis
+    keys: Keys
     store: OrderStore
     throttle: Throttle
     cipher: CardCipher
@@ -60,6 +61,7 @@ def build_runtime(settings: Settings, *, check_store: bool = True) -> Runtime:
     return Runtime(
         settings=settings,
         redis=client,
+        keys=keys,
         store=OrderStore(client, keys, retention_s=settings.order_retention_s),
         throttle=Throttle(client, keys),
         cipher=CardCipher(settings.fernet_keys),

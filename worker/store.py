@@ -101,9 +101,26 @@ class OrderStore:
                 pipe.zcard(self._keys.state_index(state))
             return dict(zip(states.ALL, pipe.execute(), strict=True))
 
-    def request_ids(self, state: str, limit: int = 100) -> list[str]:
-        """RequestIds in one state, oldest first."""
-        return [member.decode() for member in self._redis.zrange(self._keys.state_index(state), 0, limit - 1)]
+    def request_ids(self, state: str, limit: int = 100, *, before_ms: int | None = None) -> list[str]:
+        """RequestIds in one state, oldest first; only those that entered it before `before_ms` if given."""
+        top = "+inf" if before_ms is None else f"({before_ms}"
+        members = self._redis.zrangebyscore(self._keys.state_index(state), "-inf", top, start=0, num=limit)
+        return [member.decode() for member in members]
+
+    def touch(self, request_id: str, state: str, at_ms: int) -> None:
+        """Move an order to the back of its state's index (reconciliation looked at it at `at_ms`)."""
+        self._redis.zadd(self._keys.state_index(state), {request_id: at_ms}, xx=True)
+
+    def begin_step(self, request_id: str, step: str, *, lease_s: int) -> bool:
+        """Take one step of an order (e.g. poll attempt 3) unless another delivery of it runs or ran it.
+
+        A delivery that dies mid-step loses the step after `lease_s`, so a later delivery can take it.
+        """
+        return bool(self._redis.set(self._keys.step(request_id, step), "running", nx=True, ex=lease_s))
+
+    def end_step(self, request_id: str, step: str, *, keep_s: int = 86400) -> None:
+        """Mark a step done: every later delivery of it is skipped."""
+        self._redis.set(self._keys.step(request_id, step), "done", ex=keep_s)
 
 
 def check_durable(client: redis.Redis) -> None:

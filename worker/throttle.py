@@ -56,7 +56,7 @@ __all__ = ["END_TO_START", "START_TO_START", "Limits", "Throttle", "Go", "Wait",
 class Claim:
     """The outcome of claiming a reserved slot, and how many ms early or late the claim came."""
 
-    outcome: str  # "call" now; "early": come back in `ms`; "late": slot given up, park again; "missing"
+    outcome: str  # "call" now; "early": come back in `ms`; "late" (past the lease): park again; "missing"
     ms: int = 0
 
 
@@ -78,6 +78,7 @@ class Throttle:
     """The Python face of the scheduler scripts. Raises redis.RedisError when Redis is unreachable: no slot, no call."""
 
     def __init__(self, client: redis.Redis, keys: Keys):
+        self._redis = client
         self._keys = keys
         self._scripts = load_scripts(client)
 
@@ -101,10 +102,13 @@ class Throttle:
         return self._schedule(credential, limits, token, ["", 0, 0, ""], now_ms)
 
     def claim(
-        self, credential: str, request_id: str, slot_ms: int, *, max_late_ms: int, now_ms: int | None = None
+        self, credential: str, limits: Limits, request_id: str, slot_ms: int, *, now_ms: int | None = None
     ) -> Claim:
-        """Take the reserved slot just before calling. A late claim gives the slot up; park the order again."""
-        result = self._run("claim_slot", credential, now_ms, [request_id, slot_ms, max_late_ms])
+        """Take the reserved slot just before calling; a late claim moves the schedule to the actual start.
+
+        Call this before driving the schedule on, so the next slot counts from the real start.
+        """
+        result = self._run("claim_slot", credential, now_ms, [request_id, slot_ms, limits.lease_ms])
         outcome = {1: "call", 2: "early", 3: "late", 0: "missing"}[int(result[0])]
         return Claim(outcome, int(result[1]) if len(result) > 1 else 0)
 
@@ -121,6 +125,11 @@ class Throttle:
         args = [limits.get_limit, limits.get_window_ms, limits.margin_ms]
         reserved, value = self._run("reserve_get", credential, now_ms, args)
         return Slot(int(value)) if reserved == 1 else Deferral(int(value))
+
+    def holds(self, credential: str, request_id: str) -> bool:
+        """Whether the schedule holds the order: parked, or owning a slot not yet claimed."""
+        parked = self._redis.hexists(self._keys.parked(credential), request_id)
+        return parked or self._redis.zscore(self._keys.scheduled(credential), request_id) is not None
 
     def _schedule(self, credential: str, limits: Limits, token: str, order: list, now_ms: int | None) -> Decision:
         args = [

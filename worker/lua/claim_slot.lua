@@ -1,17 +1,20 @@
 --[[
 claim_slot: the placing task of an order takes the slot the scheduler reserved for it, just
-before it calls Place Order. Only an on-time claim may call: a stale or duplicate task finds
-no slot, an early one is told to wait, and a late one gives the slot up (the order is parked
-again) because calling late could land too close to the next slot.
+before it calls Place Order. A stale or duplicate task finds no slot; an early one is told to
+wait. A late one still calls, and the schedule moves with it: the credential's last start and
+the order's product-window entries become the actual start, so the next slot (reserved after
+this claim by the same task) keeps every limit from where the call really began. Past the
+lease the chain may have been restarted by another driver, so a task that late gives the
+slot up and the order is parked again.
 
 KEYS[1]  key prefix of the credential (see schedule_next.lua)
 ARGV[1]  now in ms, or "" to use Redis TIME
 ARGV[2]  RequestId       ARGV[3]  the slot (ms) it was given
-ARGV[4]  max_late_ms: how late after the slot a call may still start
+ARGV[4]  lease_ms: how late after the slot a call may still start
 
 Returns {1, late_ms}  claimed: call now
         {2, wait_ms}  early: come back after wait_ms
-        {3, late_ms}  too late: slot given up, the order is parked again
+        {3, late_ms}  too late: slot given up, park the order again
         {0}           no such slot (already claimed, or never reserved)
 ]]
 local p = KEYS[1]
@@ -22,7 +25,7 @@ else
   local t = redis.call("TIME")
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local rid, slot, max_late = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local rid, slot, lease = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local reserved = redis.call("ZSCORE", p .. ":scheduled", rid)
 if not reserved or tonumber(reserved) ~= slot then
   return {0}
@@ -31,7 +34,20 @@ if now < slot then
   return {2, slot - now}
 end
 redis.call("ZREM", p .. ":scheduled", rid)
-if now - slot > max_late then
+local products = redis.call("HGET", p .. ":slot_products", rid) or ""
+redis.call("HDEL", p .. ":slot_products", rid)
+if now - slot > lease then
   return {3, now - slot}
+end
+if now > slot then
+  if tonumber(redis.call("GET", p .. ":last_start") or "-1") < now then
+    redis.call("SET", p .. ":last_start", now)
+  end
+  for product in string.gmatch(products, "[^,]+") do
+    local window = p .. ":window:" .. product
+    if redis.call("ZREM", window, rid .. "@" .. slot) == 1 then
+      redis.call("ZADD", window, now, rid .. "@" .. now)
+    end
+  end
 end
 return {1, now - slot}

@@ -58,7 +58,14 @@ if rid ~= "" then
   if tonumber(ARGV[13]) > max_cards then
     return {-1, "CardsLimitExceeded"}
   end
-  if redis.call("HEXISTS", p .. ":parked", rid) == 0 and not redis.call("ZSCORE", p .. ":scheduled", rid) then
+  local held = redis.call("ZSCORE", p .. ":scheduled", rid)
+  if held and tonumber(held) + lease < now then
+    -- A slot whose placing task never came (a lost message): the order may be parked again.
+    redis.call("ZREM", p .. ":scheduled", rid)
+    redis.call("HDEL", p .. ":slot_products", rid)
+    held = false
+  end
+  if redis.call("HEXISTS", p .. ":parked", rid) == 0 and not held then
     redis.call("HSET", p .. ":parked", rid, ARGV[14])
     for _, product in ipairs(split(ARGV[14])) do
       redis.call("ZADD", p .. ":queue:" .. product, ARGV[12], rid)
@@ -162,5 +169,6 @@ for _, product in ipairs(best_products) do
   redis.call("ZREMRANGEBYSCORE", p .. ":window:" .. product, "-inf", "(" .. (slot - window))
 end
 redis.call("ZADD", p .. ":scheduled", slot, best)
+redis.call("HSET", p .. ":slot_products", best, table.concat(best_products, ","))
 redis.call("HSET", p .. ":pump", "due", slot, "token", token, "kind", "go")
 return {1, best, slot, token}

@@ -60,6 +60,7 @@ class BambooClient:
         }
         response = self._call("POST", CHECKOUT_PATH, json=body)
         if response.status_code == 200:
+            _confirm_request_id(response, request.request_id)
             return True
         reason = _reason(response)
         if response.status_code == 400 and reason == ALREADY_EXISTS:
@@ -110,6 +111,16 @@ def _parse_order(request_id: str, body: dict) -> ProviderOrder:
     except (KeyError, TypeError, ValueError):
         raise ProviderError(f"Bamboo Get Order for {request_id} has an unexpected shape") from None
     return ProviderOrder(request_id=request_id, status=status, cards=cards, error=str(body.get("errorMessage") or ""))
+
+
+def _confirm_request_id(response: requests.Response, request_id: str) -> None:
+    """A 200 of Place Order carries our RequestId; anything else leaves the outcome unknown."""
+    try:
+        echoed = response.json()
+    except ValueError:
+        echoed = None
+    if echoed != request_id:
+        raise UnknownOutcome("Bamboo answered 200 without the order's RequestId", status=200)
 
 
 def _json(response: requests.Response) -> dict:

@@ -1,0 +1,106 @@
+"""Beat tasks: keep every credential's schedule driven and reconcile orders left where a process died.
+
+Every action is logged with the RequestId and what was done, never with card data.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tasks.orders import enqueue_poll, finish
+from tasks.placing import follow, place_order, resolve_order
+from worker import states
+from worker.app import app
+from worker.errors import ProviderError
+from worker.runtime import Runtime, runtime
+from worker.throttle import Deferral
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500  # orders looked at per state and run
+ATTENTION_BATCH = 20  # needs_attention orders looked at per run (each costs a Get Order)
+
+
+@app.task(name="giftq.kick_schedules", expires=10)
+def kick_schedules() -> None:
+    """Restart the schedule of any credential whose driver died (a lost message, a dead host)."""
+    rt = runtime()
+    for credential in rt.providers:
+        follow(rt, credential, rt.throttle.schedule_next(credential, rt.limits(credential), ""))
+
+
+@app.task(name="giftq.reconcile", expires=60)
+def reconcile() -> dict[str, int]:
+    """Find orders stuck in `accepted`, `submitting` or `placed`, and look at `needs_attention` ones again."""
+    rt = runtime()
+    now_ms = rt.now_ms()
+    stuck_before = now_ms - rt.settings.stuck_after_s * 1000
+    done = {
+        "re-enqueued": _accepted(rt, stuck_before),
+        "resolving": _submitting(rt, stuck_before),
+        "polling again": _placed(rt, stuck_before - rt.settings.poll_max_interval_ms),
+        "looked at": _needs_attention(rt, now_ms),
+    }
+    if any(done.values()):
+        logger.info("reconcile: %s", ", ".join(f"{count} {action}" for action, count in done.items()))
+    return done
+
+
+def _not_in_schedule(rt: Runtime, request_ids: list[str]) -> list[str]:
+    """The orders the throttle neither parks nor has given a slot: nothing will move them on its own."""
+    lost = []
+    for request_id in request_ids:
+        record = rt.store.get(request_id)
+        if record and not rt.throttle.holds(record.credential, request_id):
+            lost.append(request_id)
+    return lost
+
+
+def _accepted(rt: Runtime, before_ms: int) -> int:
+    """A producer path died between storing and enqueuing, or the message was lost: enqueue again."""
+    lost = _not_in_schedule(rt, rt.store.request_ids(states.ACCEPTED, BATCH, before_ms=before_ms))
+    for request_id in lost:
+        logger.warning("reconcile: order %s stuck in accepted; enqueued again", request_id)
+        place_order.delay(request_id)
+    return len(lost)
+
+
+def _submitting(rt: Runtime, before_ms: int) -> int:
+    """A worker died around its Place Order call: the outcome is unknown, so resolve it by Get Order."""
+    lost = _not_in_schedule(rt, rt.store.request_ids(states.SUBMITTING, BATCH, before_ms=before_ms))
+    for request_id in lost:
+        logger.warning("reconcile: order %s stuck in submitting; resolving its outcome", request_id)
+        resolve_order.delay(request_id)
+    return len(lost)
+
+
+def _placed(rt: Runtime, before_ms: int) -> int:
+    """A poll chain died (its worker was lost after its step): start a new one."""
+    stale = rt.store.request_ids(states.PLACED, BATCH, before_ms=before_ms)
+    for request_id in stale:
+        logger.warning("reconcile: order %s not polled lately; polling again", request_id)
+        rt.store.touch(request_id, states.PLACED, rt.now_ms())
+        enqueue_poll(rt, request_id, attempt=rt.now_ms())
+    return len(stale)
+
+
+def _needs_attention(rt: Runtime, now_ms: int) -> int:
+    """Orders past their deadline: one Get Order each, at a low rate, until the provider says final."""
+    before_ms = now_ms - rt.settings.attention_interval_s * 1000
+    looked = 0
+    for request_id in rt.store.request_ids(states.NEEDS_ATTENTION, ATTENTION_BATCH, before_ms=before_ms):
+        record = rt.store.get(request_id)
+        if record is None or isinstance(rt.throttle.reserve_get(record.credential, rt.limits(record.credential)),
+                                        Deferral):  # fmt: skip
+            break
+        rt.store.touch(request_id, states.NEEDS_ATTENTION, now_ms)
+        looked += 1
+        try:
+            provider_order = rt.provider(record.credential).get(record.provider_request_id)
+        except ProviderError as error:
+            logger.warning("reconcile: order %s needs attention; Get Order failed (%s)", request_id, error)
+            continue
+        if provider_order.final:
+            logger.info("reconcile: order %s needs attention; the provider says it is final", request_id)
+            finish(rt, record, provider_order)
+    return looked

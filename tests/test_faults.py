@@ -1,0 +1,216 @@
+"""Exactly once under faults, over the real stack: every fault ends fulfilled, charged once, no limit broken.
+
+One sandbox on a scaled clock for the module (reset before each test), one worker process with beat per
+test, short timeouts so unknown outcomes resolve in seconds.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from celery import Celery
+
+from config.settings import load_settings
+from tests.waiting import wait_for
+from worker import states
+from worker.processes import Sandbox
+from worker.redis_server import RedisServer
+from worker.runtime import Runtime, build_runtime
+
+pytestmark = pytest.mark.timeout(90)
+
+SCALED = {"spacing_ms": 100, "product_limit": 6, "product_window_ms": 3000}
+PRODUCTS = ((100001, "25"), (100002, "50"), (100004, "30"), (439685, "10"))
+
+
+@pytest.fixture(scope="module")
+def fault_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    server = Sandbox(tmp_path_factory.mktemp("faults") / "sandbox.log", fulfil_delay_ms=200, **SCALED)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox_now(fault_sandbox: Sandbox) -> Sandbox:
+    fault_sandbox.admin("POST", "reset")
+    return fault_sandbox
+
+
+@pytest.fixture
+def fault_env(giftq_env: dict[str, str], sandbox_now: Sandbox) -> dict[str, str]:
+    giftq_env.update(
+        GIFTQ_BAMBOO_BASE_URL=sandbox_now.url,
+        GIFTQ_BAMBOO_SPACING_MS="100",
+        GIFTQ_BAMBOO_PRODUCT_WINDOW_MS="3000",
+        GIFTQ_BAMBOO_TIMEOUT_S="1",
+        GIFTQ_BAMBOO_LEASE_MS="3000",
+        GIFTQ_VISIBILITY_TIMEOUT_S="6",
+        GIFTQ_RECONCILE_INTERVAL_S="1",
+        GIFTQ_STUCK_AFTER_S="3",
+    )
+    return giftq_env
+
+
+def an_order(product_id: int = 100001, value: str = "25") -> dict:
+    return {
+        "RequestId": str(uuid.uuid4()),
+        "AccountId": 555,
+        "Products": [{"ProductId": product_id, "Quantity": 1, "Value": value}],
+    }
+
+
+def final(rt: Runtime, request_id: str) -> str | None:
+    record = rt.store.get(request_id)
+    return record.state if record and record.state in states.FINAL else None
+
+
+def assert_fulfilled_once(rt: Runtime, sandbox: Sandbox, request_ids: list[str], timeout_s: float = 40) -> dict:
+    wait_for(lambda: all(final(rt, rid) for rid in request_ids), timeout_s=timeout_s, what="final orders")
+    assert {final(rt, rid) for rid in request_ids} == {states.FULFILLED}
+    findings = sandbox.admin("GET", "findings")
+    assert sorted(findings["accepted_request_ids"]) == sorted(request_ids), "each order charged exactly once"
+    assert findings["spacing_violations"] == [] and findings["window_violations"] == []
+    return findings
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "timeout_after_commit", "hold_ms": 3000},
+        {"kind": "error_500_after_commit"},
+        {"kind": "error_500_before_commit"},
+        {"kind": "rate_limited_429", "wait_s": 1},
+        {"kind": "connection_reset"},
+        {"kind": "connection_reset", "after_commit": True},
+    ],
+    ids=lambda fault: fault["kind"] + ("_after_commit" if fault.get("after_commit") else ""),
+)
+def test_a_faulty_place_order_still_ends_fulfilled_and_charged_once(
+    fault: dict, fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+) -> None:
+    # Given the next Place Order call meets the fault
+    sandbox_now.admin("POST", "faults", json={**fault, "endpoint": "place_order", "count": 1})
+    start_workers(1, beat=True)
+
+    # When an order is submitted
+    order = an_order()
+    producer.send_task("giftq.submit_order", args=[order])
+
+    # Then it is fulfilled, charged once, and the first call did meet the fault
+    assert_fulfilled_once(rt, sandbox_now, [order["RequestId"]])
+    faulted = [call for call in sandbox_now.admin("GET", "calls")["calls"] if call["reason"] == fault["kind"]]
+    assert len(faulted) == 1
+
+
+def test_a_faulty_get_order_is_polled_again(
+    fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+) -> None:
+    sandbox_now.admin("POST", "faults", json={"kind": "error_500_before_commit", "endpoint": "get_order", "count": 2})
+    start_workers(1)
+    order = an_order()
+    producer.send_task("giftq.submit_order", args=[order])
+    assert_fulfilled_once(rt, sandbox_now, [order["RequestId"]])
+
+
+def test_a_worker_killed_between_calling_and_recording_leaves_the_order_to_be_resolved(
+    fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+) -> None:
+    # Given a Place Order call that the sandbox takes at once but answers 3 s late
+    sandbox_now.admin("POST", "faults", json={"kind": "slow_response", "delay_ms": 3000, "count": 1})
+    fault_env["GIFTQ_BAMBOO_TIMEOUT_S"] = "10"
+    (first,) = start_workers(1)
+    order = an_order()
+    producer.send_task("giftq.submit_order", args=[order])
+    request_id = order["RequestId"]
+
+    # When the worker dies while the call is in flight (the sandbox already charged it)
+    wait_for(lambda: sandbox_now.admin("GET", "findings")["accepted_orders"] == 1, timeout_s=20, what="a charge")
+    assert rt.store.get(request_id).state == states.SUBMITTING
+    first.kill()
+    start_workers(1, beat=True)
+
+    # Then reconciliation resolves the unknown outcome by Get Order: fulfilled, charged once
+    assert_fulfilled_once(rt, sandbox_now, [request_id])
+    assert "found by Get Order" in [entry.get("note") for entry in rt.store.history(request_id)]
+
+
+def test_a_worker_killed_between_reserving_and_calling_loses_no_order(
+    fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+) -> None:
+    # Given the credential is held for 3 s, so the order's slot is reserved well ahead of its call
+    (first,) = start_workers(1)
+    rt.throttle.hold("giftq-demo", 3000)
+    order = an_order()
+    producer.send_task("giftq.submit_order", args=[order])
+    request_id = order["RequestId"]
+    wait_for(lambda: rt.throttle.holds("giftq-demo", request_id) and not_parked(rt, request_id), timeout_s=10,
+             what="a reserved slot")  # fmt: skip
+
+    # When the worker holding the placing task dies before the slot comes
+    time.sleep(0.5)  # let the worker take the message off the queue (an ETA task it holds)
+    first.kill()
+    start_workers(1, beat=True)
+
+    # Then the order is placed later, once, inside the limits
+    assert_fulfilled_once(rt, sandbox_now, [request_id])
+
+
+def not_parked(rt: Runtime, request_id: str) -> bool:
+    return not rt.redis.hexists(rt.keys.parked("giftq-demo"), request_id)
+
+
+def test_the_same_task_delivered_twice_at_once_makes_one_provider_call(
+    fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+) -> None:
+    # Given an order stored once, and its place task sent twice with the same id (a redelivery)
+    order = an_order()
+    request_id = order["RequestId"]
+    rt.store.create(request_id, {**order, "Products": [{**order["Products"][0], "Value": "25.00"}]},
+                    credential="giftq-demo", provider_request_id=request_id)  # fmt: skip
+    for _ in range(2):
+        producer.send_task("giftq.place_order", args=[request_id], task_id=f"place-{request_id}")
+    start_workers(2, concurrency=2)
+
+    # Then one Place Order call reached the sandbox
+    assert_fulfilled_once(rt, sandbox_now, [request_id])
+    calls = [c for c in sandbox_now.admin("GET", "calls")["calls"] if c["path"].endswith("/orders/checkout")]
+    assert len(calls) == 1
+
+
+def test_redis_restarted_mid_run_loses_no_order_and_charges_none_twice(
+    fault_env: dict, sandbox_now: Sandbox, start_workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a Redis of this test's own (broker, throttle and store), and 8 orders under way
+    with RedisServer() as server:
+        fault_env["GIFTQ_REDIS_URL"] = server.url
+        for key, value in fault_env.items():
+            monkeypatch.setenv(key, value)
+        rt = build_runtime(load_settings())
+        producer = Celery(broker=server.url)
+        producer.conf.broker_transport_options = {"global_keyprefix": fault_env["GIFTQ_BROKER_KEY_PREFIX"]}
+        (worker,) = start_workers(1, beat=True)
+        orders = [an_order(product_id, value) for product_id, value in PRODUCTS for _ in range(2)]
+        for order in orders:
+            producer.send_task("giftq.submit_order", args=[order], queue="giftq")
+        request_ids = [order["RequestId"] for order in orders]
+        wait_for(lambda: sandbox_now.admin("GET", "findings")["accepted_orders"] >= 2, timeout_s=20, what="2 charges")
+
+        # When Redis is killed and started again on its append-only file
+        server.kill()
+        server.start()
+
+        # Then every order ends fulfilled, each charged once. Like a process supervisor, the test starts a
+        # worker again if it exited: kombu 5.7's Redis transport may exit on losing its broker.
+        workers = [worker]
+
+        def supervised_all_final() -> bool:
+            if workers[-1].process.poll() is not None:
+                workers.extend(start_workers(1, beat=True))
+            return all(final(rt, rid) for rid in request_ids)
+
+        wait_for(supervised_all_final, timeout_s=60, what="final orders with a supervised worker")
+        assert_fulfilled_once(rt, sandbox_now, request_ids)
+        producer.close()
