@@ -26,3 +26,11 @@ class Keys:
     def last_place(self, credential: str) -> str:
         """Time (ms, Redis clock) of the last reserved Place Order start of one credential."""
         return f"{self.prefix}:throttle:{{{credential}}}:last_place"
+
+    def catalog(self, credential: str) -> str:
+        """Hash of one credential's cached catalog and accounts: `fetched_ms` (Redis clock) and `data` (JSON)."""
+        return f"{self.prefix}:catalog:{{{credential}}}"
+
+    def catalog_lock(self, credential: str) -> str:
+        """Lock (SET NX with a TTL) held by the one process fetching a credential's catalog."""
+        return f"{self.prefix}:catalog:{{{credential}}}:lock"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import redis
 
 from config.settings import Settings, load_settings
+from worker.catalog import CatalogCache
 from worker.crypto import CardCipher
 from worker.keys import Keys
 from worker.providers.bamboo import BambooClient
@@ -26,6 +27,7 @@ class Runtime:
     throttle: Throttle
     cipher: CardCipher
     provider: Provider
+    catalog: CatalogCache
 
 
 def build_runtime(settings: Settings, *, check_store: bool = True) -> Runtime:
@@ -34,13 +36,17 @@ def build_runtime(settings: Settings, *, check_store: bool = True) -> Runtime:
     if check_store and not settings.allow_volatile_store:
         check_durable(client)
     keys = Keys(settings.key_prefix)
+    provider = BambooClient(settings.bamboo)
     return Runtime(
         settings=settings,
         redis=client,
         store=OrderStore(client, keys, retention_s=settings.order_retention_s),
         throttle=Throttle(client, keys),
         cipher=CardCipher(settings.fernet_keys),
-        provider=BambooClient(settings.bamboo),
+        provider=provider,
+        catalog=CatalogCache(
+            client, keys, provider, refresh_s=settings.catalog_refresh_s, retry_s=settings.catalog_retry_s
+        ),
     )
 
 
