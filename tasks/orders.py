@@ -1,7 +1,6 @@
-"""An order's life as tasks: submit -> place -> poll, and the finish that writes the result.
+"""An order's life as tasks: place -> poll, and the finish that writes the result (intake is tasks.intake).
 
-Task arguments are RequestIds (and, for `giftq.submit_order`, the producer's order, which
-holds no card data). Task return values carry states, never cards.
+Task arguments are RequestIds. Task return values carry states, never cards.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from celery import Task
 from worker import states
 from worker.app import app
 from worker.errors import OrderNotFound, OrderRejected, ProviderError, RateLimited, UnknownOutcome
-from worker.intake import submit
 from worker.providers.base import FAILED, PARTIALLY_FAILED, OrderLine, PlaceRequest, ProviderOrder
 from worker.runtime import Runtime, runtime
 from worker.store import OrderRecord
@@ -25,18 +23,6 @@ logger = logging.getLogger(__name__)
 
 UNKNOWN_OUTCOME_RECHECK_S = 2.0  # wait before resolving an unknown outcome by Get Order
 FINAL_STATE_OF = {FAILED: states.FAILED, PARTIALLY_FAILED: states.PARTIALLY_FULFILLED}
-
-
-@app.task(name="giftq.submit_order")
-def submit_order(order: dict) -> dict:
-    """The producers' task contract: the same JSON as `POST /orders`. Returns the RequestId and state."""
-    rt = runtime()
-    try:
-        submission = submit(order, store=rt.store, credential=rt.provider.credential, enqueue=enqueue_place)
-    except OrderRejected as rejected:
-        logger.info("order %s rejected: %s", rejected.request_id, rejected.reason)
-        return {"request_id": rejected.request_id, "state": states.REJECTED, "reason": rejected.reason}
-    return {"request_id": submission.order.request_id, "state": submission.order.state}
 
 
 def enqueue_place(request_id: str) -> None:

@@ -68,13 +68,18 @@ class CatalogCache:
         Raises CatalogUnavailable when there is no snapshot and none could be fetched.
         """
         cached = self._read()
-        if cached and self._now_ms() - cached.fetched_ms < self._refresh_ms:
+        if self._fresh(cached):
             return cached
         if self._try_lock():
-            return self._refresh(cached)
+            return self._refresh()
         return cached or self._wait_for_first_fetch()
 
-    def _refresh(self, cached: CatalogSnapshot | None) -> CatalogSnapshot:
+    def _refresh(self) -> CatalogSnapshot:
+        """Fetch a new snapshot; the caller holds the lock."""
+        cached = self._read()  # another process may have refreshed it just before this one took the lock
+        if self._fresh(cached):
+            self._redis.delete(self._lock_key)
+            return cached
         try:
             accounts = self._provider.accounts()
             products = self._provider.catalog()
@@ -104,7 +109,7 @@ class CatalogCache:
             if lock == FAILED:
                 raise CatalogUnavailable("the provider's catalog could not be fetched; no copy is cached")
             if lock is None and self._try_lock():
-                return self._refresh(None)
+                return self._refresh()
             time.sleep(WAIT_POLL_S)
         raise CatalogUnavailable(f"no catalog was fetched within {self._retry_s} s")
 
@@ -119,6 +124,9 @@ class CatalogCache:
                 return None
             self._memo = CatalogSnapshot.from_json(data, fetched_ms)
         return self._memo
+
+    def _fresh(self, cached: CatalogSnapshot | None) -> bool:
+        return cached is not None and self._now_ms() - cached.fetched_ms < self._refresh_ms
 
     def _try_lock(self) -> bool:
         return bool(self._redis.set(self._lock_key, FETCHING, nx=True, ex=self._retry_s))

@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--quantity", type=int, default=1, help="cards of the product (default 1)")
     submit.add_argument("--value", help="face value in the product's currency")
     submit.add_argument("--request-id", help="RequestId (a GUID; a new one if omitted)")
+    submit.add_argument("--producer", default="", help="the producer to record on the order (default none)")
     submit.set_defaults(handler=_submit)
 
     status = commands.add_parser("status", help="show an order's state and history (never its cards)")
@@ -72,13 +73,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _submit(args: argparse.Namespace) -> int:
     from tasks.orders import enqueue_place
-    from worker.intake import submit
     from worker.runtime import runtime
 
     order = _order_from(args)
     rt = runtime()
     try:
-        submission = submit(order, store=rt.store, credential=rt.provider.credential, enqueue=enqueue_place)
+        submission = rt.intake(enqueue_place).submit(order, producer=args.producer)
     except OrderRejected as rejected:
         Console(stderr=True).print(f"[red]rejected:[/] {rejected.reason} {rejected.detail}".rstrip())
         return 1

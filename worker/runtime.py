@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -10,6 +11,7 @@ import redis
 from config.settings import Settings, load_settings
 from worker.catalog import CatalogCache
 from worker.crypto import CardCipher
+from worker.intake import Intake
 from worker.keys import Keys
 from worker.providers.bamboo import BambooClient
 from worker.providers.base import Provider
@@ -28,6 +30,11 @@ class Runtime:
     cipher: CardCipher
     provider: Provider
     catalog: CatalogCache
+
+    def intake(self, enqueue: Callable[[str], object]) -> Intake:
+        """Order intake for this runtime's credential; `enqueue` starts the placing of a stored order."""
+        return Intake(store=self.store, catalog=self.catalog, credential=self.provider.credential,
+                      sandbox_mode=self.settings.bamboo.sandbox_mode, enqueue=enqueue)  # fmt: skip
 
 
 def build_runtime(settings: Settings, *, check_store: bool = True) -> Runtime:

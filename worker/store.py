@@ -24,6 +24,8 @@ class OrderRecord:
     request: dict
     provider: str = "bamboo"
     credential: str = ""
+    producer: str = ""  # who submitted it: an API key's name, or what a task producer said
+    idempotency_key: str = ""  # the producer's own key, when it gave one instead of a RequestId
     provider_request_id: str = ""
     reason: str = ""
     cards_token: str = ""
@@ -40,6 +42,8 @@ class OrderRecord:
             request=json.loads(values.get("request", "{}")),
             provider=values.get("provider", "bamboo"),
             credential=values.get("credential", ""),
+            producer=values.get("producer", ""),
+            idempotency_key=values.get("idempotency_key", ""),
             provider_request_id=values.get("provider_request_id", ""),
             reason=values.get("reason", ""),
             cards_token=values.get("cards", ""),
