@@ -35,3 +35,10 @@ worker_prefetch_multiplier = 1
 worker_send_task_events = True
 task_send_sent_event = True
 worker_hijack_root_logger = False
+
+# `celery -A worker beat`: maintenance (tasks/maintenance.py). Several beats are harmless, one is enough.
+PURGE_INTERVAL_S = 3600  # index entries of expired final orders are dropped this often
+beat_schedule = {
+    "refresh-catalog": {"task": "giftq.refresh_catalog", "schedule": float(_settings.catalog_refresh_s)},
+    "purge-expired-orders": {"task": "giftq.purge_expired_orders", "schedule": float(PURGE_INTERVAL_S)},
+}

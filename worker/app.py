@@ -13,7 +13,7 @@ from celery.signals import worker_init, worker_process_init
 
 from worker.redaction import install_redaction
 
-app = Celery("giftq", include=["tasks.orders", "tasks.intake"])
+app = Celery("giftq", include=["tasks.orders", "tasks.intake", "tasks.maintenance"])
 app.config_from_object("config.celery")
 
 logger = logging.getLogger(__name__)
