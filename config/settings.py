@@ -38,7 +38,6 @@ class ApiSettings:
     threads: int  # threads per worker process (gthread)
     keys: tuple[tuple[str, str], ...]  # (producer name, sha256 hex of its API key)
     max_body_bytes: int  # larger request bodies are refused with 413
-    page_limit: int  # most orders one GET /orders page returns
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,7 +101,6 @@ def _read(env: Env) -> Settings:
             threads=env.int("API_THREADS", 8),
             keys=_api_keys(env.list("API_KEYS", [])),
             max_body_bytes=env.int("API_MAX_BODY_BYTES", 64 * 1024),
-            page_limit=env.int("API_PAGE_LIMIT", 100),
         )
         return Settings(
             redis_url=env.str("REDIS_URL", None),
