@@ -46,12 +46,21 @@ class OrderLineSchema(Schema):
         required=True,
         allow_nan=False,
         validate=[
+            # int bounds, so the OpenAPI document shows numbers (a Decimal bound would be a string there)
             validate.Range(
-                min=Decimal("0.01"), max=MAX_FACE_VALUE, error="InvalidDenomination: Value must be within {min}..{max}"
+                min=0,
+                max=MAX_FACE_VALUE,
+                min_inclusive=False,
+                error="InvalidDenomination: Value must be within {min}..{max}",
             ),
             _at_most_two_decimals,
         ],
-        metadata={"description": "Face value in the product's currency, within its MinFaceValue..MaxFaceValue"},
+        # The bounds again as numbers: apispec writes a Decimal field's bounds as strings, which is not JSON Schema.
+        metadata={
+            "description": "Face value in the product's currency, within its MinFaceValue..MaxFaceValue",
+            "minimum": 0.01,
+            "maximum": int(MAX_FACE_VALUE),
+        },
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import gunicorn.util
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
@@ -33,11 +36,23 @@ class _Gunicorn(BaseApplication):
         return create_app(rt, rt.intake(enqueue_place))
 
 
+def _write_json_error(sock: object, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own refusals (request line or headers too long, malformed HTTP) as giftq's JSON error.
+
+    gunicorn answers these before the app sees the request, in HTML; producers are promised JSON errors.
+    """
+    body = json.dumps({"status": status_int, "reason": reason.replace(" ", ""), "message": mesg, "request_id": None})
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")  # fmt: skip
+    gunicorn.util.write_nonblock(sock, (head + body).encode("latin1"))
+
+
 def serve(settings: Settings, *, bind: str | None = None) -> None:
     """Check the settings once (store durable, keys present), then serve until SIGTERM or SIGINT."""
     if not settings.api.keys:
         raise GiftqError("GIFTQ_API_KEYS is empty: no producer could call the API (`giftq apikey NAME` makes a key)")
     build_runtime(settings).redis.close()  # fails here, in the foreground, if a setting is missing or unsafe
+    gunicorn.util.write_error = _write_json_error  # this process and its forked workers only serve the API
     _Gunicorn(
         {
             "bind": bind or settings.api.bind,
