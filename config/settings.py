@@ -57,7 +57,7 @@ class Settings:
     poll_deadline_s: int  # an order not final this long after placing needs attention
     order_retention_s: int  # how long final order records are kept
     catalog_refresh_s: int  # the cached catalog and accounts are fetched again when older than this
-    catalog_retry_s: int  # after a failed fetch, no process tries again for this long
+    catalog_retry_s: int  # after a failed fetch, no process tries again for this long (also the fetch lock TTL)
     api: ApiSettings
 
     def store_redis_url(self) -> str:
@@ -116,7 +116,7 @@ def _read(env: Env) -> Settings:
             poll_deadline_s=env.int("POLL_DEADLINE_S", 3600),
             order_retention_s=env.int("ORDER_RETENTION_S", 30 * 86400),
             catalog_refresh_s=env.int("CATALOG_REFRESH_S", 900),
-            catalog_retry_s=env.int("CATALOG_RETRY_S", 10),
+            catalog_retry_s=env.int("CATALOG_RETRY_S", 30),
             api=api,
         )
 

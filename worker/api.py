@@ -96,7 +96,8 @@ def _orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
         try:
             submission = intake.submit(_json_body(), producer=g.producer)
         except OrderRejected as rejected:
-            abort(400, reason=rejected.reason, message=str(rejected), request_id=rejected.request_id)
+            detail = rejected.detail or rejected.reason
+            abort(400, reason=rejected.reason, message=detail, request_id=rejected.request_id)
         except IdempotencyConflict as conflict:
             abort(409, reason=conflict.reason, message=str(conflict), request_id=conflict.request_id)
         except CatalogUnavailable as unavailable:
