@@ -43,10 +43,17 @@ class OrderViewSchema(Schema):
     history = fields.List(fields.Nested(HistoryEntrySchema))
 
 
+class OrderListItemSchema(OrderViewSchema):
+    """An order as a page lists it: without its history (GET /orders/{request_id} has it)."""
+
+    class Meta:
+        exclude = ("history",)
+
+
 class OrderPageSchema(Schema):
     """One page of a state's orders, oldest first; pass `next_cursor` as `cursor` for the next page."""
 
-    orders = fields.List(fields.Nested(OrderViewSchema(exclude=("history",))), required=True)
+    orders = fields.List(fields.Nested(OrderListItemSchema), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
 
 

@@ -63,5 +63,8 @@ def serve(settings: Settings, *, bind: str | None = None) -> None:
             "graceful_timeout": GRACEFUL_TIMEOUT_S,
             "accesslog": "-",
             "proc_name": "giftq-api",
+            # gunicorn's control socket is one path per user ($HOME/.gunicorn/gunicorn.ctl): several API
+            # processes on one host would take it from each other, and giftq does not use it.
+            "control_socket_disable": True,
         }
     ).run()
