@@ -38,11 +38,16 @@ worker_prefetch_multiplier = 1
 
 # Events let operators follow tasks in Flower; arguments are only RequestIds.
 worker_send_task_events = True
+task_send_sent_event = True
+worker_hijack_root_logger = False
+
+# `celery -A worker beat`: maintenance (tasks/maintenance.py). Several beats are harmless, one is enough.
+PURGE_INTERVAL_S = 3600  # index entries of expired final orders are dropped this often
 beat_schedule = {
     # Restart a credential's schedule whose driver died (a lost message, a dead host).
     "kick-schedules": {"task": "giftq.kick_schedules", "schedule": 5.0},
     # Orders stuck where a dead producer or worker left them; needs_attention ones at a low rate.
     "reconcile": {"task": "giftq.reconcile", "schedule": float(_settings.reconcile_interval_s)},
+    "refresh-catalog": {"task": "giftq.refresh_catalog", "schedule": float(_settings.catalog_refresh_s)},
+    "purge-expired-orders": {"task": "giftq.purge_expired_orders", "schedule": float(PURGE_INTERVAL_S)},
 }
-task_send_sent_event = True
-worker_hijack_root_logger = False

@@ -7,6 +7,7 @@ a missing secret is an error at start, not at first use.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, fields, replace
 
 from environs import Env, EnvError
@@ -55,6 +56,7 @@ class BambooSettings:
     timeout_s: float  # connect and read timeout of one HTTP call
     credentials: tuple[Credential, ...]  # the first is the default
     account_clients: dict[int, str]  # AccountId -> client id, for accounts not of the default credential
+    sandbox_mode: bool  # True: the credentials are sandbox ones, so only sandbox accounts may be charged
 
     def credential(self, client_id: str) -> Credential:
         for credential in self.credentials:
@@ -67,6 +69,17 @@ class BambooSettings:
         if not self.credentials:
             raise SettingsError("no Bamboo credential: set GIFTQ_BAMBOO_CLIENT_ID and GIFTQ_BAMBOO_CLIENT_SECRET")
         return self.account_clients.get(account_id, self.credentials[0].client_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiSettings:
+    """The producers' HTTP API: where it listens, who may call it, how much it accepts."""
+
+    bind: str  # host:port gunicorn listens on
+    workers: int  # gunicorn worker processes
+    threads: int  # threads per worker process (gthread)
+    keys: tuple[tuple[str, str], ...]  # (producer name, sha256 hex of its API key)
+    max_body_bytes: int  # larger request bodies are refused with 413
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +103,9 @@ class Settings:
     stuck_after_s: int  # an accepted or submitting order untouched this long is stuck
     attention_interval_s: int  # how often an order that needs attention is looked at again
     max_deliveries: int  # a task message delivered more often than this is parked as a dead letter
+    catalog_refresh_s: int  # the cached catalog and accounts are fetched again when older than this
+    catalog_retry_s: int  # after a failed fetch, no process tries again for this long (also the fetch lock TTL)
+    api: ApiSettings
 
     def store_redis_url(self) -> str:
         """The Redis URL of the order store and throttle."""
@@ -117,6 +133,13 @@ def load_settings() -> Settings:
 
 def _read(env: Env) -> Settings:
     with env.prefixed("GIFTQ_"):
+        api = ApiSettings(
+            bind=env.str("API_BIND", "127.0.0.1:8000"),
+            workers=env.int("API_WORKERS", 2),
+            threads=env.int("API_THREADS", 8),
+            keys=_api_keys(env.list("API_KEYS", [])),
+            max_body_bytes=env.int("API_MAX_BODY_BYTES", 64 * 1024),
+        )
         return Settings(
             redis_url=env.str("REDIS_URL", None),
             broker_url=env.str("BROKER_URL", None),
@@ -135,6 +158,9 @@ def _read(env: Env) -> Settings:
             stuck_after_s=env.int("STUCK_AFTER_S", 60),
             attention_interval_s=env.int("ATTENTION_INTERVAL_S", 600),
             max_deliveries=env.int("MAX_DELIVERIES", 10),
+            catalog_refresh_s=env.int("CATALOG_REFRESH_S", 900),
+            catalog_retry_s=env.int("CATALOG_RETRY_S", 30),
+            api=api,
         )
 
 
@@ -157,6 +183,7 @@ def _read_bamboo(env: Env) -> BambooSettings:
             timeout_s=env.float("TIMEOUT_S", 10.0),
             credentials=credentials,
             account_clients=routes,
+            sandbox_mode=env.bool("SANDBOX_MODE", True),
         )
 
 
@@ -174,3 +201,17 @@ def _read_limits(env: Env) -> Limits:
 def _client_pair(entry: str) -> tuple[str, str]:
     client_id, _, secret = entry.partition(":")
     return client_id.strip(), secret.strip()
+
+
+_API_KEY_ENTRY = re.compile(r"^([A-Za-z0-9_.-]{1,64}):([0-9a-f]{64})$")
+
+
+def _api_keys(entries: list[str]) -> tuple[tuple[str, str], ...]:
+    """Parse `producer:sha256hex` entries (`giftq apikey NAME` prints one); the keys themselves are never stored."""
+    parsed = []
+    for entry in entries:
+        match = _API_KEY_ENTRY.match(entry.strip())
+        if not match:
+            raise SettingsError("GIFTQ_API_KEYS entries are producer:sha256hex (see `giftq apikey NAME`)")
+        parsed.append((match.group(1), match.group(2)))
+    return tuple(parsed)

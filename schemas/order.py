@@ -1,23 +1,39 @@
-"""The order request a producer sends: the Place Order fields of Bamboo's page.
+"""The order request a producer sends: the Place Order fields of Bamboo's page, checked by every rule of that page.
 
-Each rule's error message starts with its reason code (`NoProducts: ...`), so a refused
-order is stored and answered with a machine-readable reason.
+Each rule's error message starts with its reason code (`NoProducts: ...`), so a refused order is stored
+and answered with a machine-readable reason. Without a catalog the schema checks the order's shape (what
+needs no provider data); given the provider's catalog and accounts it also checks what the page asks to
+check against them, in the order Bamboo applies them: account, products, stock, face value, card limit.
 """
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+if TYPE_CHECKING:
+    from worker.catalog import CatalogSnapshot
+
 MAX_CARDS_PER_ORDER = 500
+MAX_FACE_VALUE = Decimal(1_000_000)  # no gift card is worth more; bounds the arithmetic before the catalog is asked
 INVALID_ORDER = "InvalidOrder"
+INVALID_REQUEST_ID = "InvalidRequestId"
 _REASON = re.compile(r"^([A-Z][A-Za-z]+): ")
+_NO_PRODUCTS = "NoProducts: an order needs at least one product"
+
+
+def _at_most_two_decimals(value: Decimal) -> None:
+    """A face value with more decimals would be rounded, and a rounded face value is not what was asked."""
+    _, digits, exponent = value.as_tuple()
+    if isinstance(exponent, int) and exponent < -2 and any(digits[len(digits) + exponent + 2 :]):
+        raise ValidationError("InvalidDenomination: Value has at most 2 decimals")
 
 
 class OrderLineSchema(Schema):
-    """One product line: which product, how many cards, at what face value."""
+    """One product line: which product, how many cards, at what face value (at most two decimals)."""
 
     class Meta:
         unknown = RAISE
@@ -28,35 +44,104 @@ class OrderLineSchema(Schema):
     )
     Value = fields.Decimal(
         required=True,
-        places=2,
         allow_nan=False,
-        validate=validate.Range(min=Decimal("0.01"), error="InvalidDenomination: Value must be positive"),
+        validate=[
+            # int bounds, so the OpenAPI document shows numbers (a Decimal bound would be a string there)
+            validate.Range(
+                min=0,
+                max=MAX_FACE_VALUE,
+                min_inclusive=False,
+                error="InvalidDenomination: Value must be within {min}..{max}",
+            ),
+            _at_most_two_decimals,
+        ],
+        # The bounds again as numbers: apispec writes a Decimal field's bounds as strings, which is not JSON Schema.
+        metadata={
+            "description": "Face value in the product's currency, within its MinFaceValue..MaxFaceValue",
+            "minimum": 0.01,
+            "maximum": int(MAX_FACE_VALUE),
+        },
     )
 
 
 class OrderRequestSchema(Schema):
-    """A producer's order. RequestId is the idempotency key: the same RequestId is the same order."""
+    """A producer's order. Its identity is RequestId (a GUID) or IdempotencyKey (giftq derives the RequestId)."""
 
     class Meta:
         unknown = RAISE
 
     RequestId = fields.UUID(
-        required=True, error_messages={"invalid_uuid": "InvalidRequestId: RequestId must be a GUID"}
+        error_messages={"invalid_uuid": f"{INVALID_REQUEST_ID}: RequestId must be a GUID"},
+        metadata={"description": "The order's identity and Bamboo's idempotency key. Give this or IdempotencyKey."},
+    )
+    IdempotencyKey = fields.String(
+        validate=validate.Length(min=1, max=200, error=f"{INVALID_REQUEST_ID}: IdempotencyKey is 1 to 200 characters"),
+        metadata={"description": "Your own key; RequestId = uuid5(giftq namespace, '<producer>:<key>')."},
     )
     AccountId = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     Products = fields.List(
         fields.Nested(OrderLineSchema),
         required=True,
-        validate=validate.Length(min=1, error="NoProducts: an order needs at least one product"),
+        validate=[
+            validate.Length(min=1, error=_NO_PRODUCTS),
+            validate.Length(max=MAX_CARDS_PER_ORDER, error=f"CardsLimitExceeded: at most {MAX_CARDS_PER_ORDER} lines"),
+        ],
+        error_messages={"required": _NO_PRODUCTS, "null": _NO_PRODUCTS},
     )
 
+    def __init__(self, *, catalog: CatalogSnapshot | None = None, sandbox_mode: bool = True, **kwargs: object):
+        super().__init__(**kwargs)
+        self.catalog = catalog
+        self.sandbox_mode = sandbox_mode
+
     @validates_schema
-    def _at_most_500_cards(self, data: dict, **_: object) -> None:
-        cards = sum(line["Quantity"] for line in data.get("Products", ()))
+    def _every_rule_in_order(self, data: dict, **_: object) -> None:
+        if ("RequestId" in data) == ("IdempotencyKey" in data):
+            raise ValidationError(
+                f"{INVALID_REQUEST_ID}: give exactly one of RequestId and IdempotencyKey", "RequestId"
+            )
+        if self.catalog is not None:
+            self._check_account(data["AccountId"])
+            self._check_products(data["Products"])
+        cards = sum(line["Quantity"] for line in data["Products"])
         if cards > MAX_CARDS_PER_ORDER:
             raise ValidationError(
                 f"CardsLimitExceeded: {cards} cards in one order, at most {MAX_CARDS_PER_ORDER}", "Products"
             )
+
+    def _check_account(self, account_id: int) -> None:
+        """An active account of this credential, of the credential's environment (sandbox or live)."""
+        account = self.catalog.accounts.get(account_id)
+        if account is None or not account.active or account.sandbox_mode != self.sandbox_mode:
+            raise ValidationError(
+                f"WrongAccount: account {account_id} is not an active account of this credential's environment",
+                "AccountId",
+            )
+
+    def _check_products(self, lines: list[dict]) -> None:
+        """Each product in the catalog and orderable, in stock for all its cards, and Value within its range."""
+        wanted: dict[int, int] = {}
+        for line in lines:
+            product = self.catalog.products.get(line["ProductId"])
+            if product is None:
+                raise ValidationError(
+                    f"InvalidProductIds: product {line['ProductId']} is not in the catalog", "Products"
+                )
+            if product.min_face_value > product.max_face_value:
+                raise ValidationError(f"InvalidProduct: product {product.id} cannot be ordered", "Products")
+            wanted[product.id] = wanted.get(product.id, 0) + line["Quantity"]
+        for product_id, quantity in wanted.items():
+            stock = self.catalog.products[product_id].stock
+            if stock is not None and stock < quantity:
+                raise ValidationError(f"ProductIsOutOfStock: product {product_id} has too few cards", "Products")
+        for line in lines:
+            product = self.catalog.products[line["ProductId"]]
+            if not product.min_face_value <= line["Value"] <= product.max_face_value:
+                raise ValidationError(
+                    f"InvalidDenomination: Value of product {product.id} must be within "
+                    f"{product.min_face_value}..{product.max_face_value} {product.currency}",
+                    "Products",
+                )
 
 
 def reason_of(messages: object) -> str:

@@ -1,6 +1,8 @@
-"""Beat tasks: keep every credential's schedule driven and reconcile orders left where a process died.
+"""Beat tasks: keep every credential's schedule driven, reconcile orders left where a process died,
+keep the catalog cache fresh and drop index entries of expired orders.
 
-Every action is logged with the RequestId and what was done, never with card data.
+Every task is safe on any number of hosts at once (scheduler tokens, locks, compare-and-set states), and
+every action is logged with the RequestId and what was done, never with card data.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from tasks.orders import enqueue_poll, finish
 from tasks.placing import follow, place_order, resolve_order
 from worker import states
 from worker.app import app
-from worker.errors import ProviderError
+from worker.errors import CatalogUnavailable, ProviderError
 from worker.runtime import Runtime, runtime
 from worker.throttle import Deferral
 
@@ -104,3 +106,23 @@ def _needs_attention(rt: Runtime, now_ms: int) -> int:
             logger.info("reconcile: order %s needs attention; the provider says it is final", request_id)
             finish(rt, record, provider_order)
     return looked
+
+
+@app.task(name="giftq.refresh_catalog")
+def refresh_catalog() -> int:
+    """Refresh the cached catalog and accounts if they are stale, so intake rarely waits for a fetch."""
+    try:
+        rt = runtime()
+        return sum(len(rt.catalog(credential).snapshot().products) for credential in rt.providers)
+    except CatalogUnavailable as unavailable:
+        logger.warning("catalog refresh failed: %s", unavailable)
+        return 0
+
+
+@app.task(name="giftq.purge_expired_orders")
+def purge_expired_orders() -> int:
+    """Drop state-index entries of final orders whose records outlived GIFTQ_ORDER_RETENTION_S."""
+    purged = runtime().store.purge_expired()
+    if purged:
+        logger.info("purged %d index entries of expired orders", purged)
+    return purged

@@ -1,7 +1,6 @@
-"""An order's life as tasks: submit, then (tasks/placing.py) place, then poll and finish here.
+"""An order's life as tasks: (tasks/intake.py) submit, (tasks/placing.py) place, then poll and finish here.
 
-Task arguments are RequestIds (and, for `giftq.submit_order`, the producer's order, which
-holds no card data). Task return values carry states, never cards.
+Task arguments are RequestIds. Task return values carry states, never cards.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from celery import Task
 
 from worker import states
 from worker.app import app
-from worker.errors import OrderRejected, ProviderError, RateLimited
-from worker.intake import submit
+from worker.errors import ProviderError, RateLimited
 from worker.providers.base import FAILED, PARTIALLY_FAILED, ProviderOrder
 from worker.runtime import Runtime, runtime
 from worker.store import OrderRecord
@@ -23,18 +21,6 @@ from worker.throttle import Deferral
 logger = logging.getLogger(__name__)
 
 FINAL_STATE_OF = {FAILED: states.FAILED, PARTIALLY_FAILED: states.PARTIALLY_FULFILLED}
-
-
-@app.task(name="giftq.submit_order")
-def submit_order(order: dict) -> dict:
-    """The producers' task contract: the same JSON as `POST /orders`. Returns the RequestId and state."""
-    rt = runtime()
-    try:
-        submission = submit(order, store=rt.store, credential_for=rt.credential_for, enqueue=enqueue_place)
-    except OrderRejected as rejected:
-        logger.info("order %s rejected: %s", rejected.request_id, rejected.reason)
-        return {"request_id": rejected.request_id, "state": states.REJECTED, "reason": rejected.reason}
-    return {"request_id": submission.order.request_id, "state": submission.order.state}
 
 
 def enqueue_place(request_id: str) -> None:

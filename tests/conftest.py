@@ -16,14 +16,18 @@ import redis
 from celery import Celery
 
 from config.settings import Settings, load_settings
+from worker.apikeys import key_digest
 from worker.crypto import new_key
 from worker.processes import Child, Sandbox, start_worker
 from worker.redis_server import RedisServer
 from worker.runtime import Runtime, build_runtime
 
-pytest_plugins = ["tests.sandbox_fixtures"]
+pytest_plugins = ["tests.sandbox_fixtures", "tests.api_fixtures"]
 
 DEMO_CLIENT = {"GIFTQ_BAMBOO_CLIENT_ID": "giftq-demo", "GIFTQ_BAMBOO_CLIENT_SECRET": "demo-secret"}
+# The sandbox's second credential (account 655): its rate windows are its own, apart from the demo client's.
+SECOND_CLIENT = {"GIFTQ_BAMBOO_CLIENT_ID": "giftq-demo-2", "GIFTQ_BAMBOO_CLIENT_SECRET": "demo-secret-2"}
+API_KEYS = {"shop": "gq_test-key-of-shop", "blog": "gq_test-key-of-blog"}  # producer -> its API key
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +69,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 @pytest.fixture
 def giftq_env(redis_url: str, key_prefix: str, sandbox: Sandbox) -> dict[str, str]:
     """The environment of a giftq process for this test: private prefix, throwaway key, the sandbox."""
+    return environment_for(redis_url, key_prefix, sandbox)
+
+
+def environment_for(
+    redis_url: str, key_prefix: str, sandbox: Sandbox, client: dict[str, str] = DEMO_CLIENT
+) -> dict[str, str]:
+    """A giftq process's environment on a key prefix: a sandbox client, a new card key, the test API keys."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("GIFTQ_")}
     env.update(
         GIFTQ_REDIS_URL=redis_url,
@@ -74,7 +85,8 @@ def giftq_env(redis_url: str, key_prefix: str, sandbox: Sandbox) -> dict[str, st
         GIFTQ_BAMBOO_BASE_URL=sandbox.url,
         GIFTQ_POLL_INTERVAL_MS="200",
         GIFTQ_POLL_MAX_INTERVAL_MS="1000",
-        **DEMO_CLIENT,
+        GIFTQ_API_KEYS=",".join(f"{producer}:{key_digest(key)}" for producer, key in API_KEYS.items()),
+        **client,
     )
     if os.environ.get("GIFTQ_TEST_REDIS_URL"):
         env["GIFTQ_ALLOW_VOLATILE_STORE"] = "true"

@@ -8,6 +8,7 @@ import uuid
 import pytest
 import redis
 
+from tests.waiting import wait_for
 from worker import states
 from worker.errors import StoreError
 from worker.keys import Keys
@@ -114,3 +115,50 @@ def test_a_redis_that_may_evict_or_forget_is_refused_as_a_store(setting: str, va
         with pytest.raises(StoreError, match="may lose orders"):
             check_durable(volatile)
         volatile.close()
+
+
+def test_pages_of_a_state_list_every_order_once_even_while_orders_leave_it(store: OrderStore) -> None:
+    # Given seven accepted orders
+    request_ids = [str(uuid.uuid4()) for _ in range(7)]
+    for request_id in request_ids:
+        store.create(request_id, REQUEST)
+
+    # When they are read three a page, while the first order read moves on between pages
+    first = store.page(states.ACCEPTED, limit=3)
+    store.transition(first.orders[0].request_id, states.SUBMITTING)
+    second = store.page(states.ACCEPTED, limit=3, after=first.next_cursor)
+    third = store.page(states.ACCEPTED, limit=3, after=second.next_cursor)
+
+    # Then every order was listed once, and the last page says so with no cursor
+    listed = [order.request_id for page in (first, second, third) for order in page.orders]
+    assert sorted(listed) == sorted(request_ids)
+    assert len(third.orders) == 1
+    assert third.next_cursor is None
+
+
+def test_a_page_for_one_producer_holds_only_its_orders(store: OrderStore) -> None:
+    mine = [str(uuid.uuid4()) for _ in range(3)]
+    for index, request_id in enumerate(mine):
+        store.create(request_id, REQUEST, producer="shop")
+        store.create(str(uuid.uuid4()), REQUEST, producer=f"other-{index}")
+    page = store.page(states.ACCEPTED, limit=10, producer="shop")
+    assert sorted(order.request_id for order in page.orders) == sorted(mine)
+
+
+def test_a_cursor_giftq_did_not_make_is_refused(store: OrderStore) -> None:
+    with pytest.raises(StoreError):
+        store.page(states.ACCEPTED, limit=10, after="nonsense")
+
+
+def test_index_entries_of_expired_final_orders_are_purged(redis_client: redis.Redis, key_prefix: str) -> None:
+    # Given a store that keeps final orders one second, with one rejected and one accepted order
+    store = OrderStore(redis_client, Keys(key_prefix), retention_s=1)
+    rejected, accepted = str(uuid.uuid4()), str(uuid.uuid4())
+    store.create_rejected(rejected, REQUEST, "NoProducts")
+    store.create(accepted, REQUEST)
+
+    # When the rejected record has expired, a purge drops its index entry and keeps the live order's
+    wait_for(lambda: store.get(rejected) is None, timeout_s=5, what="the rejected record to expire")
+    wait_for(lambda: store.purge_expired() == 1, timeout_s=5, what="the purge to drop one entry")
+    assert store.count_by_state()[states.REJECTED] == 0
+    assert store.request_ids(states.ACCEPTED) == [accepted]

@@ -14,7 +14,11 @@ from celery.signals import worker_init, worker_process_init
 from worker.delivery import GiftqTask
 from worker.redaction import install_redaction
 
-app = Celery("giftq", task_cls=GiftqTask, include=["tasks.orders", "tasks.placing", "tasks.maintenance"])
+app = Celery(
+    "giftq",
+    task_cls=GiftqTask,
+    include=["tasks.intake", "tasks.orders", "tasks.placing", "tasks.maintenance"],
+)
 app.config_from_object("config.celery")
 
 logger = logging.getLogger(__name__)

@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--quantity", type=int, default=1, help="cards of the product (default 1)")
     submit.add_argument("--value", help="face value in the product's currency")
     submit.add_argument("--request-id", help="RequestId (a GUID; a new one if omitted)")
+    submit.add_argument("--producer", default="", help="the producer to record on the order (default none)")
     submit.set_defaults(handler=_submit)
 
     status = commands.add_parser("status", help="show an order's state and history (never its cards)")
@@ -57,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
 
     keygen = commands.add_parser("keygen", help="print a new key for GIFTQ_FERNET_KEYS")
     keygen.set_defaults(handler=_keygen)
+
+    api = commands.add_parser("api", help="serve the producers' HTTP API (gunicorn)")
+    api.add_argument("--bind", help="host:port to listen on (default GIFTQ_API_BIND)")
+    api.set_defaults(handler=_api)
+
+    apikey = commands.add_parser("apikey", help="make an API key for a producer; prints the key and its entry")
+    apikey.add_argument("producer", help="the producer's name (letters, digits, '_', '.', '-')")
+    apikey.set_defaults(handler=_apikey)
 
     commands.add_parser("sandbox", help="start a provider sandbox: giftq sandbox bamboo --port N", add_help=False)
     return parser
@@ -72,13 +81,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _submit(args: argparse.Namespace) -> int:
     from tasks.orders import enqueue_place
-    from worker.intake import submit
     from worker.runtime import runtime
 
     order = _order_from(args)
     rt = runtime()
     try:
-        submission = submit(order, store=rt.store, credential_for=rt.credential_for, enqueue=enqueue_place)
+        submission = rt.intake(enqueue_place).submit(order, producer=args.producer)
     except OrderRejected as rejected:
         Console(stderr=True).print(f"[red]rejected:[/] {rejected.reason} {rejected.detail}".rstrip())
         return 1
@@ -133,6 +141,27 @@ def _keygen(_: argparse.Namespace) -> int:
     from worker.crypto import new_key
 
     print(new_key())
+    return 0
+
+
+def _api(args: argparse.Namespace) -> int:
+    from config.settings import load_settings
+    from worker.api_server import serve
+
+    serve(load_settings(), bind=args.bind)
+    return 0
+
+
+def _apikey(args: argparse.Namespace) -> int:
+    import re
+
+    from worker.apikeys import key_digest, new_api_key
+
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", args.producer):
+        raise GiftqError("a producer name is 1 to 64 letters, digits, '_', '.' or '-'")
+    key = new_api_key()
+    print(f"API key for {args.producer} (give it to the producer; giftq keeps only its digest):\n{key}")
+    print(f"add to GIFTQ_API_KEYS (comma-separated):\n{args.producer}:{key_digest(key)}")
     return 0
 
 

@@ -43,3 +43,9 @@ class OrderNotFound(ProviderError):
 
 class StoreError(GiftqError):
     """Raised when the order store refuses an operation or is unsafe to use."""
+
+
+class CatalogUnavailable(GiftqError):
+    """Raised when the provider's catalog and accounts cannot be fetched and none is cached to validate with."""
+
+    reason = "CatalogUnavailable"

@@ -1,25 +1,48 @@
 """Order intake: validate a producer's order, store it once per RequestId, enqueue its placing.
 
-The HTTP API, the `giftq.submit_order` task and `giftq submit` all come through `submit`.
+The HTTP API, the `giftq.submit_order` task and `giftq submit` all come through `Intake.submit`, so an
+order meets the same rules whichever way it came. The steps, and why in this order:
+
+1. The order's shape (no provider data needed) and its RequestId. Without a usable RequestId nothing
+   can be stored; with one, a refusal is stored as `rejected` with its reason.
+2. An order already stored under that RequestId is answered from the store: the same order for the same
+   body and producer, a conflict otherwise. A producer's retry is answered even while the catalog is out.
+3. The catalog rules (account, products, stock, face value), against the cached catalog; if there is no
+   catalog at all, CatalogUnavailable, and nothing is stored: the producer may simply try again.
+4. SET NX of the record, then the enqueue; of racing submits exactly one creates and enqueues.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from marshmallow import ValidationError
 
 from schemas.order import OrderRequestSchema, reason_of
+from worker import states
+from worker.catalog import CatalogCache
 from worker.errors import GiftqError, OrderRejected
 from worker.store import OrderRecord, OrderStore
 
-_SCHEMA = OrderRequestSchema()
+# RequestId of an order given by IdempotencyKey: uuid5(IDEMPOTENCY_NAMESPACE, "<producer>:<key>").
+# Fixed forever: changing it would make a producer's retry a second order.
+IDEMPOTENCY_NAMESPACE = uuid.UUID("5d8c6f4e-2b1a-4e8f-9c3d-7a6b5e4f3a21")
+ORDER_ALREADY_EXISTS = "OrderAlreadyExists"
+INVALID_PRODUCER = "InvalidProducer"
+_CENT = Decimal("0.01")
+_PRODUCER_NAME = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")  # no ':', so "<producer>:<key>" reads one way only
+
+_SHAPE = OrderRequestSchema()
 
 
 class IdempotencyConflict(GiftqError):
-    """Raised when a RequestId is submitted again with a different body."""
+    """Raised when a RequestId is submitted again with a different body, or by another producer."""
+
+    reason = ORDER_ALREADY_EXISTS
 
     def __init__(self, request_id: str):
         super().__init__(f"RequestId {request_id} was already submitted with a different body")
@@ -34,62 +57,128 @@ class Submission:
     created: bool
 
 
-def canonical(order: dict) -> dict:
+def request_id_for(producer: str, idempotency_key: str) -> str:
+    """The RequestId giftq derives from a producer's idempotency key: the same key, the same order."""
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{producer}:{idempotency_key}"))
+
+
+class Intake:
+    """Validates, stores and enqueues orders, each for the credential that charges its account."""
+
+    def __init__(self, *, store: OrderStore, catalog_for: Callable[[str], CatalogCache],
+                 credential_for: Callable[[int], str], sandbox_mode: bool,
+                 enqueue: Callable[[str], object]):  # fmt: skip
+        self._store = store
+        self._catalog_for = catalog_for
+        self._credential_for = credential_for
+        self._sandbox_mode = sandbox_mode
+        self._enqueue = enqueue
+
+    def submit(self, order: object, *, producer: str = "") -> Submission:
+        """Validate, store (once per RequestId) and enqueue an order; see the module's docstring.
+
+        Raises OrderRejected (stored as `rejected` when it has a RequestId), IdempotencyConflict or
+        CatalogUnavailable.
+        """
+        if not _PRODUCER_NAME.match(producer):
+            raise OrderRejected(INVALID_PRODUCER, "a producer name is up to 64 letters, digits, '_', '.' or '-'")
+        request = self._validate(order, _SHAPE, producer, storable=_storable(order))
+        request_id = request["RequestId"]
+        existing = self._store.get(request_id)
+        if existing:
+            return Submission(_same_order(existing, request, producer), created=False)
+        catalog = self._catalog_for(self._credential_for(request["AccountId"]))
+        full = OrderRequestSchema(catalog=catalog.snapshot(), sandbox_mode=self._sandbox_mode)
+        self._validate(order, full, producer, storable=_without_key(request))
+        created = self._store.create(request_id, _without_key(request), **self._fields(request_id, order, producer))
+        stored = self._store.get(request_id)
+        if not created:
+            return Submission(_same_order(stored, request, producer), created=False)
+        self._enqueue(request_id)
+        return Submission(stored, created=True)
+
+    def _validate(self, order: object, schema: OrderRequestSchema, producer: str, *, storable: dict) -> dict:
+        """The canonical order, or OrderRejected, stored as `rejected` (with `storable`) if it has a RequestId."""
+        try:
+            return canonical(order, schema, producer)
+        except OrderRejected as rejected:
+            if rejected.request_id:
+                fields = self._fields(rejected.request_id, order, producer)
+                self._store.create_rejected(rejected.request_id, storable, rejected.reason, **fields)
+            raise
+
+    def _fields(self, request_id: str, order: object, producer: str) -> dict[str, str]:
+        """What the record keeps besides the request: who sent it, for which credential, under which key."""
+        account = order.get("AccountId") if isinstance(order, dict) else None
+        credential = self._credential_for(account) if isinstance(account, int) else ""
+        fields = {"provider": "bamboo", "credential": credential, "producer": producer,
+                  "provider_request_id": request_id}  # fmt: skip
+        key = order.get("IdempotencyKey") if isinstance(order, dict) else None
+        if isinstance(key, str):
+            fields["idempotency_key"] = key
+        return fields
+
+
+def canonical(order: object, schema: OrderRequestSchema = _SHAPE, producer: str = "") -> dict:
     """Validate a producer's order into its canonical, JSON-safe form; raises OrderRejected."""
     try:
-        data = _SCHEMA.load(order)
+        data = schema.load(order)
     except ValidationError as error:
-        raise OrderRejected(reason_of(error.messages), _describe(error.messages), _request_id_of(order)) from None
-    return {
-        "RequestId": str(data["RequestId"]),
+        reason = reason_of(error.messages)
+        request_id = _request_id_of(order, producer)
+        raise OrderRejected(reason, _describe(error.messages), request_id) from None
+    request = {
+        "RequestId": str(data.get("RequestId") or request_id_for(producer, data["IdempotencyKey"])),
         "AccountId": data["AccountId"],
         "Products": [
-            {"ProductId": line["ProductId"], "Quantity": line["Quantity"], "Value": str(line["Value"])}
+            {"ProductId": line["ProductId"], "Quantity": line["Quantity"], "Value": str(line["Value"].quantize(_CENT))}
             for line in data["Products"]
         ],
     }
+    if "IdempotencyKey" in data:
+        request["IdempotencyKey"] = data["IdempotencyKey"]
+    return request
 
 
-def submit(
-    order: dict, *, store: OrderStore, credential_for: Callable[[int], str], enqueue: Callable[[str], object]
-) -> Submission:
-    """Validate, store (once per RequestId) and enqueue an order.
-
-    A refused order with a usable RequestId is stored as `rejected` with its reason, then OrderRejected
-    is raised. A second submit of the same RequestId returns the first order and enqueues nothing.
-    """
-    try:
-        request = canonical(order)
-    except OrderRejected as rejected:
-        if rejected.request_id:
-            store.create_rejected(rejected.request_id, _storable(order), rejected.reason)
-        raise
-    request_id = request["RequestId"]
-    credential = credential_for(request["AccountId"])
-    created = store.create(
-        request_id, request, provider="bamboo", credential=credential, provider_request_id=request_id
-    )
-    existing = store.get(request_id)
-    if not created and existing.request != request:
-        raise IdempotencyConflict(request_id)
-    if created:
-        enqueue(request_id)
-    return Submission(order=existing, created=created)
+def _same_order(existing: OrderRecord, request: dict, producer: str) -> OrderRecord:
+    """The stored order if this submit is a retry of it; a refused one is refused again, with its reason."""
+    if existing.producer != producer or existing.request != _without_key(request):
+        raise IdempotencyConflict(existing.request_id)
+    if existing.state == states.REJECTED:
+        raise OrderRejected(existing.reason, "this RequestId was refused before", existing.request_id)
+    return existing
 
 
-def _request_id_of(order: object) -> str | None:
+def _request_id_of(order: object, producer: str) -> str | None:
+    """The order's RequestId if it has a usable one (a GUID, or derived from a well-formed IdempotencyKey)."""
+    if not isinstance(order, dict) or ("RequestId" in order) == ("IdempotencyKey" in order):
+        return None
+    key = order.get("IdempotencyKey")
+    if isinstance(key, str) and 1 <= len(key) <= 200:
+        return request_id_for(producer, key)
     try:
         return str(uuid.UUID(str(order["RequestId"])))
     except (TypeError, KeyError, ValueError, AttributeError):
         return None
 
 
-def _storable(order: dict) -> dict:
+def _without_key(request: object) -> dict:
+    """The order as stored and compared: the IdempotencyKey is kept on the record, not in the request."""
+    return (
+        {key: value for key, value in request.items() if key != "IdempotencyKey"} if isinstance(request, dict) else {}
+    )
+
+
+def _storable(order: object) -> dict:
     """The parts of a refused order worth keeping for a look-up (it was never valid, so keep it small)."""
+    if not isinstance(order, dict):
+        return {}
     return {key: order[key] for key in ("RequestId", "AccountId", "Products") if key in order}
 
 
-def _describe(messages: dict) -> str:
+def _describe(messages: object) -> str:
+    if not isinstance(messages, dict):
+        return str(messages)
     return "; ".join(
         f"{field}: {' '.join(map(str, errors)) if isinstance(errors, list) else errors}"
         for field, errors in messages.items()

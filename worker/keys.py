@@ -46,3 +46,11 @@ class Keys:
     def dead_letters(self) -> str:
         """List of task messages parked after too many deliveries (their arguments are RequestIds only)."""
         return f"{self.prefix}:dead_letters"
+
+    def catalog(self, credential: str) -> str:
+        """Hash of one credential's cached catalog and accounts: `fetched_ms` (Redis clock) and `data` (JSON)."""
+        return f"{self.prefix}:catalog:{{{credential}}}"
+
+    def catalog_lock(self, credential: str) -> str:
+        """Lock (SET NX with a TTL) held by the one process fetching a credential's catalog."""
+        return f"{self.prefix}:catalog:{{{credential}}}:lock"

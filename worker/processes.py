@@ -1,4 +1,4 @@
-"""Child processes giftq starts for the demo and the tests: the sandbox and Celery workers.
+"""Child processes giftq starts for the demo and the tests: the sandbox, Celery workers and the API.
 
 Each runs in its own session (Ctrl-C reaches only giftq, which then stops them in order),
 logs to a file, and is waited for with a deadline, never a blind sleep.
@@ -56,6 +56,20 @@ class Child:
         self._kill_group()
         self._log.close()
 
+    def wait_ready(self, health_url: str) -> None:
+        """Wait until `health_url` answers 2xx; stop the process and raise ProcessError if it exits or is late."""
+        deadline = time.monotonic() + READY_DEADLINE_S
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                if requests.get(health_url, timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise ProcessError(f"{self.name} did not answer within {READY_DEADLINE_S} s:\n{self.log_tail()}")
+
     def kill(self) -> None:
         """SIGKILL the process and its children now, as a host dying would (for fault tests)."""
         self._kill_group()
@@ -78,19 +92,7 @@ class Sandbox(Child):
         flags = [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
         command = [sys.executable, "-m", "sandbox", "bamboo", "--port", str(self.port), *flags]
         super().__init__("bamboo sandbox", command, log_path)
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_DEADLINE_S
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                if requests.get(f"{self.url}/_sandbox/health", timeout=1).ok:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        self.stop()
-        raise ProcessError(f"the sandbox did not answer within {READY_DEADLINE_S} s:\n{self.log_tail()}")
+        self.wait_ready(f"{self.url}/_sandbox/health")
 
     def admin(self, method: str, path: str, **kwargs: object) -> dict:
         """Call an admin endpoint (`/_sandbox/...`) and return its JSON."""
@@ -111,3 +113,14 @@ def start_worker(
     if beat:
         command += ["--beat", "--schedule", str(log_path.with_suffix(".beat-schedule"))]
     return Child(f"celery {name}", command, log_path, env=env)
+
+
+class ApiServer(Child):
+    """A real `giftq api` (gunicorn) process on a free loopback port, ready when /health answers."""
+
+    def __init__(self, log_path: Path, env: dict[str, str], *, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "worker.cli", "api", "--bind", f"127.0.0.1:{self.port}"]
+        super().__init__("giftq api", command, log_path, env=env)
+        self.wait_ready(f"{self.url}/health")

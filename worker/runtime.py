@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
 
 from config.settings import Limits, Settings, SettingsError, load_settings
+from worker.catalog import CatalogCache
 from worker.crypto import CardCipher
+from worker.intake import Intake
 from worker.keys import Keys
 from worker.providers.bamboo import BambooClient
 from worker.providers.base import Provider
@@ -27,6 +30,17 @@ class Runtime:
     throttle: Throttle
     cipher: CardCipher
     providers: dict[str, Provider]
+    catalogs: dict[str, CatalogCache]
+
+    def intake(self, enqueue: Callable[[str], object]) -> Intake:
+        """Order intake; `enqueue` starts the placing of a stored order."""
+        return Intake(store=self.store, catalog_for=self.catalog, credential_for=self.credential_for,
+                      sandbox_mode=self.settings.bamboo.sandbox_mode, enqueue=enqueue)  # fmt: skip
+
+    def catalog(self, credential: str) -> CatalogCache:
+        """The cached catalog and accounts of one credential."""
+        self.provider(credential)
+        return self.catalogs[credential]
 
     def provider(self, credential: str) -> Provider:
         """The client of one credential."""
@@ -66,6 +80,12 @@ def build_runtime(settings: Settings, *, check_store: bool = True) -> Runtime:
         throttle=Throttle(client, keys),
         cipher=CardCipher(settings.fernet_keys),
         providers=providers,
+        catalogs={
+            credential: CatalogCache(
+                client, keys, provider, refresh_s=settings.catalog_refresh_s, retry_s=settings.catalog_retry_s
+            )
+            for credential, provider in providers.items()
+        },
     )
 
 

@@ -12,6 +12,8 @@ from worker.errors import StoreError
 from worker.keys import Keys
 from worker.scripts import load_scripts
 
+SCAN_BUDGET = 1000  # index entries one page may read when it filters by producer
+
 
 @dataclass(frozen=True)
 class OrderRecord:
@@ -24,6 +26,8 @@ class OrderRecord:
     request: dict
     provider: str = "bamboo"
     credential: str = ""
+    producer: str = ""  # who submitted it: an API key's name, or what a task producer said
+    idempotency_key: str = ""  # the producer's own key, when it gave one instead of a RequestId
     provider_request_id: str = ""
     reason: str = ""
     cards_token: str = ""
@@ -40,11 +44,21 @@ class OrderRecord:
             request=json.loads(values.get("request", "{}")),
             provider=values.get("provider", "bamboo"),
             credential=values.get("credential", ""),
+            producer=values.get("producer", ""),
+            idempotency_key=values.get("idempotency_key", ""),
             provider_request_id=values.get("provider_request_id", ""),
             reason=values.get("reason", ""),
             cards_token=values.get("cards", ""),
             summary=json.loads(values.get("summary") or "{}"),
         )
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    """One page of a state's orders and the cursor of the next page (None when this is the last)."""
+
+    orders: list[OrderRecord]
+    next_cursor: str | None
 
 
 class OrderStore:
@@ -122,6 +136,50 @@ class OrderStore:
         """Mark a step done: every later delivery of it is skipped."""
         self._redis.set(self._keys.step(request_id, step), "done", ex=keep_s)
 
+    def page(self, state: str, *, limit: int, after: str | None = None, producer: str | None = None) -> OrderPage:
+        """Orders in one state, oldest first, `limit` at most, from just after the cursor `after`.
+
+        The cursor is where the last page stopped in the state's index (time entered, RequestId), so orders
+        moving out of the state meanwhile neither shift nor repeat a page. With `producer`, only its orders
+        are returned; at most SCAN_BUDGET index entries are read per page, so a page may be short while
+        `next_cursor` says there is more.
+        """
+        start_ms, start_id = _parse_cursor(after)
+        key = self._keys.state_index(state)
+        records: list[OrderRecord] = []
+        cursor, offset, scanned = after, 0, 0
+        while len(records) < limit and scanned < SCAN_BUDGET:
+            batch = self._redis.zrangebyscore(key, start_ms, "+inf", start=offset, num=limit, withscores=True)
+            if not batch:
+                return OrderPage(records, None)
+            offset += len(batch)
+            batch = [(m.decode(), int(s)) for m, s in batch if not (int(s) == start_ms and m.decode() <= start_id)]
+            for (request_id, entered_ms), record in zip(batch, self._get_many([m for m, _ in batch]), strict=True):
+                scanned += 1
+                cursor = f"{entered_ms}:{request_id}"
+                if record and producer in (None, record.producer):
+                    records.append(record)
+                if len(records) == limit:
+                    break
+        return OrderPage(records, cursor)
+
+    def purge_expired(self) -> int:
+        """Drop index entries of final orders whose records expired (retention_s after they became final)."""
+        if not self._retention_s:
+            return 0
+        seconds, microseconds = self._redis.time()
+        cutoff_ms = seconds * 1000 + microseconds // 1000 - self._retention_s * 1000
+        with self._redis.pipeline(transaction=False) as pipe:
+            for state in sorted(states.FINAL):
+                pipe.zremrangebyscore(self._keys.state_index(state), "-inf", cutoff_ms)
+            return sum(pipe.execute())
+
+    def _get_many(self, request_ids: list[str]) -> list[OrderRecord | None]:
+        with self._redis.pipeline(transaction=False) as pipe:
+            for request_id in request_ids:
+                pipe.hgetall(self._keys.order(request_id))
+            return [OrderRecord.from_hash(raw) if raw else None for raw in pipe.execute()]
+
 
 def check_durable(client: redis.Redis) -> None:
     """Refuse a store Redis that may evict keys or forget writes on restart (the store holds money)."""
@@ -139,6 +197,16 @@ def check_durable(client: redis.Redis) -> None:
             "run it with --appendonly yes --maxmemory-policy noeviction, "
             "or set GIFTQ_ALLOW_VOLATILE_STORE=true to accept that risk"
         )
+
+
+def _parse_cursor(cursor: str | None) -> tuple[int | str, str]:
+    """(time entered in ms, RequestId) of a page cursor; raises StoreError for one giftq did not make."""
+    if not cursor:
+        return "-inf", ""
+    entered_ms, _, request_id = cursor.partition(":")
+    if not entered_ms.isdigit() or not request_id:
+        raise StoreError("not a page cursor")
+    return int(entered_ms), request_id
 
 
 def _flatten(fields: dict[str, object]) -> list[str]:

@@ -15,13 +15,19 @@ from worker.providers.base import (
     IN_PROGRESS,
     PARTIALLY_FAILED,
     SUCCEEDED,
+    Account,
     Card,
     PlaceRequest,
+    Product,
     ProviderOrder,
 )
 
 CHECKOUT_PATH = "/api/integration/v1.0/orders/checkout"
 ORDER_PATH = "/api/integration/v1.0/orders/{request_id}"
+ACCOUNTS_PATH = "/api/integration/v1.0/accounts"
+CATALOG_PATH = "/api/integration/v2.0/catalog"
+CATALOG_PAGE_SIZE = 100  # the largest page Get Catalog v2 serves
+CATALOG_MAX_PAGES = 1000  # a guard against a provider that never says it is done
 ALREADY_EXISTS = "OrderAlreadyExists"
 DEFAULT_RETRY_AFTER_S = 5.0
 _WAIT_PATTERN = re.compile(r"wait for (\d+(?:\.\d+)?) second", re.IGNORECASE)
@@ -40,10 +46,12 @@ class BambooClient:
 
     name = "bamboo"
 
-    def __init__(self, base_url: str, credential: Credential, *, timeout_s: float):
+    def __init__(self, base_url: str, credential: Credential, *, timeout_s: float,
+                 catalog_page_size: int = CATALOG_PAGE_SIZE):  # fmt: skip
         self.credential = credential.client_id
         self._base_url = base_url
         self._timeout_s = timeout_s
+        self._page_size = catalog_page_size
         self._session = requests.Session()
         self._session.auth = (credential.client_id, credential.client_secret)
         self._session.headers["Accept"] = "application/json"
@@ -76,6 +84,40 @@ class BambooClient:
             return _parse_order(request_id, _json(response))
         if response.status_code == 400 and _reason(response) == "OrderNotFound":
             raise OrderNotFound(f"Bamboo does not know order {request_id}", status=400)
+        raise self._unexpected(response)
+
+    def accounts(self) -> tuple[Account, ...]:
+        """GET accounts: every account of this credential, active or not, sandbox or live."""
+        body = self._get_json(ACCOUNTS_PATH)
+        try:
+            return tuple(
+                Account(
+                    id=int(raw["id"]),
+                    currency=str(raw["currency"]),
+                    active=bool(raw["isActive"]),
+                    sandbox_mode=bool(raw["sandboxMode"]),
+                )
+                for raw in body["accounts"]
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ProviderError("Bamboo Get Accounts has an unexpected shape") from None
+
+    def catalog(self) -> tuple[Product, ...]:
+        """GET the v2 catalog, every page: the products of every brand, with their face-value range and stock."""
+        products: list[Product] = []
+        for page_index in range(CATALOG_MAX_PAGES):
+            params = {"PageSize": self._page_size, "PageIndex": page_index}
+            body = self._get_json(CATALOG_PATH, params=params)
+            brands = body.get("items") or []
+            products += _parse_products(brands)
+            if not brands or (page_index + 1) * self._page_size >= int(body.get("count") or 0):
+                return tuple(products)
+        raise ProviderError(f"Bamboo Get Catalog did not end within {CATALOG_MAX_PAGES} pages")
+
+    def _get_json(self, path: str, **kwargs: object) -> dict:
+        response = self._call("GET", path, **kwargs)
+        if response.status_code == 200:
+            return _json(response)
         raise self._unexpected(response)
 
     def _call(self, method: str, path: str, **kwargs: object) -> requests.Response:
@@ -121,6 +163,25 @@ def _confirm_request_id(response: requests.Response, request_id: str) -> None:
         echoed = None
     if echoed != request_id:
         raise UnknownOutcome("Bamboo answered 200 without the order's RequestId", status=200)
+
+
+def _parse_products(brands: list) -> list[Product]:
+    """The products of catalog brands; a product's currency is its brand's."""
+    try:
+        return [
+            Product(
+                id=int(raw["id"]),
+                name=str(raw.get("name") or brand.get("name") or ""),
+                currency=str(brand["currencyCode"]),
+                min_face_value=Decimal(str(raw["minFaceValue"])),
+                max_face_value=Decimal(str(raw["maxFaceValue"])),
+                stock=None if raw.get("count") is None else int(raw["count"]),
+            )
+            for brand in brands
+            for raw in brand.get("products") or ()
+        ]
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        raise ProviderError("Bamboo Get Catalog has an unexpected shape") from None
 
 
 def _json(response: requests.Response) -> dict:

@@ -67,6 +67,28 @@ class Card:
 
 
 @dataclass(frozen=True)
+class Account:
+    """An account the credential may charge. `sandbox_mode` tells the provider's environment it belongs to."""
+
+    id: int
+    currency: str
+    active: bool
+    sandbox_mode: bool
+
+
+@dataclass(frozen=True)
+class Product:
+    """A product of the credential's catalog. `stock` None means unlimited, 0 out of stock."""
+
+    id: int
+    name: str
+    currency: str
+    min_face_value: Decimal
+    max_face_value: Decimal
+    stock: int | None = None
+
+
+@dataclass(frozen=True)
 class ProviderOrder:
     """What the provider says about an order: its status and, once final, its cards."""
 
@@ -94,3 +116,9 @@ class Provider(Protocol):
 
     def get(self, request_id: str) -> ProviderOrder:
         """The provider's view of the order. Raises OrderNotFound, RateLimited or ProviderError."""
+
+    def accounts(self) -> tuple[Account, ...]:
+        """Every account of the credential. Raises RateLimited, UnknownOutcome or ProviderError."""
+
+    def catalog(self) -> tuple[Product, ...]:
+        """Every product of the credential's catalog, all pages. Raises RateLimited, UnknownOutcome or ProviderError."""

@@ -1,0 +1,41 @@
+"""The producers' task contract: `giftq.submit_order` takes the same JSON as `POST /orders`.
+
+A producer sends it by name with nothing but celery (see README, "Sending orders"); the order holds no
+card data, so it may travel as a task argument. The answer is in the order store, not in a task result.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task
+
+from tasks.orders import enqueue_place
+from worker import states
+from worker.app import app
+from worker.errors import CatalogUnavailable, OrderRejected
+from worker.intake import IdempotencyConflict
+from worker.runtime import runtime
+
+logger = logging.getLogger(__name__)
+
+
+@app.task(name="giftq.submit_order", bind=True, max_retries=None)
+def submit_order(self: Task, order: dict, producer: str = "") -> dict:
+    """Validate, store and enqueue one order; `producer` names the sender (it scopes an IdempotencyKey).
+
+    While no catalog can be had the task waits and tries again (the broker keeps the order meanwhile).
+    """
+    rt = runtime()
+    try:
+        submission = rt.intake(enqueue_place).submit(order, producer=producer)
+    except OrderRejected as rejected:
+        logger.info("order %s rejected: %s", rejected.request_id, rejected.reason)
+        return {"request_id": rejected.request_id, "state": states.REJECTED, "reason": rejected.reason}
+    except IdempotencyConflict as conflict:
+        logger.warning("order %s: %s", conflict.request_id, conflict)
+        return {"request_id": conflict.request_id, "state": "conflict", "reason": conflict.reason}
+    except CatalogUnavailable as unavailable:
+        logger.warning("catalog unavailable (%s); submitting again in %d s", unavailable, rt.settings.catalog_retry_s)
+        raise self.retry(countdown=rt.settings.catalog_retry_s) from None
+    return {"request_id": submission.order.request_id, "state": submission.order.state}

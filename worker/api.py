@@ -1,0 +1,160 @@
+"""The producers' HTTP API (flask-smorest): submit orders and follow them, on the schemas intake uses.
+
+`POST /orders` goes through the same `Intake.submit` as the `giftq.submit_order` task and `giftq submit`.
+Producers authenticate with `Authorization: Bearer <API key>`; an order is visible only to the producer
+that submitted it. Every error is JSON `{"status", "reason", "message", "request_id"}` (schemas/api.py).
+Served by gunicorn: `giftq api` (worker/api_server.py).
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Flask, g, request
+from flask_smorest import Api, Blueprint, abort
+from werkzeug.exceptions import HTTPException
+
+from schemas.api import ErrorSchema, HealthSchema, OrderListQuerySchema, OrderPageSchema, OrderViewSchema
+from schemas.order import INVALID_ORDER, OrderRequestSchema
+from worker.apikeys import ApiKeys
+from worker.errors import CatalogUnavailable, OrderRejected, StoreError
+from worker.intake import IdempotencyConflict, Intake
+from worker.runtime import Runtime
+from worker.store import OrderRecord
+
+BEARER = "Bearer "
+OPEN_PATHS = ("/health", "/openapi.json", "/swagger-ui")  # answered without an API key
+SECURITY = [{"ApiKey": []}]
+_REASONS = {400: "BadRequest", 401: "Unauthorized", 404: "OrderNotFound", 413: "BodyTooLarge", 422: "InvalidQuery"}
+
+
+class GiftqApi(Api):
+    """flask-smorest's Api whose every error, documented and answered, is giftq's ErrorSchema."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException):  # noqa: ANN201 - flask's (body, status, headers)
+        data = getattr(error, "data", None) or {}
+        reason = data.get("reason") or _REASONS.get(error.code) or error.name.replace(" ", "")
+        message = data.get("message") or error.description or error.name
+        if "messages" in data:  # webargs' validation errors of a query
+            message = json.dumps(data["messages"].get("query", data["messages"]), sort_keys=True)
+        body = {"status": error.code, "reason": reason, "message": message, "request_id": data.get("request_id")}
+        headers = data.get("headers") or {}
+        if error.code == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="giftq"'
+        return body, error.code, headers
+
+
+def create_app(rt: Runtime, intake: Intake) -> Flask:
+    """The API's Flask app for one runtime; `intake` is the path every order comes through."""
+    app = Flask("giftq.api")
+    app.config.update(
+        MAX_CONTENT_LENGTH=rt.settings.api.max_body_bytes,
+        API_TITLE="giftq",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/swagger-ui",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    )
+    api = GiftqApi(app)
+    api.spec.components.security_scheme("ApiKey", {"type": "http", "scheme": "bearer"})
+    keys = ApiKeys(rt.settings.api.keys)
+    app.before_request(lambda: _authenticate(keys))
+    api.register_blueprint(_orders_blueprint(rt, intake))
+    return app
+
+
+def _authenticate(keys: ApiKeys) -> None:
+    if request.path in OPEN_PATHS or request.path.startswith("/swagger-ui"):
+        return
+    header = request.headers.get("Authorization", "")
+    producer = keys.producer_for(header[len(BEARER) :] if header.startswith(BEARER) else None)
+    if producer is None:
+        abort(401, message="give a valid API key: Authorization: Bearer <key>")
+    g.producer = producer
+
+
+def _orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
+    blp = Blueprint("orders", __name__, description="Gift-card orders: submit one, follow it to its end.")
+
+    @blp.route("/orders", methods=["POST"])
+    @blp.doc(
+        security=SECURITY,
+        requestBody={"required": True, "content": {"application/json": {"schema": OrderRequestSchema}}},
+    )  # noqa: E501
+    @blp.response(201, OrderViewSchema, description="Stored and enqueued")
+    @blp.alt_response(200, schema=OrderViewSchema, description="The same order was already submitted")
+    @blp.alt_response(400, schema=ErrorSchema, description="Refused, with its reason; stored as rejected")
+    @blp.alt_response(409, schema=ErrorSchema, description="The RequestId is taken by another body or producer")
+    @blp.alt_response(413, schema=ErrorSchema, description="The body is larger than GIFTQ_API_MAX_BODY_BYTES")
+    @blp.alt_response(503, schema=ErrorSchema, description="No catalog to validate with; nothing stored")
+    def submit_order() -> tuple[dict, int]:
+        """Submit an order: validated against every rule, stored once per RequestId, then placed."""
+        try:
+            submission = intake.submit(_json_body(), producer=g.producer)
+        except OrderRejected as rejected:
+            detail = rejected.detail or rejected.reason
+            abort(400, reason=rejected.reason, message=detail, request_id=rejected.request_id)
+        except IdempotencyConflict as conflict:
+            abort(409, reason=conflict.reason, message=str(conflict), request_id=conflict.request_id)
+        except CatalogUnavailable as unavailable:
+            retry_after = {"Retry-After": str(rt.settings.catalog_retry_s)}
+            abort(503, reason=unavailable.reason, message=str(unavailable), headers=retry_after)
+        return _view(rt, submission.order), 201 if submission.created else 200
+
+    @blp.route("/orders/<request_id>", methods=["GET"])
+    @blp.doc(security=SECURITY)
+    @blp.response(200, OrderViewSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such order of this producer")
+    def get_order(request_id: str) -> dict:
+        """An order's state, reason and history. Never its cards."""
+        record = rt.store.get(request_id)
+        if record is None or record.producer != g.producer:
+            abort(404, message=f"no order {request_id}")
+        return _view(rt, record)
+
+    @blp.route("/orders", methods=["GET"])
+    @blp.doc(security=SECURITY)
+    @blp.arguments(OrderListQuerySchema, location="query", error_status_code=422)
+    @blp.response(200, OrderPageSchema)
+    def list_orders(query: dict) -> dict:
+        """This producer's orders in one state, oldest first, a page at a time."""
+        try:
+            page = rt.store.page(query["state"], limit=query["limit"], after=query.get("cursor"), producer=g.producer)
+        except StoreError as error:
+            abort(422, message=str(error))
+        return {"orders": [_view(rt, order, history=False) for order in page.orders], "next_cursor": page.next_cursor}
+
+    @blp.route("/health", methods=["GET"])
+    @blp.response(200, HealthSchema)
+    def health() -> dict:
+        """The API is up and its order store answers."""
+        return {"ok": bool(rt.redis.ping())}
+
+    return blp
+
+
+def _json_body() -> object:
+    try:
+        return json.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError):
+        abort(400, reason=INVALID_ORDER, message="the body is not JSON")
+
+
+def _view(rt: Runtime, record: OrderRecord, *, history: bool = True) -> dict:
+    view = {
+        "request_id": record.request_id,
+        "state": record.state,
+        "reason": record.reason,
+        "idempotency_key": record.idempotency_key,
+        "created_ms": record.created_ms,
+        "updated_ms": record.updated_ms,
+        "order": record.request,
+        "summary": record.summary,
+    }
+    if history:
+        view["history"] = rt.store.history(record.request_id)
+    return view

@@ -1,0 +1,70 @@
+"""`giftq api`: the producers' HTTP API (worker/api.py) served by gunicorn, configured from the settings."""
+
+from __future__ import annotations
+
+import json
+
+import gunicorn.util
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from config.settings import Settings
+from worker.errors import GiftqError
+from worker.runtime import build_runtime, runtime
+
+TIMEOUT_S = 30  # a request taking longer (one catalog fetch at most) gets its worker restarted
+GRACEFUL_TIMEOUT_S = 10  # on SIGTERM, requests under way get this long to finish
+
+
+class _Gunicorn(BaseApplication):
+    """gunicorn with options from giftq's settings rather than a config file or its command line."""
+
+    def __init__(self, options: dict[str, object]):
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self._options.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Flask:
+        """Runs in each worker process after the fork, so every worker has its own Redis connections."""
+        from tasks.orders import enqueue_place
+        from worker.api import create_app
+
+        rt = runtime()
+        return create_app(rt, rt.intake(enqueue_place))
+
+
+def _write_json_error(sock: object, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own refusals (request line or headers too long, malformed HTTP) as giftq's JSON error.
+
+    gunicorn answers these before the app sees the request, in HTML; producers are promised JSON errors.
+    """
+    body = json.dumps({"status": status_int, "reason": reason.replace(" ", ""), "message": mesg, "request_id": None})
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")  # fmt: skip
+    gunicorn.util.write_nonblock(sock, (head + body).encode("latin1"))
+
+
+def serve(settings: Settings, *, bind: str | None = None) -> None:
+    """Check the settings once (store durable, keys present), then serve until SIGTERM or SIGINT."""
+    if not settings.api.keys:
+        raise GiftqError("GIFTQ_API_KEYS is empty: no producer could call the API (`giftq apikey NAME` makes a key)")
+    build_runtime(settings).redis.close()  # fails here, in the foreground, if a setting is missing or unsafe
+    gunicorn.util.write_error = _write_json_error  # this process and its forked workers only serve the API
+    _Gunicorn(
+        {
+            "bind": bind or settings.api.bind,
+            "workers": settings.api.workers,
+            "threads": settings.api.threads,
+            "worker_class": "gthread",
+            "timeout": TIMEOUT_S,
+            "graceful_timeout": GRACEFUL_TIMEOUT_S,
+            "accesslog": "-",
+            "proc_name": "giftq-api",
+            # gunicorn's control socket is one path per user ($HOME/.gunicorn/gunicorn.ctl): several API
+            # processes on one host would take it from each other, and giftq does not use it.
+            "control_socket_disable": True,
+        }
+    ).run()
