@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 from environs import Env, EnvError
 
@@ -57,6 +57,7 @@ class BambooSettings:
     credentials: tuple[Credential, ...]  # the first is the default
     account_clients: dict[int, str]  # AccountId -> client id, for accounts not of the default credential
     sandbox_mode: bool  # True: the credentials are sandbox ones, so only sandbox accounts may be charged
+    webhook_secret: str = field(repr=False)  # the secretKey Bamboo's webhooks carry; "" refuses every webhook
 
     def credential(self, client_id: str) -> Credential:
         for credential in self.credentials:
@@ -184,15 +185,16 @@ def _read_bamboo(env: Env) -> BambooSettings:
             credentials=credentials,
             account_clients=routes,
             sandbox_mode=env.bool("SANDBOX_MODE", True),
+            webhook_secret=env.str("WEBHOOK_SECRET", ""),
         )
 
 
 def _read_limits(env: Env) -> Limits:
     defaults = Limits()
     values = {}
-    for field in fields(Limits):
-        reader = env.str if field.type == "str" else env.int
-        values[field.name] = reader(field.name.upper(), getattr(defaults, field.name))
+    for limit in fields(Limits):
+        reader = env.str if limit.type == "str" else env.int
+        values[limit.name] = reader(limit.name.upper(), getattr(defaults, limit.name))
     if values["spacing_mode"] not in (START_TO_START, END_TO_START):
         raise SettingsError("GIFTQ_BAMBOO_SPACING_MODE must be 'start' or 'end'")
     return Limits(**values)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 from celery import Task
 
@@ -34,34 +35,46 @@ def enqueue_poll(rt: Runtime, request_id: str, *, attempt: int) -> None:
     poll_order.apply_async(args=[request_id], kwargs={"attempt": attempt}, countdown=delay_ms / 1000)
 
 
+def poll_now(request_id: str) -> None:
+    """Enqueue a Get Order of the order now, outside its backoff (a provider webhook said it is final)."""
+    app.send_task("giftq.poll_order", args=[request_id], kwargs={"attempt": 0, "trigger": f"now-{uuid.uuid4().hex}"})
+
+
 @app.task(name="giftq.poll_order", bind=True, max_retries=None)
-def poll_order(self: Task, request_id: str, attempt: int = 0) -> str:
+def poll_order(self: Task, request_id: str, attempt: int = 0, trigger: str = "") -> str:
     """Get Order, within the credential's Get Order limit, until the order is final or its deadline passes."""
     rt = runtime()
     record = rt.store.get(request_id)
-    if record is None or record.state != states.PLACED:
+    if record is None or record.state not in (states.PLACED, states.NEEDS_ATTENTION):
         return record.state if record else "missing"
+    if record.state == states.NEEDS_ATTENTION and not trigger:
+        return record.state  # past its deadline: only reconciliation and webhooks look at it now
     allowed = rt.throttle.reserve_get(record.credential, rt.limits(record.credential))
     if isinstance(allowed, Deferral):
-        raise self.retry(countdown=allowed.wait_ms / 1000, kwargs={"attempt": attempt})
-    step = f"poll-{attempt}-{self.request.retries}"
+        raise self.retry(countdown=allowed.wait_ms / 1000, kwargs={"attempt": attempt, "trigger": trigger})
+    step = f"poll-{attempt}-{self.request.retries}{trigger}"
     if not rt.store.begin_step(request_id, step, lease_s=int(rt.settings.bamboo.timeout_s * 3)):
         return "duplicate delivery"  # another delivery of this poll runs or ran: one chain of polls only
     try:
         provider_order = rt.provider(record.credential).get(record.provider_request_id)
     except RateLimited as limited:
-        raise self.retry(countdown=limited.wait_s, kwargs={"attempt": attempt}) from None
+        raise self.retry(countdown=limited.wait_s, kwargs={"attempt": attempt, "trigger": trigger}) from None
     except ProviderError as error:
         logger.warning("order %s: Get Order failed (%s); polling again", request_id, error)
         provider_order = None
-    outcome = _after_poll(rt, record, provider_order, attempt)
+    outcome = _after_poll(rt, record, provider_order, attempt, chained=not trigger)
     rt.store.end_step(request_id, step)
     return outcome
 
 
-def _after_poll(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder | None, attempt: int) -> str:
+def _after_poll(
+    rt: Runtime, record: OrderRecord, provider_order: ProviderOrder | None, attempt: int, *, chained: bool
+) -> str:
+    """Finish a final order; otherwise keep the order's one chain of polls going (a triggered poll is no link)."""
     if provider_order is not None and provider_order.final:
         return finish(rt, record, provider_order)
+    if not chained:
+        return "not final yet"
     now_ms = rt.now_ms()
     if now_ms - record.updated_ms > rt.settings.poll_deadline_s * 1000:
         rt.store.transition(record.request_id, states.NEEDS_ATTENTION, note="poll deadline passed")

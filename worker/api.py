@@ -9,6 +9,7 @@ Served by gunicorn: `giftq api` (worker/api_server.py).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from flask import Flask, g, request
 from flask_smorest import Api, Blueprint, abort
@@ -21,9 +22,10 @@ from worker.errors import CatalogUnavailable, OrderRejected, StoreError
 from worker.intake import IdempotencyConflict, Intake
 from worker.runtime import Runtime
 from worker.store import OrderRecord
+from worker.webhooks import WEBHOOK_PATH, webhooks_blueprint
 
 BEARER = "Bearer "
-OPEN_PATHS = ("/health", "/openapi.json", "/swagger-ui")  # answered without an API key
+OPEN_PATHS = ("/health", "/openapi.json", "/swagger-ui", WEBHOOK_PATH)  # answered without an API key
 SECURITY = [{"ApiKey": []}]
 _REASONS = {400: "BadRequest", 401: "Unauthorized", 404: "OrderNotFound", 413: "BodyTooLarge", 422: "InvalidQuery"}
 
@@ -46,8 +48,11 @@ class GiftqApi(Api):
         return body, error.code, headers
 
 
-def create_app(rt: Runtime, intake: Intake) -> Flask:
-    """The API's Flask app for one runtime; `intake` is the path every order comes through."""
+def create_app(rt: Runtime, intake: Intake, poll_now: Callable[[str], object] | None = None) -> Flask:
+    """The API's Flask app for one runtime; `intake` is the path every order comes through.
+
+    `poll_now` enqueues an immediate Get Order of an order (provider webhooks); without it there are none.
+    """
     app = Flask("giftq.api")
     app.config.update(
         MAX_CONTENT_LENGTH=rt.settings.api.max_body_bytes,
@@ -64,6 +69,8 @@ def create_app(rt: Runtime, intake: Intake) -> Flask:
     keys = ApiKeys(rt.settings.api.keys)
     app.before_request(lambda: _authenticate(keys))
     api.register_blueprint(_orders_blueprint(rt, intake))
+    if poll_now is not None:
+        api.register_blueprint(webhooks_blueprint(rt, poll_now))
     return app
 
 

@@ -29,11 +29,11 @@ class _Gunicorn(BaseApplication):
 
     def load(self) -> Flask:
         """Runs in each worker process after the fork, so every worker has its own Redis connections."""
-        from tasks.orders import enqueue_place
+        from tasks.orders import enqueue_place, poll_now
         from worker.api import create_app
 
         rt = runtime()
-        return create_app(rt, rt.intake(enqueue_place))
+        return create_app(rt, rt.intake(enqueue_place), poll_now)
 
 
 def _write_json_error(sock: object, status_int: int, reason: str, mesg: str) -> None:

@@ -1,0 +1,90 @@
+"""Provider webhooks over the real stack: a valid one makes the order's Get Order happen now; a forged one nothing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from celery import Celery
+
+from tests.waiting import wait_for
+from worker import states
+from worker.processes import ApiServer, Sandbox
+from worker.runtime import Runtime
+
+pytestmark = pytest.mark.timeout(90)
+
+SECRET = "hook-secret"
+
+
+@pytest.fixture
+def hook_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """A sandbox of this test's own, so the webhook it registers reaches no other test."""
+    server = Sandbox(tmp_path / "sandbox.log", fulfil_delay_ms=300)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hook_env(giftq_env: dict[str, str], hook_sandbox: Sandbox) -> dict[str, str]:
+    # The first Get Order would come 30 s after placing: only a webhook can make it sooner.
+    giftq_env.update(
+        GIFTQ_BAMBOO_BASE_URL=hook_sandbox.url, GIFTQ_BAMBOO_WEBHOOK_SECRET=SECRET, GIFTQ_POLL_INTERVAL_MS="30000"
+    )
+    return giftq_env
+
+
+@pytest.fixture
+def api(hook_env: dict[str, str], tmp_path: Path) -> Iterator[ApiServer]:
+    server = ApiServer(tmp_path / "api.log", hook_env)
+    yield server
+    server.stop()
+
+
+def get_order_calls(sandbox: Sandbox, request_id: str) -> int:
+    calls = sandbox.admin("GET", "calls")["calls"]
+    return sum(1 for call in calls if call["request_id"] == request_id and call["method"] == "GET")
+
+
+def test_the_providers_webhook_makes_a_placed_order_final_without_waiting_for_its_poll(
+    hook_env: dict, rt: Runtime, producer: Celery, hook_sandbox: Sandbox, api: ApiServer, start_workers
+) -> None:
+    # Given Bamboo's webhook registered to giftq's API with the shared secretKey
+    registration = {"notificationUrl": "", "notificationUrlSandbox": f"{api.url}/webhooks/bamboo", "secretKey": SECRET}
+    response = requests.post(f"{hook_sandbox.url}/api/Integration/v1/notification", json=registration,
+                             auth=("giftq-demo", "demo-secret"), timeout=10)  # fmt: skip
+    assert response.ok, response.text
+    start_workers(1)
+
+    # When an order is placed (its own first poll is 30 s away)
+    order = {"RequestId": str(uuid.uuid4()), "AccountId": 555,
+             "Products": [{"ProductId": 100001, "Quantity": 1, "Value": "25"}]}  # fmt: skip
+    producer.send_task("giftq.submit_order", args=[order])
+
+    # Then the sandbox's webhook brings it to fulfilled within seconds, through one Get Order
+    request_id = order["RequestId"]
+    wait_for(lambda: rt.store.get(request_id) and rt.store.get(request_id).state == states.FULFILLED,
+             timeout_s=20, what="fulfilled by the webhook")  # fmt: skip
+    assert get_order_calls(hook_sandbox, request_id) == 1
+    assert rt.cipher.decrypt(rt.store.get(request_id).cards_token)
+
+
+def test_a_webhook_with_a_wrong_secret_is_refused_and_polls_nothing(
+    hook_env: dict, rt: Runtime, hook_sandbox: Sandbox, api: ApiServer
+) -> None:
+    request_id = str(uuid.uuid4())
+    rt.store.create(request_id, {"RequestId": request_id}, credential="giftq-demo", provider_request_id=request_id)
+    forged = {"requestId": request_id, "status": "succeeded", "secretKey": "guess", "cards": [{"cardCode": "X"}]}
+    response = requests.post(f"{api.url}/webhooks/bamboo", json=forged, timeout=10)
+    assert response.status_code == 401
+    assert response.json()["reason"] == "InvalidSecretKey"
+    assert get_order_calls(hook_sandbox, request_id) == 0
+
+
+def test_a_webhook_without_a_request_id_is_a_json_400(hook_env: dict, api: ApiServer) -> None:
+    response = requests.post(f"{api.url}/webhooks/bamboo", data="not json", timeout=10)
+    assert response.status_code == 400
+    assert response.json()["reason"] == "InvalidWebhook"
