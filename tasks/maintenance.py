@@ -50,10 +50,10 @@ def reconcile() -> dict[str, int]:
 
 def _not_in_schedule(rt: Runtime, request_ids: list[str]) -> list[str]:
     """The orders the throttle neither parks nor has given a slot: nothing will move them on its own."""
-    lost = []
+    lost, now_ms = [], rt.now_ms()
     for request_id in request_ids:
         record = rt.store.get(request_id)
-        if record and not rt.throttle.holds(record.credential, request_id):
+        if record and not rt.throttle.holds(record.credential, rt.limits(record.credential), request_id, now_ms=now_ms):
             lost.append(request_id)
     return lost
 

@@ -86,36 +86,47 @@ def drive_schedule(credential: str, token: str) -> None:
 
 @app.task(name="giftq.place_reserved", bind=True, max_retries=None)
 def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, token: str) -> str:
-    """At its slot: claim it, drive the schedule on from the real start, and place the order."""
+    """At its slot: claim it, place the order, then drive the schedule on.
+
+    Everything that can be done before the claim is (loading the order, marking it `submitting`), so
+    nothing but the HTTP request stands between the claim and the call's arrival at the provider.
+    """
     rt = runtime()
     limits = rt.limits(credential)
     early_ms = slot_ms - rt.now_ms()
     if early_ms > limits.lead_ms + limits.margin_ms:
         raise self.retry(countdown=(early_ms - limits.lead_ms) / 1000)  # this host's clock runs ahead
+    record = _ready_to_call(rt, request_id)
     if early_ms > 0:
-        time.sleep(early_ms / 1000)  # align to the slot: at most lead_ms, so the call lands on time
+        time.sleep(max(0, slot_ms - rt.now_ms()) / 1000)  # align to the slot: at most lead_ms
     claim = rt.throttle.claim(credential, limits, request_id, slot_ms)
-    if limits.spacing_mode != END_TO_START:
-        drive_schedule.run(credential, token)
+    if claim.outcome == "early":  # this host's clock and Redis's disagree: come back at the slot
+        raise self.retry(countdown=claim.ms / 1000)
     outcome = claim.outcome
     if claim.outcome == "call":
-        outcome = _checkout(rt, credential, request_id)
+        outcome = _checkout(rt, credential, record) if record else "slot unused"
     elif claim.outcome == "late":
         logger.warning("order %s: slot missed by %d ms (past the lease); parked again", request_id, claim.ms)
         _park_again(rt, request_id)
     if limits.spacing_mode == END_TO_START:
         rt.throttle.release(credential)
-        drive_schedule.run(credential, token)
+    drive_schedule.run(credential, token)
     return outcome
 
 
-def _checkout(rt: Runtime, credential: str, request_id: str) -> str:
-    """Call Place Order for an order that owns a slot now. Only a slot holder gets here."""
+def _ready_to_call(rt: Runtime, request_id: str) -> OrderRecord | None:
+    """The order, marked `submitting`, if its slot should be used to place it; None if it has moved on."""
     record = rt.store.get(request_id)
     if record is None or record.state not in (states.ACCEPTED, states.SUBMITTING):
-        return "slot unused"
+        return None
     if record.state == states.ACCEPTED and not rt.store.transition(request_id, states.SUBMITTING):
-        return "slot unused"
+        return None
+    return record
+
+
+def _checkout(rt: Runtime, credential: str, record: OrderRecord) -> str:
+    """Call Place Order for an order that owns a slot now. Only a slot holder gets here."""
+    request_id = record.request_id
     try:
         rt.provider(credential).place(_place_request(record))
     except OrderRejected as rejected:
@@ -126,7 +137,7 @@ def _checkout(rt: Runtime, credential: str, request_id: str) -> str:
         logger.warning("order %s: provider asked to wait %g s; credential held, order parked again", request_id,
                        limited.wait_s)  # fmt: skip
         rt.throttle.hold(credential, int(limited.wait_s * 1000))
-        _park(rt, rt.store.get(request_id))
+        _park_again(rt, request_id)
         return "rate limited"
     except UnknownOutcome as unknown:
         logger.warning("order %s: unknown outcome (%s); resolving by Get Order", request_id, unknown)

@@ -146,8 +146,9 @@ def test_a_worker_killed_between_reserving_and_calling_loses_no_order(
     order = an_order()
     producer.send_task("giftq.submit_order", args=[order])
     request_id = order["RequestId"]
-    wait_for(lambda: rt.throttle.holds("giftq-demo", request_id) and not_parked(rt, request_id), timeout_s=10,
-             what="a reserved slot")  # fmt: skip
+    limits = rt.limits("giftq-demo")
+    wait_for(lambda: rt.throttle.holds("giftq-demo", limits, request_id, now_ms=rt.now_ms())
+             and not_parked(rt, request_id), timeout_s=10, what="a reserved slot")  # fmt: skip
 
     # When the worker holding the placing task dies before the slot comes
     time.sleep(0.5)  # let the worker take the message off the queue (an ETA task it holds)
@@ -214,3 +215,25 @@ def test_redis_restarted_mid_run_loses_no_order_and_charges_none_twice(
         wait_for(supervised_all_final, timeout_s=60, what="final orders with a supervised worker")
         assert_fulfilled_once(rt, sandbox_now, request_ids)
         producer.close()
+
+
+def test_a_warm_shutdown_lets_an_in_flight_checkout_finish_and_record(
+    fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+) -> None:
+    # Given a Place Order call that the sandbox answers 2 s late
+    sandbox_now.admin("POST", "faults", json={"kind": "slow_response", "delay_ms": 2000, "count": 1})
+    fault_env["GIFTQ_BAMBOO_TIMEOUT_S"] = "10"
+    (worker,) = start_workers(1)
+    order = an_order()
+    producer.send_task("giftq.submit_order", args=[order])
+    request_id = order["RequestId"]
+    wait_for(lambda: sandbox_now.admin("GET", "findings")["accepted_orders"] == 1, timeout_s=20, what="a charge")
+
+    # When the worker is asked to stop (SIGTERM: Celery's warm shutdown) while the call is in flight
+    assert rt.store.get(request_id).state == states.SUBMITTING
+    worker.stop()
+
+    # Then the call finished and was recorded before the worker exited; a new worker takes it to the end
+    assert rt.store.get(request_id).state == states.PLACED
+    start_workers(1)
+    assert_fulfilled_once(rt, sandbox_now, [request_id])

@@ -126,10 +126,15 @@ class Throttle:
         reserved, value = self._run("reserve_get", credential, now_ms, args)
         return Slot(int(value)) if reserved == 1 else Deferral(int(value))
 
-    def holds(self, credential: str, request_id: str) -> bool:
-        """Whether the schedule holds the order: parked, or owning a slot not yet claimed."""
-        parked = self._redis.hexists(self._keys.parked(credential), request_id)
-        return parked or self._redis.zscore(self._keys.scheduled(credential), request_id) is not None
+    def holds(self, credential: str, limits: Limits, request_id: str, *, now_ms: int) -> bool:
+        """Whether the schedule holds the order: parked, or owning a slot that its task may still claim.
+
+        A slot more than lease_ms old was abandoned (its task was lost): parking the order again frees it.
+        """
+        if self._redis.hexists(self._keys.parked(credential), request_id):
+            return True
+        slot_ms = self._redis.zscore(self._keys.scheduled(credential), request_id)
+        return slot_ms is not None and slot_ms + limits.lease_ms >= now_ms
 
     def _schedule(self, credential: str, limits: Limits, token: str, order: list, now_ms: int | None) -> Decision:
         args = [

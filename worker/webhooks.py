@@ -12,6 +12,8 @@ from collections.abc import Callable
 from flask import request
 from flask_smorest import Blueprint, abort
 
+from schemas.api import ErrorSchema
+from schemas.webhook import BambooWebhookSchema, WebhookAnswerSchema
 from worker import states
 from worker.runtime import Runtime
 
@@ -23,7 +25,14 @@ def webhooks_blueprint(rt: Runtime, poll_now: Callable[[str], object]) -> Bluepr
     blp = Blueprint("webhooks", __name__, description="Provider webhooks (authenticated by their secretKey).")
 
     @blp.route(WEBHOOK_PATH, methods=["POST"])
-    @blp.doc(security=[])
+    @blp.doc(
+        security=[],
+        requestBody={"required": True, "content": {"application/json": {"schema": BambooWebhookSchema}}},
+    )
+    @blp.response(202, WebhookAnswerSchema, description="The order's next Get Order happens now")
+    @blp.alt_response(400, schema=ErrorSchema, description="Not a webhook body")
+    @blp.alt_response(401, schema=ErrorSchema, description="The secretKey does not match")
+    @blp.alt_response(404, schema=ErrorSchema, description="No such order")
     def bamboo_webhook() -> tuple[dict, int]:
         """Bamboo says an order is final: check the secretKey, then poll the order now."""
         body = request.get_json(silent=True)

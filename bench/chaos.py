@@ -1,0 +1,263 @@
+"""Chaos: orders under worker kills, Redis restarts and provider faults; nothing charged twice, nothing lost.
+
+    .venv/bin/python bench/chaos.py [--orders 1000] [--workers 3] [--kill-every-s 4] [--redis-restarts 2]
+
+Starts a private redis-server (AOF), the Bamboo sandbox on a scaled clock with every fault kind drawn at a
+few percent, and giftq workers (one running beat). While the orders drain it SIGKILLs a random worker every
+few seconds and starts a new one, restarts Redis on its append-only file, and (like a process supervisor)
+starts a worker again if one exited. It prints orders by final state, orders charged twice, orders lost
+(not final and not needs_attention), limit violations found by the sandbox, and the time. `make test` runs
+a small version (tests/test_chaos.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from celery import Celery  # noqa: E402
+
+from bench.backlog import make_backlog  # noqa: E402
+from bench.stack import giftq_env  # noqa: E402
+from config.settings import load_settings  # noqa: E402
+from worker import states  # noqa: E402
+from worker.demo import charged_twice  # noqa: E402
+from worker.processes import Child, Sandbox, start_worker  # noqa: E402
+from worker.redis_server import RedisServer  # noqa: E402
+from worker.runtime import Runtime, build_runtime  # noqa: E402
+
+# Bamboo's limits on a scaled clock, and giftq's settings for fast recovery on it.
+SANDBOX = {
+    "spacing_ms": 100,
+    "product_limit": 6,
+    "product_window_ms": 3000,
+    "get_order_limit": 100000,
+    "fulfil_delay_ms": 300,
+    "seed": 7,
+}
+LIMITS = {"spacing_ms": 100, "margin_ms": 20, "product_window_ms": 3000, "get_limit": 100000, "lease_ms": 3000}
+RECOVERY = {
+    "GIFTQ_BAMBOO_TIMEOUT_S": "1",
+    "GIFTQ_VISIBILITY_TIMEOUT_S": "6",
+    "GIFTQ_RECONCILE_INTERVAL_S": "1",
+    "GIFTQ_STUCK_AFTER_S": "3",
+    "GIFTQ_POLL_INTERVAL_MS": "300",
+    "GIFTQ_POLL_MAX_INTERVAL_MS": "2000",
+}
+FAULTS = (
+    ("timeout_after_commit", {"hold_ms": 2000}),
+    ("error_500_before_commit", {}),
+    ("error_500_after_commit", {}),
+    ("rate_limited_429", {"wait_s": 1}),
+    ("connection_reset", {}),
+    ("slow_response", {"delay_ms": 700}),
+)
+
+
+@dataclass
+class ChaosResult:
+    """What a chaos run ended with."""
+
+    by_state: Counter
+    charged_twice: int
+    lost: int
+    violations: int
+    kills: int
+    redis_restarts: int
+    seconds: float
+
+    @property
+    def clean(self) -> bool:
+        return self.charged_twice == 0 and self.lost == 0 and self.violations == 0
+
+
+class Cluster:
+    """giftq workers under a supervisor that also kills them on command."""
+
+    def __init__(self, env: dict[str, str], logs: Path, size: int):
+        self.env, self.logs, self.started = env, logs, 0
+        self.workers = [self._start(beat=index == 0) for index in range(size)]
+
+    def _start(self, *, beat: bool) -> Child:
+        self.started += 1
+        return start_worker(
+            self.logs / f"w{self.started}.log", self.env, concurrency=2, name=f"w{self.started}", beat=beat
+        )
+
+    def kill_one(self, rng: random.Random) -> None:
+        index = rng.randrange(len(self.workers))
+        self.workers[index].kill()
+        self.workers[index] = self._start(beat=index == 0)
+
+    def supervise(self) -> None:
+        """Start a worker again if it exited (kombu's Redis transport may exit when its broker goes away)."""
+        for index, worker in enumerate(self.workers):
+            if worker.process.poll() is not None:
+                self.workers[index] = self._start(beat=index == 0)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+
+def run_chaos(
+    orders: int,
+    *,
+    workers: int = 3,
+    kill_every_s: float = 4.0,
+    redis_restarts: int = 2,
+    fault_probability: float = 0.02,
+    deadline_s: float = 600.0,
+    seed: int = 11,
+) -> ChaosResult:
+    """Run the chaos scenario in a temporary directory and return what it measured."""
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="giftq-chaos-") as tmp, contextlib.ExitStack() as stack:
+        logs = Path(tmp)
+        redis_server = stack.enter_context(RedisServer())
+        sandbox = Sandbox(logs / "sandbox.log", **SANDBOX)
+        stack.callback(sandbox.stop)
+        for kind, options in FAULTS:
+            for endpoint in ("place_order", "get_order"):
+                sandbox.admin(
+                    "POST",
+                    "faults",
+                    json={"kind": kind, "endpoint": endpoint, "probability": fault_probability, **options},
+                )
+        prefix = f"chaos-{uuid.uuid4().hex[:8]}"
+        env = {**giftq_env(redis_server.url, prefix, sandbox.url, LIMITS), **RECOVERY}
+        cluster = Cluster(env, logs, workers)
+        stack.callback(cluster.stop)
+        backlog = make_backlog(orders, seed=seed, zipf_s=1.1)
+        started = time.monotonic()
+        _submit(env, [order.as_request() for order in backlog])
+        rt = _runtime(env)
+        kills, restarts = _stir(
+            rt, cluster, redis_server, rng, [o.request_id for o in backlog], kill_every_s, redis_restarts, deadline_s
+        )
+        return _result(rt, sandbox, [o.request_id for o in backlog], kills, restarts, time.monotonic() - started)
+
+
+def _submit(env: dict[str, str], requests: list[dict]) -> None:
+    producer = Celery(broker=env["GIFTQ_REDIS_URL"])
+    producer.conf.broker_transport_options = {"global_keyprefix": env["GIFTQ_BROKER_KEY_PREFIX"]}
+    for request in requests:
+        producer.send_task("giftq.submit_order", args=[request], queue="giftq")
+    producer.close()
+
+
+def _runtime(env: dict[str, str]) -> Runtime:
+    with _environment(env):
+        return build_runtime(load_settings())
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]):
+    import os
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _stir(
+    rt: Runtime,
+    cluster: Cluster,
+    redis_server: RedisServer,
+    rng: random.Random,
+    request_ids: list[str],
+    kill_every_s: float,
+    redis_restarts: int,
+    deadline_s: float,
+) -> tuple[int, int]:
+    """Kill workers and restart Redis while the orders drain; return how many kills and restarts were done."""
+    start, kills, restarts = time.monotonic(), 0, 0
+    next_kill = start + kill_every_s
+    while time.monotonic() - start < deadline_s:
+        time.sleep(0.2)
+        cluster.supervise()
+        done = _settled(rt, request_ids)
+        if done == len(request_ids):
+            break
+        if time.monotonic() >= next_kill:
+            cluster.kill_one(rng)
+            kills, next_kill = kills + 1, time.monotonic() + kill_every_s
+        if restarts < redis_restarts and done >= len(request_ids) * (restarts + 1) / (redis_restarts + 2):
+            redis_server.kill()
+            redis_server.start()
+            restarts += 1
+    return kills, restarts
+
+
+def _settled(rt: Runtime, request_ids: list[str]) -> int:
+    try:
+        return sum(1 for state in _states(rt, request_ids) if state in states.FINAL or state == states.NEEDS_ATTENTION)
+    except Exception:  # noqa: BLE001 - Redis restarting: count again on the next round
+        return 0
+
+
+def _states(rt: Runtime, request_ids: list[str]) -> list[str]:
+    return [(record.state if (record := rt.store.get(rid)) else "missing") for rid in request_ids]
+
+
+def _result(
+    rt: Runtime, sandbox: Sandbox, request_ids: list[str], kills: int, restarts: int, seconds: float
+) -> ChaosResult:
+    by_state = Counter(_states(rt, request_ids))
+    findings = sandbox.admin("GET", "findings")
+    lost = sum(count for state, count in by_state.items() if state not in states.FINAL and state != "needs_attention")
+    return ChaosResult(
+        by_state=by_state,
+        charged_twice=charged_twice(findings["accepted_request_ids"], request_ids),
+        lost=lost,
+        violations=len(findings["spacing_violations"]) + len(findings["window_violations"]),
+        kills=kills,
+        redis_restarts=restarts,
+        seconds=seconds,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--kill-every-s", type=float, default=4.0)
+    parser.add_argument("--redis-restarts", type=int, default=2)
+    parser.add_argument("--fault-probability", type=float, default=0.02)
+    args = parser.parse_args()
+    result = run_chaos(
+        args.orders,
+        workers=args.workers,
+        kill_every_s=args.kill_every_s,
+        redis_restarts=args.redis_restarts,
+        fault_probability=args.fault_probability,
+    )
+    print(
+        f"orders: {args.orders}, workers: {args.workers}, worker kills: {result.kills}, "
+        f"redis restarts: {result.redis_restarts}, faults: {args.fault_probability:.0%} per kind and endpoint"
+    )
+    print("orders by final state: " + ", ".join(f"{s}={n}" for s, n in sorted(result.by_state.items())))
+    print(f"charged twice: {result.charged_twice}")
+    print(f"lost: {result.lost}")
+    print(f"limit violations: {result.violations}")
+    print(f"time: {result.seconds:.1f} s")
+    return 0 if result.clean else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
