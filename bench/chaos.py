@@ -29,7 +29,7 @@ from celery import Celery  # noqa: E402
 
 from bench.backlog import make_backlog  # noqa: E402
 from bench.stack import giftq_env  # noqa: E402
-from config.settings import load_settings  # noqa: E402
+from config.settings import settings_from  # noqa: E402
 from worker import states  # noqa: E402
 from worker.demo import charged_twice  # noqa: E402
 from worker.processes import Child, Sandbox, start_worker  # noqa: E402
@@ -141,7 +141,7 @@ def run_chaos(
         backlog = make_backlog(orders, seed=seed, zipf_s=1.1)
         started = time.monotonic()
         _submit(env, [order.as_request() for order in backlog])
-        rt = _runtime(env)
+        rt = build_runtime(settings_from(env))
         kills, restarts = _stir(
             rt, cluster, redis_server, rng, [o.request_id for o in backlog], kill_every_s, redis_restarts, deadline_s
         )
@@ -154,25 +154,6 @@ def _submit(env: dict[str, str], requests: list[dict]) -> None:
     for request in requests:
         producer.send_task("giftq.submit_order", args=[request], queue="giftq")
     producer.close()
-
-
-def _runtime(env: dict[str, str]) -> Runtime:
-    with _environment(env):
-        return build_runtime(load_settings())
-
-
-@contextlib.contextmanager
-def _environment(env: dict[str, str]):
-    import os
-
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def _stir(

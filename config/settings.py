@@ -7,8 +7,11 @@ a missing secret is an error at start, not at first use.
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from unittest import mock
 
 from environs import Env, EnvError
 
@@ -130,6 +133,12 @@ def load_settings() -> Settings:
         return _read(env)
     except (EnvError, ValueError) as error:
         raise SettingsError(str(error)) from None
+
+
+def settings_from(environ: Mapping[str, str]) -> Settings:
+    """The settings a process whose whole environment is `environ` reads (for the demo and benchmarks)."""
+    with mock.patch.dict(os.environ, environ, clear=True):
+        return load_settings()
 
 
 def _read(env: Env) -> Settings:

@@ -66,6 +66,18 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     server.stop()
 
 
+# Bamboo's limits on a scaled clock: 100 ms spacing, 6 orders of a product per 3 s.
+SCALED = {"spacing_ms": 100, "product_limit": 6, "product_window_ms": 3000}
+
+
+@pytest.fixture(scope="module")
+def scaled_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A sandbox on a scaled clock (SCALED) for one test module; reset it where tests must not see each other."""
+    server = Sandbox(tmp_path_factory.mktemp("scaled") / "sandbox.log", fulfil_delay_ms=200, **SCALED)
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def giftq_env(redis_url: str, key_prefix: str, sandbox: Sandbox) -> dict[str, str]:
     """The environment of a giftq process for this test: private prefix, throwaway key, the sandbox."""

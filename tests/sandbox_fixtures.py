@@ -8,14 +8,12 @@ sandbox with any options, for tests and demos that need their own.
 """
 
 import json
-import selectors
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,9 +22,10 @@ from typing import Any
 import pytest
 import requests
 
+from tests.waiting import wait_for
+from worker.processes import Sandbox
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STARTUP_TIMEOUT_S = 15.0
-STOP_TIMEOUT_S = 5.0
 ADMIN_TIMEOUT_S = 5.0
 
 # Bamboo's limits scaled down so tests run in seconds: spacing 50 ms, 6 orders of a product per 3 s, ...
@@ -94,71 +93,18 @@ def _json_or_raise(response: requests.Response) -> Any:
 
 
 @contextmanager
-def start_sandbox(port: int | None = None, host: str = "127.0.0.1", **options: Any) -> Iterator[SandboxProcess]:
-    """Start ``python -m sandbox bamboo`` with ``options`` (``spacing_ms=50`` -> ``--spacing-ms 50``).
+def start_sandbox(port: int | None = None, **options: Any) -> Iterator[SandboxProcess]:
+    """Start ``python -m sandbox bamboo`` with ``options`` (``spacing_ms=50`` -> ``--spacing-ms=50``).
 
-    ``port`` None lets the sandbox pick a free port and reads it from its "listening on" line. Waits for
-    ``/_sandbox/health`` with a deadline, yields the process, then stops it (SIGTERM, SIGKILL on timeout).
+    giftq's own starter (worker.processes.Sandbox) picks a free port unless given one, waits for
+    ``/_sandbox/health`` with a deadline, and stops the process afterwards.
     """
-    argv = [sys.executable, "-m", "sandbox", "bamboo", "--port", str(port or 0), "--host", host]
-    for name, value in options.items():
-        flag = "--" + name.replace("_", "-")
-        argv += [flag] if value is True else [] if value is False else [flag, str(value)]
-    with tempfile.TemporaryFile(mode="w+") as stderr:
-        process = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    with tempfile.TemporaryDirectory(prefix="giftq-sandbox-") as logs:
+        server = Sandbox(Path(logs) / "sandbox.log", port=port, **options)
         try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            url = _read_listening_url(process, deadline, stderr)
-            _wait_until_healthy(url, deadline)
-            yield SandboxProcess(url, process)
+            yield SandboxProcess(server.url, server.process)
         finally:
-            _stop(process)
-
-
-def _read_listening_url(process: subprocess.Popen, deadline: float, stderr: Any) -> str:
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline and process.poll() is None:
-            if selector.select(timeout=0.1):
-                line = process.stdout.readline()
-                if "listening on " in line:
-                    return line.split("listening on ", 1)[1].strip()
-    stderr.seek(0)
-    raise RuntimeError(f"sandbox did not start: {stderr.read()[-2000:]}")
-
-
-def _wait_until_healthy(url: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/_sandbox/health", timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"sandbox at {url} never became healthy")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(STOP_TIMEOUT_S)
-    if process.stdout:
-        process.stdout.close()
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float = 5.0, interval_s: float = 0.01) -> Any:
-    """Return ``condition()``'s first truthy value; fail the test if none comes within ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout_s} s")
-        time.sleep(interval_s)
+            server.stop()
 
 
 class BambooClient:
@@ -205,7 +151,7 @@ class BambooClient:
             body = self.get_order(request_id).json()
             return body if body["status"] in ("Succeeded", "Failed", "PartialFailed") else None
 
-        return wait_until(final, timeout_s, interval_s=0.03)
+        return wait_for(final, timeout_s=timeout_s, what=f"order {request_id} final", every_s=0.03)
 
 
 class WebhookReceiver:

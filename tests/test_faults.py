@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from celery import Celery
@@ -22,21 +21,13 @@ from worker.runtime import Runtime, build_runtime
 
 pytestmark = pytest.mark.timeout(90)
 
-SCALED = {"spacing_ms": 100, "product_limit": 6, "product_window_ms": 3000}
 PRODUCTS = ((100001, "25"), (100002, "50"), (100004, "30"), (439685, "10"))
 
 
-@pytest.fixture(scope="module")
-def fault_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    server = Sandbox(tmp_path_factory.mktemp("faults") / "sandbox.log", fulfil_delay_ms=200, **SCALED)
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def sandbox_now(fault_sandbox: Sandbox) -> Sandbox:
-    fault_sandbox.admin("POST", "reset")
-    return fault_sandbox
+def sandbox_now(scaled_sandbox: Sandbox) -> Sandbox:
+    scaled_sandbox.admin("POST", "reset")
+    return scaled_sandbox
 
 
 @pytest.fixture
@@ -118,17 +109,10 @@ def test_a_faulty_get_order_is_polled_again(
 def test_a_worker_killed_between_calling_and_recording_leaves_the_order_to_be_resolved(
     fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
 ) -> None:
-    # Given a Place Order call that the sandbox takes at once but answers 3 s late
-    sandbox_now.admin("POST", "faults", json={"kind": "slow_response", "delay_ms": 3000, "count": 1})
-    fault_env["GIFTQ_BAMBOO_TIMEOUT_S"] = "10"
-    (first,) = start_workers(1)
-    order = an_order()
-    producer.send_task("giftq.submit_order", args=[order])
-    request_id = order["RequestId"]
+    # Given a Place Order call that the sandbox takes (and charges) at once but answers 3 s late
+    first, request_id = a_call_in_flight(fault_env, rt, producer, sandbox_now, start_workers, delay_ms=3000)
 
-    # When the worker dies while the call is in flight (the sandbox already charged it)
-    wait_for(lambda: sandbox_now.admin("GET", "findings")["accepted_orders"] == 1, timeout_s=20, what="a charge")
-    assert rt.store.get(request_id).state == states.SUBMITTING
+    # When the worker dies while the call is in flight
     first.kill()
     start_workers(1, beat=True)
 
@@ -157,6 +141,18 @@ def test_a_worker_killed_between_reserving_and_calling_loses_no_order(
 
     # Then the order is placed later, once, inside the limits
     assert_fulfilled_once(rt, sandbox_now, [request_id])
+
+
+def a_call_in_flight(env: dict, rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers, *, delay_ms: int):
+    """One worker, and one order whose Place Order the sandbox has taken and charged but answers `delay_ms` late."""
+    sandbox.admin("POST", "faults", json={"kind": "slow_response", "delay_ms": delay_ms, "count": 1})
+    env["GIFTQ_BAMBOO_TIMEOUT_S"] = "10"
+    (worker,) = start_workers(1)
+    order = an_order()
+    producer.send_task("giftq.submit_order", args=[order])
+    wait_for(lambda: sandbox.admin("GET", "findings")["accepted_orders"] == 1, timeout_s=20, what="a charge")
+    assert rt.store.get(order["RequestId"]).state == states.SUBMITTING
+    return worker, order["RequestId"]
 
 
 def not_parked(rt: Runtime, request_id: str) -> bool:
@@ -220,17 +216,10 @@ def test_redis_restarted_mid_run_loses_no_order_and_charges_none_twice(
 def test_a_warm_shutdown_lets_an_in_flight_checkout_finish_and_record(
     fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
 ) -> None:
-    # Given a Place Order call that the sandbox answers 2 s late
-    sandbox_now.admin("POST", "faults", json={"kind": "slow_response", "delay_ms": 2000, "count": 1})
-    fault_env["GIFTQ_BAMBOO_TIMEOUT_S"] = "10"
-    (worker,) = start_workers(1)
-    order = an_order()
-    producer.send_task("giftq.submit_order", args=[order])
-    request_id = order["RequestId"]
-    wait_for(lambda: sandbox_now.admin("GET", "findings")["accepted_orders"] == 1, timeout_s=20, what="a charge")
+    # Given a Place Order call that the sandbox takes (and charges) at once but answers 2 s late
+    worker, request_id = a_call_in_flight(fault_env, rt, producer, sandbox_now, start_workers, delay_ms=2000)
 
     # When the worker is asked to stop (SIGTERM: Celery's warm shutdown) while the call is in flight
-    assert rt.store.get(request_id).state == states.SUBMITTING
     worker.stop()
 
     # Then the call finished and was recorded before the worker exited; a new worker takes it to the end

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from tests.sandbox_fixtures import wait_until
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -54,7 +54,7 @@ def test_an_order_goes_from_created_through_processing_to_succeeded(bamboo_sandb
             seen.append(status)
         return status == "Succeeded"
 
-    wait_until(final, timeout_s=5, interval_s=0.01)
+    wait_for(final, timeout_s=5, what="a final order", every_s=0.01)
     # Then it shows each status in turn and never goes back
     assert seen == ["Created", "Processing", "Succeeded"]
 
@@ -135,7 +135,7 @@ def test_a_final_order_is_posted_to_the_registered_webhook_without_cards(
     assert response.status_code == 200 and response.json() == registration
     # When an order of four cards becomes final
     request_id = place(bamboo_client, quantity=4)
-    (body,) = wait_until(lambda: webhook_receiver.bodies, timeout_s=5)
+    (body,) = wait_for(lambda: webhook_receiver.bodies, timeout_s=5, what="a webhook")
     # Then its summary is posted, in lowercase status, with the secret and no card data
     assert set(body) == {"orderId", "status", "totalCards", "createdOn", "completedOn", "secretKey", "requestId"}
     assert (body["status"], body["totalCards"], body["secretKey"], body["requestId"]) == (
@@ -145,7 +145,9 @@ def test_a_final_order_is_posted_to_the_registered_webhook_without_cards(
         request_id,
     )
     assert bamboo_client.get_order(request_id).json()["status"] == "Succeeded"
-    delivery = wait_until(lambda: bamboo_sandbox.admin_get("/_sandbox/webhooks")["deliveries"])
+    delivery = wait_for(
+        lambda: bamboo_sandbox.admin_get("/_sandbox/webhooks")["deliveries"], timeout_s=5, what="a delivery"
+    )
     assert delivery[0]["status"] == 204
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from celery import Celery
 
+from tests.conftest import SCALED
 from tests.waiting import wait_for
 from worker import states
 from worker.processes import Sandbox
@@ -16,17 +16,8 @@ from worker.runtime import Runtime
 
 pytestmark = pytest.mark.timeout(120)
 
-# Bamboo's limits on a scaled clock: 100 ms spacing, 6 orders of a product per 3 s.
-SCALED = {"spacing_ms": 100, "product_limit": 6, "product_window_ms": 3000}
 HOT, OTHERS = 100002, (439685, 100001, 100003, 100004)
 VALUE = {439685: "10", 100001: "25", 100002: "50", 100003: "20", 100004: "30"}
-
-
-@pytest.fixture(scope="module")
-def scaled_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    server = Sandbox(tmp_path_factory.mktemp("scaled") / "sandbox.log", fulfil_delay_ms=200, **SCALED)
-    yield server
-    server.stop()
 
 
 @pytest.fixture

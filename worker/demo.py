@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from config.settings import Settings, load_settings
+from config.settings import settings_from
 from worker import states
 from worker.crypto import new_key
 from worker.processes import Child, Sandbox, start_worker
@@ -55,7 +55,7 @@ def run_demo(orders: int = 20, console: Console | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="giftq-demo-") as workdir, contextlib.ExitStack() as stack:
         try:
             started_stack = _start_stack(stack, Path(workdir), console)
-            rt = build_runtime(_settings_from(started_stack.env))
+            rt = build_runtime(settings_from(started_stack.env))
             started = time.monotonic()
             request_ids = _submit(started_stack.env, orders)
             _follow(rt, request_ids, console, started_stack.worker)
@@ -96,23 +96,6 @@ def _start_stack(stack: contextlib.ExitStack, workdir: Path, console: Console) -
     stack.callback(worker.stop)
     console.print(f"started a Celery worker (concurrency 2, with beat), log: {worker.log_path}")
     return DemoStack(env=env, sandbox=sandbox, worker=worker)
-
-
-def _settings_from(env: dict[str, str]) -> Settings:
-    with _environ(env):
-        return load_settings()
-
-
-@contextlib.contextmanager
-def _environ(env: dict[str, str]):
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def _submit(env: dict[str, str], orders: int) -> list[str]:

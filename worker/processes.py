@@ -89,7 +89,7 @@ class Sandbox(Child):
     def __init__(self, log_path: Path, *, port: int | None = None, **options: object):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        flags = [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
+        flags = [_flag(name, value) for name, value in options.items() if value is not False]
         command = [sys.executable, "-m", "sandbox", "bamboo", "--port", str(self.port), *flags]
         super().__init__("bamboo sandbox", command, log_path)
         self.wait_ready(f"{self.url}/_sandbox/health")
@@ -99,6 +99,12 @@ class Sandbox(Child):
         response = requests.request(method, f"{self.url}/_sandbox/{path}", timeout=10, **kwargs)
         response.raise_for_status()
         return response.json()
+
+
+def _flag(name: str, value: object) -> str:
+    """`access_log=True` -> `--access-log`; `spacing_ms=50` -> `--spacing-ms=50`."""
+    flag = "--" + name.replace("_", "-")
+    return flag if value is True else f"{flag}={value}"
 
 
 def start_worker(

@@ -18,13 +18,7 @@ Returns {1, late_ms}  claimed: call now
         {0}           no such slot (already claimed, or never reserved)
 ]]
 local p = KEYS[1]
-local now
-if ARGV[1] ~= "" then
-  now = tonumber(ARGV[1])
-else
-  local t = redis.call("TIME")
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local now = now_ms(ARGV[1])
 local rid, slot, lease = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local reserved = redis.call("ZSCORE", p .. ":scheduled", rid)
 if not reserved or tonumber(reserved) ~= slot then

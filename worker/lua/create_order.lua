@@ -14,12 +14,11 @@ Timestamps (ms) come from Redis's own clock so every host agrees.
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return 0
 end
-local t = redis.call("TIME")
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call("HSET", KEYS[1], "state", ARGV[1], "created_ms", now_ms, "updated_ms", now_ms)
+local now = now_ms("")
+redis.call("HSET", KEYS[1], "state", ARGV[1], "created_ms", now, "updated_ms", now)
 for i = 3, #ARGV, 2 do
   redis.call("HSET", KEYS[1], ARGV[i], ARGV[i + 1])
 end
-redis.call("RPUSH", KEYS[2], cjson.encode({at_ms = now_ms, to = ARGV[1]}))
-redis.call("ZADD", KEYS[3], now_ms, ARGV[2])
+redis.call("RPUSH", KEYS[2], cjson.encode({at_ms = now, to = ARGV[1]}))
+redis.call("ZADD", KEYS[3], now, ARGV[2])
 return 1

@@ -9,13 +9,7 @@ ARGV[2]  wait_ms
 Returns the time (ms) until which the credential is held.
 ]]
 local p = KEYS[1]
-local now
-if ARGV[1] ~= "" then
-  now = tonumber(ARGV[1])
-else
-  local t = redis.call("TIME")
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local now = now_ms(ARGV[1])
 local until_ms = math.max(now + tonumber(ARGV[2]), tonumber(redis.call("GET", p .. ":hold_until") or "0"))
 redis.call("SET", p .. ":hold_until", until_ms)
 return until_ms

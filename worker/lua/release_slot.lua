@@ -8,13 +8,7 @@ ARGV[1]  now in ms, or "" to use Redis TIME
 Returns the recorded end time (ms).
 ]]
 local p = KEYS[1]
-local now
-if ARGV[1] ~= "" then
-  now = tonumber(ARGV[1])
-else
-  local t = redis.call("TIME")
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local now = now_ms(ARGV[1])
 local last_end = tonumber(redis.call("GET", p .. ":last_end") or "-1")
 if now > last_end then
   redis.call("SET", p .. ":last_end", now)

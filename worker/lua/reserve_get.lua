@@ -10,13 +10,7 @@ Returns {1, now_ms}   reserved: call now
         {0, wait_ms}  the window is full: ask again after wait_ms
 ]]
 local p = KEYS[1]
-local now
-if ARGV[1] ~= "" then
-  now = tonumber(ARGV[1])
-else
-  local t = redis.call("TIME")
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local now = now_ms(ARGV[1])
 local limit, window = tonumber(ARGV[2]), tonumber(ARGV[3]) + tonumber(ARGV[4])
 local log = p .. ":get_log"
 redis.call("ZREMRANGEBYSCORE", log, "-inf", now - window)

@@ -34,13 +34,7 @@ Returns one of
   {-1, reason}                     the order to park breaks a limit no slot can fix
 ]]
 local p = KEYS[1]
-local now
-if ARGV[1] ~= "" then
-  now = tonumber(ARGV[1])
-else
-  local t = redis.call("TIME")
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local now = now_ms(ARGV[1])
 local spacing = tonumber(ARGV[2]) + tonumber(ARGV[3])
 local margin, mode, lease = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local limit, window = tonumber(ARGV[6]), tonumber(ARGV[7]) + tonumber(ARGV[3])

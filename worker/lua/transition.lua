@@ -32,19 +32,18 @@ if not from_index then
   return {0, current}
 end
 local request_id = redis.call("HGET", KEYS[1], "request_id")
-local t = redis.call("TIME")
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call("HSET", KEYS[1], "state", ARGV[1], "updated_ms", now_ms)
+local now = now_ms("")
+redis.call("HSET", KEYS[1], "state", ARGV[1], "updated_ms", now)
 for i = 5 + n, #ARGV, 2 do
   redis.call("HSET", KEYS[1], ARGV[i], ARGV[i + 1])
 end
-local entry = {at_ms = now_ms, from = current, to = ARGV[1]}
+local entry = {at_ms = now, from = current, to = ARGV[1]}
 if ARGV[2] ~= "" then
   entry["note"] = ARGV[2]
 end
 redis.call("RPUSH", KEYS[2], cjson.encode(entry))
 redis.call("ZREM", from_index, request_id)
-redis.call("ZADD", KEYS[3], now_ms, request_id)
+redis.call("ZADD", KEYS[3], now, request_id)
 local retention_s = tonumber(ARGV[3])
 if retention_s > 0 then
   redis.call("EXPIRE", KEYS[1], retention_s)
