@@ -1,0 +1,162 @@
+"""Drain benchmark (issue 6): how close giftq comes to the provider's fastest possible schedule.
+
+A backlog of 300 single-card orders (the sandbox's 5 usable products, Zipf-skewed, 2 credentials, fixed seed)
+is placed four ways against the Bamboo sandbox on a scaled clock, each on 4 Celery worker processes
+(concurrency 1): giftq; Celery's own `rate_limit` at the provider's rate; the same divided by the number of
+workers; a Redis lock with sleep (bench/naive.py). For each it prints, from the sandbox's audit: drain time,
+the theoretical minimum, schedule efficiency (minimum / measured, worst credential), idle slot time, p99
+submit-to-placed and the violations the sandbox found. giftq's goal: efficiency >= 0.97 with 0 violations.
+
+Run from the repository root (about 16 minutes: the naive strategies do not drain and run to the 240 s bound;
+`--only giftq` takes under 2 minutes; `--set margin_ms=40` overrides one of giftq's limits):
+
+    .venv/bin/python bench/drain.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rich.console import Console
+
+from bench.backlog import make_backlog
+from bench.metrics import Scale
+from bench.report import DrainResult, measure, print_results
+from bench.strategies import Run, Strategy, strategies, submit_backlog
+from config.settings import Limits
+from worker.processes import Sandbox
+from worker.redis_server import RedisServer
+
+ORDERS, WORKERS, SEED, ZIPF_S = 300, 4, 6, 1.0
+DEADLINE_S = 240.0  # per strategy, from the first submit
+# Bamboo's limits scaled down: spacing 500 ms -> 200 ms, 6 orders per product per 60 s -> per 6 s.
+# Get Order is set far above what polling needs, in both: this bench measures Place Order only.
+LIMITS = {"spacing_ms": 200, "product_limit": 6, "product_window_ms": 6000, "get_limit": 100_000,
+          "get_window_ms": 60_000}  # fmt: skip
+FULFIL_DELAY_MS = 500
+COMMAND = ".venv/bin/python bench/drain.py"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the strategies one after the other and print their figures; exit 0 if giftq met its goal."""
+    args = _parser().parse_args(argv)
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    limits = LIMITS | dict(_limit(entry) for entry in args.set)
+    orders = make_backlog(ORDERS, seed=SEED, zipf_s=ZIPF_S)
+    scale = Scale(LIMITS["spacing_ms"] / 1000, LIMITS["product_limit"], LIMITS["product_window_ms"] / 1000)
+    logs = Path(tempfile.mkdtemp(prefix="giftq-bench-drain-"))
+    _print_setup(console, orders, logs)
+    if args.set:
+        console.print(f"giftq limits overridden: {', '.join(args.set)} (the sandbox keeps the provider's)")
+    results = []
+    with contextlib.ExitStack() as stack:
+        redis_server = stack.enter_context(RedisServer())
+        sandbox = Sandbox(logs / "sandbox.log", **_sandbox_options())
+        stack.callback(sandbox.stop)
+        for strategy in [each for each in strategies(WORKERS) if each.name.startswith(tuple(args.only or [""]))]:
+            run = Run(redis_server.url, f"bench-{uuid.uuid4().hex[:8]}", sandbox.url, limits, logs, WORKERS)
+            results.append(_run_strategy(console, strategy, run, sandbox, orders, scale))
+    print_results(console, results, scale, COMMAND)
+    giftq = [result for result in results if result.name == "giftq"]
+    return 0 if all(each.drained and each.efficiency >= 0.97 and each.violations == 0 for each in giftq) else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Drain a backlog four ways; print the figures of issue 6.")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="run only the strategies whose name starts with NAME (repeatable)")  # fmt: skip
+    parser.add_argument("--set", action="append", default=[], metavar="LIMIT=VALUE",
+                        help="override one of giftq's limits (GIFTQ_BAMBOO_<LIMIT>), e.g. margin_ms=40")  # fmt: skip
+    return parser
+
+
+def _limit(entry: str) -> tuple[str, int]:
+    name, _, value = entry.partition("=")
+    return name.strip().lower(), int(value)
+
+
+def _sandbox_options() -> dict[str, int]:
+    return {
+        "spacing_ms": LIMITS["spacing_ms"],
+        "product_limit": LIMITS["product_limit"],
+        "product_window_ms": LIMITS["product_window_ms"],
+        "get_order_limit": LIMITS["get_limit"],
+        "get_order_window_ms": LIMITS["get_window_ms"],
+        "fulfil_delay_ms": FULFIL_DELAY_MS,
+    }
+
+
+def _print_setup(console: Console, orders: list, logs: Path) -> None:
+    counts: dict[tuple[str, int], int] = {}
+    for order in orders:
+        counts[(order.credential, order.product_id)] = counts.get((order.credential, order.product_id), 0) + 1
+    defaults = Limits()
+    console.print(f"command: {COMMAND}")
+    console.print(
+        f"scale: spacing {LIMITS['spacing_ms']} ms, {LIMITS['product_limit']} orders per product per "
+        f"{LIMITS['product_window_ms']} ms, Get Order {LIMITS['get_limit']} per {LIMITS['get_window_ms']} ms "
+        f"(not measured), fulfil delay {FULFIL_DELAY_MS} ms; giftq's margin {defaults.margin_ms} ms and lead "
+        f"{defaults.lead_ms} ms (its defaults)"
+    )
+    console.print(f"backlog: {len(orders)} orders, Zipf s={ZIPF_S}, seed {SEED}, 5 products (all the sandbox has)")
+    for credential in sorted({credential for credential, _ in counts}):
+        mix = ", ".join(f"{p}: {n}" for (c, p), n in sorted(counts.items(), key=lambda kv: -kv[1]) if c == credential)
+        console.print(f"  {credential}: {mix}")
+    console.print(f"{WORKERS} worker processes per strategy (concurrency 1); logs in {logs}")
+
+
+def _run_strategy(
+    console: Console, strategy: Strategy, run: Run, sandbox: Sandbox, orders: list, scale: Scale
+) -> DrainResult:
+    """Start the strategy's workers, submit the backlog, wait for the drain (bounded), measure, stop, reset."""
+    console.print(f"[bold]{strategy.name}[/]: starting {run.workers} workers")
+    sandbox.admin("POST", "reset")
+    with contextlib.ExitStack() as workers:
+        strategy.start(run, workers)
+        submitted = submit_backlog(strategy, run, orders)
+        drained = _wait_for_drain(sandbox, len(orders), min(submitted.values()) + DEADLINE_S)
+        stopped_at = time.time()
+        calls = sandbox.admin("GET", "calls")["calls"]
+        findings = sandbox.admin("GET", "findings")
+    _save(run.logs / f"{_slug(strategy.name)}.json", {"submitted": submitted, "calls": calls, "findings": findings})
+    result = measure(strategy.name, orders, submitted, calls, findings, scale, drained=drained, stopped_at=stopped_at)
+    result.slots_missed = _count_in_logs(run.logs, "slot missed") if strategy.is_giftq else None
+    console.print(f"  {result.one_line()}", soft_wrap=True, markup=False)
+    return result
+
+
+def _wait_for_drain(sandbox: Sandbox, orders: int, deadline: float) -> bool:
+    """Wait until the sandbox has accepted every order; False if the deadline (unix time) came first."""
+    while time.time() < deadline:
+        if sandbox.admin("GET", "findings")["accepted_orders"] >= orders:
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def _save(path: Path, data: dict) -> None:
+    """Keep the raw audit and submit times next to the logs, for a closer look at a run."""
+    path.write_text(json.dumps(data))
+
+
+def _slug(name: str) -> str:
+    return "".join(char if char.isalnum() else "-" for char in name).strip("-")
+
+
+def _count_in_logs(logs: Path, text: str) -> int:
+    """How often `text` appears in the giftq worker logs."""
+    return sum(path.read_text(errors="replace").count(text) for path in logs.glob("worker-w*.log"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
