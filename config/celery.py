@@ -43,6 +43,7 @@ worker_hijack_root_logger = False
 
 # `celery -A worker beat`: maintenance (tasks/maintenance.py). Several beats are harmless, one is enough.
 PURGE_INTERVAL_S = 3600  # index entries of expired final orders are dropped this often
+ERASE_INTERVAL_S = 60  # cards of orders delivered more than GIFTQ_CARD_RETENTION_S ago are erased this often
 beat_schedule = {
     # Restart a credential's schedule whose driver died (a lost message, a dead host).
     "kick-schedules": {"task": "giftq.kick_schedules", "schedule": 5.0},
@@ -50,4 +51,6 @@ beat_schedule = {
     "reconcile": {"task": "giftq.reconcile", "schedule": float(_settings.reconcile_interval_s)},
     "refresh-catalog": {"task": "giftq.refresh_catalog", "schedule": float(_settings.catalog_refresh_s)},
     "purge-expired-orders": {"task": "giftq.purge_expired_orders", "schedule": float(PURGE_INTERVAL_S)},
+    # Card data of delivered orders (tasks/retention.py); the records and their history stay.
+    "erase-delivered-cards": {"task": "giftq.erase_delivered_cards", "schedule": float(ERASE_INTERVAL_S)},
 }

@@ -16,6 +16,10 @@ from unittest import mock
 from environs import Env, EnvError
 
 START_TO_START, END_TO_START = "start", "end"
+# What an API key may do: submit and follow orders ("orders"), read the decrypted cards of its orders ("cards").
+SCOPE_ORDERS, SCOPE_CARDS = "orders", "cards"
+API_SCOPES = (SCOPE_ORDERS, SCOPE_CARDS)
+DEFAULT_SCOPES = (SCOPE_ORDERS,)  # an entry without a scope list: orders only, never cards
 
 
 class SettingsError(RuntimeError):
@@ -82,8 +86,19 @@ class ApiSettings:
     bind: str  # host:port gunicorn listens on
     workers: int  # gunicorn worker processes
     threads: int  # threads per worker process (gthread)
-    keys: tuple[tuple[str, str], ...]  # (producer name, sha256 hex of its API key)
+    keys: tuple[tuple[str, str, tuple[str, ...]], ...]  # (producer name, sha256 hex of its API key, scopes)
     max_body_bytes: int  # larger request bodies are refused with 413
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotifySettings:
+    """Telling producers their order is final: a Celery task of theirs and/or a signed HTTP callback."""
+
+    callback_secrets: dict[str, str] = field(repr=False)  # producer -> HMAC secret of its callbacks
+    callback_timeout_s: float  # connect and read timeout of one callback POST
+    backoff_ms: int  # wait before the second attempt; doubles with each attempt, up to max_backoff_s
+    max_backoff_s: int  # longest wait between two attempts (a broker countdown: kept under the visibility timeout)
+    deadline_s: int  # a notification not acknowledged this long after the order became final is abandoned
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,7 +111,7 @@ class Settings:
     key_prefix: str  # prefix of every Redis key giftq writes (store and throttle)
     broker_key_prefix: str  # prefix of the broker's keys; "" keeps Celery's plain names for producers
     allow_volatile_store: bool  # start even if the store Redis may evict or forget
-    fernet_keys: tuple[str, ...]  # newest first; card data is encrypted with the first
+    fernet_keys: tuple[str, ...] = field(repr=False)  # newest first; card data is encrypted with the first
     bamboo: BambooSettings
     poll_interval_ms: int  # first wait before Get Order; doubles up to poll_max_interval_ms
     poll_max_interval_ms: int
@@ -110,6 +125,8 @@ class Settings:
     catalog_refresh_s: int  # the cached catalog and accounts are fetched again when older than this
     catalog_retry_s: int  # after a failed fetch, no process tries again for this long (also the fetch lock TTL)
     api: ApiSettings
+    notify: NotifySettings
+    card_retention_s: int  # cards of a delivered order (notified or read) are erased this long after delivery
 
     def store_redis_url(self) -> str:
         """The Redis URL of the order store and throttle."""
@@ -171,7 +188,28 @@ def _read(env: Env) -> Settings:
             catalog_refresh_s=env.int("CATALOG_REFRESH_S", 900),
             catalog_retry_s=env.int("CATALOG_RETRY_S", 30),
             api=api,
+            notify=_read_notify(env),
+            card_retention_s=env.int("CARD_RETENTION_S", 7 * 86400),
         )
+
+
+def _read_notify(env: Env) -> NotifySettings:
+    return NotifySettings(
+        callback_secrets=dict(_callback_secret(entry) for entry in env.list("CALLBACK_SECRETS", [])),
+        callback_timeout_s=env.float("CALLBACK_TIMEOUT_S", 10.0),
+        backoff_ms=env.int("NOTIFY_BACKOFF_MS", 1000),
+        # A countdown must stay well under the broker's visibility timeout, or the message is delivered again.
+        max_backoff_s=min(env.int("NOTIFY_MAX_BACKOFF_S", 120), env.int("VISIBILITY_TIMEOUT_S", 300) // 2),
+        deadline_s=env.int("NOTIFY_DEADLINE_S", 3 * 86400),
+    )
+
+
+def _callback_secret(entry: str) -> tuple[str, str]:
+    """A `producer:secret` entry of GIFTQ_CALLBACK_SECRETS; the secret is what the producer verifies with."""
+    producer, _, secret = entry.strip().partition(":")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", producer) or len(secret) < 16:
+        raise SettingsError("GIFTQ_CALLBACK_SECRETS entries are producer:secret, the secret 16 characters or more")
+    return producer, secret
 
 
 def _read_bamboo(env: Env) -> BambooSettings:
@@ -214,15 +252,22 @@ def _client_pair(entry: str) -> tuple[str, str]:
     return client_id.strip(), secret.strip()
 
 
-_API_KEY_ENTRY = re.compile(r"^([A-Za-z0-9_.-]{1,64}):([0-9a-f]{64})$")
+_API_KEY_ENTRY = re.compile(r"^([A-Za-z0-9_.-]{1,64}):([0-9a-f]{64})(?::([a-z]+(?:\+[a-z]+)*))?$")
 
 
-def _api_keys(entries: list[str]) -> tuple[tuple[str, str], ...]:
-    """Parse `producer:sha256hex` entries (`giftq apikey NAME` prints one); the keys themselves are never stored."""
+def _api_keys(entries: list[str]) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """Parse `producer:sha256hex[:scope+scope]` entries (`giftq apikey NAME` prints one).
+
+    The keys themselves are never stored. Without a scope list an entry has DEFAULT_SCOPES (orders only).
+    """
     parsed = []
     for entry in entries:
         match = _API_KEY_ENTRY.match(entry.strip())
         if not match:
-            raise SettingsError("GIFTQ_API_KEYS entries are producer:sha256hex (see `giftq apikey NAME`)")
-        parsed.append((match.group(1), match.group(2)))
+            raise SettingsError("GIFTQ_API_KEYS entries are producer:sha256hex[:scopes] (see `giftq apikey NAME`)")
+        scopes = tuple(match.group(3).split("+")) if match.group(3) else DEFAULT_SCOPES
+        unknown = sorted(set(scopes) - set(API_SCOPES))
+        if unknown:
+            raise SettingsError(f"GIFTQ_API_KEYS: unknown scope {unknown[0]!r} (known: {', '.join(API_SCOPES)})")
+        parsed.append((match.group(1), match.group(2), scopes))
     return tuple(parsed)

@@ -29,6 +29,40 @@ class HistoryEntrySchema(Schema):
     note = fields.String(metadata={"description": "A reason code, when the move has one"})
 
 
+class NotificationSchema(Schema):
+    """How telling the producer that the order is final goes: the choice made at submit and its state."""
+
+    task = fields.String(metadata={"description": "The producer's task name, if it asked for one"})
+    queue = fields.String()
+    callback_url = fields.String()
+    state = fields.String(
+        required=True, validate=validate.OneOf(("pending", "delivered", "failing", "abandoned")),
+        metadata={"description": "pending until sent; failing while retried; delivered when acknowledged"},
+    )  # fmt: skip
+    attempts = fields.Integer(required=True)
+    last_error = fields.String(metadata={"description": "Why the last failed attempt failed (a status, an error kind)"})
+    delivered_ms = fields.Integer(allow_none=True)
+
+
+class CardSchema(Schema):
+    """One issued card, decrypted."""
+
+    product_id = fields.Integer(required=True)
+    serial_number = fields.String(required=True)
+    status = fields.String(required=True)
+    expiration = fields.String(required=True)
+    code = fields.String(required=True)
+    pin = fields.String(required=True)
+
+
+class CardsSchema(Schema):
+    """The cards of a final order (empty when none was issued)."""
+
+    request_id = fields.String(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(states.ALL))
+    cards = fields.List(fields.Nested(CardSchema), required=True)
+
+
 class OrderViewSchema(Schema):
     """An order as stored: what was asked, where it stands and how it got there. No card data."""
 
@@ -41,6 +75,10 @@ class OrderViewSchema(Schema):
     order = fields.Dict(required=True, metadata={"description": "The order as accepted: AccountId and Products"})
     summary = fields.Dict(metadata={"description": "Counts of cards issued and failed, once final"})
     history = fields.List(fields.Nested(HistoryEntrySchema))
+    cards_reads = fields.Integer(metadata={"description": "How many times the cards were read (GET .../cards)"})
+    cards_erased = fields.Boolean(metadata={"description": "The cards were erased after retention"})
+    notification = fields.Nested(NotificationSchema, allow_none=True,
+                                 metadata={"description": "null when no notification was asked for"})  # fmt: skip
 
 
 class OrderListItemSchema(OrderViewSchema):

@@ -21,6 +21,9 @@ MAX_CARDS_PER_ORDER = 500
 MAX_FACE_VALUE = Decimal(1_000_000)  # no gift card is worth more; bounds the arithmetic before the catalog is asked
 INVALID_ORDER = "InvalidOrder"
 INVALID_REQUEST_ID = "InvalidRequestId"
+INVALID_NOTIFY = "InvalidNotify"
+MAX_CALLBACK_URL_LENGTH = 2000  # characters; longer URLs are refused rather than cut
+_CELERY_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")  # a task or queue name: no spaces, no control characters
 _REASON = re.compile(r"^([A-Z][A-Za-z]+): ")
 _NO_PRODUCTS = "NoProducts: an order needs at least one product"
 
@@ -64,6 +67,45 @@ class OrderLineSchema(Schema):
     )
 
 
+class NotifySchema(Schema):
+    """How the producer wants to hear that its order is final: a Celery task of its own, a callback, or both.
+
+    The task is sent by name to the producer's queue on giftq's broker, with one argument
+    `{"request_id", "state", "summary"}`; the callback POSTs the same JSON, signed (README, "Getting the cards
+    back"). Neither carries card data.
+    """
+
+    class Meta:
+        unknown = RAISE
+
+    Task = fields.String(
+        validate=validate.Regexp(_CELERY_NAME, error=f"{INVALID_NOTIFY}: Task is a Celery task name"),
+        metadata={"description": "Your Celery task's name, e.g. shop.order_done; give Queue with it"},
+    )
+    Queue = fields.String(
+        validate=validate.Regexp(_CELERY_NAME, error=f"{INVALID_NOTIFY}: Queue is a queue name"),
+        metadata={"description": "The queue your worker consumes on giftq's broker"},
+    )
+    CallbackUrl = fields.String(
+        validate=[
+            validate.Length(max=MAX_CALLBACK_URL_LENGTH, error=f"{INVALID_NOTIFY}: CallbackUrl is too long"),
+            validate.URL(
+                schemes={"http", "https"},
+                require_tld=False,
+                error=f"{INVALID_NOTIFY}: CallbackUrl is an http or https URL",
+            ),
+        ],
+        metadata={"description": "POSTed, signed with your callback secret, when the order is final"},
+    )
+
+    @validates_schema
+    def _task_with_queue_or_a_callback(self, data: dict, **_: object) -> None:
+        if ("Task" in data) != ("Queue" in data):
+            raise ValidationError(f"{INVALID_NOTIFY}: give Task and Queue together", "Task")
+        if "Task" not in data and "CallbackUrl" not in data:
+            raise ValidationError(f"{INVALID_NOTIFY}: give Task and Queue, or CallbackUrl, or both", "Task")
+
+
 class OrderRequestSchema(Schema):
     """A producer's order. Its identity is RequestId (a GUID) or IdempotencyKey (giftq derives the RequestId)."""
 
@@ -87,6 +129,10 @@ class OrderRequestSchema(Schema):
             validate.Length(max=MAX_CARDS_PER_ORDER, error=f"CardsLimitExceeded: at most {MAX_CARDS_PER_ORDER} lines"),
         ],
         error_messages={"required": _NO_PRODUCTS, "null": _NO_PRODUCTS},
+    )
+    Notify = fields.Nested(
+        NotifySchema,
+        metadata={"description": "Optional: be told when the order is final (a task of yours and/or a callback)"},
     )
 
     def __init__(self, *, catalog: CatalogSnapshot | None = None, sandbox_mode: bool = True, **kwargs: object):

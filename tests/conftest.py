@@ -16,7 +16,7 @@ import redis
 from celery import Celery
 
 from config.settings import Settings, load_settings
-from worker.apikeys import key_digest
+from worker.apikeys import key_entry
 from worker.crypto import new_key
 from worker.processes import Child, Sandbox, start_worker
 from worker.redis_server import RedisServer
@@ -27,7 +27,8 @@ pytest_plugins = ["tests.sandbox_fixtures", "tests.api_fixtures"]
 DEMO_CLIENT = {"GIFTQ_BAMBOO_CLIENT_ID": "giftq-demo", "GIFTQ_BAMBOO_CLIENT_SECRET": "demo-secret"}
 # The sandbox's second credential (account 655): its rate windows are its own, apart from the demo client's.
 SECOND_CLIENT = {"GIFTQ_BAMBOO_CLIENT_ID": "giftq-demo-2", "GIFTQ_BAMBOO_CLIENT_SECRET": "demo-secret-2"}
-API_KEYS = {"shop": "gq_test-key-of-shop", "blog": "gq_test-key-of-blog"}  # producer -> its API key
+API_KEYS = {"shop": "gq_test-key-of-shop", "blog": "gq_test-key-of-blog"}  # producer -> its API key (orders scope)
+CARDS_KEYS = {"shop": "gq_test-cards-key-of-shop", "blog": "gq_test-cards-key-of-blog"}  # orders and cards scopes
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +98,10 @@ def environment_for(
         GIFTQ_BAMBOO_BASE_URL=sandbox.url,
         GIFTQ_POLL_INTERVAL_MS="200",
         GIFTQ_POLL_MAX_INTERVAL_MS="1000",
-        GIFTQ_API_KEYS=",".join(f"{producer}:{key_digest(key)}" for producer, key in API_KEYS.items()),
+        GIFTQ_API_KEYS=",".join(
+            [key_entry(producer, key, ("orders",)) for producer, key in API_KEYS.items()]
+            + [key_entry(producer, key, ("orders", "cards")) for producer, key in CARDS_KEYS.items()]
+        ),
         **client,
     )
     if os.environ.get("GIFTQ_TEST_REDIS_URL"):

@@ -15,9 +15,11 @@ from flask import Flask, g, request
 from flask_smorest import Api, Blueprint, abort
 from werkzeug.exceptions import HTTPException
 
+from config.settings import SCOPE_CARDS, SCOPE_ORDERS
 from schemas.api import ErrorSchema, HealthSchema, OrderListQuerySchema, OrderPageSchema, OrderViewSchema
 from schemas.order import INVALID_ORDER, OrderRequestSchema
 from worker.apikeys import ApiKeys
+from worker.cards_api import cards_blueprint
 from worker.errors import CatalogUnavailable, OrderRejected, StoreError
 from worker.intake import IdempotencyConflict, Intake
 from worker.runtime import Runtime
@@ -27,7 +29,9 @@ from worker.webhooks import WEBHOOK_PATH, webhooks_blueprint
 BEARER = "Bearer "
 OPEN_PATHS = ("/health", "/openapi.json", "/swagger-ui", WEBHOOK_PATH)  # answered without an API key
 SECURITY = [{"ApiKey": []}]
-_REASONS = {400: "BadRequest", 401: "Unauthorized", 404: "OrderNotFound", 413: "BodyTooLarge", 422: "InvalidQuery"}
+SCOPE_OF_BLUEPRINT = {"orders": SCOPE_ORDERS, "cards": SCOPE_CARDS}  # what a key needs for each blueprint
+_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "MissingScope", 404: "OrderNotFound", 413: "BodyTooLarge",
+            422: "InvalidQuery"}  # fmt: skip
 
 
 class GiftqApi(Api):
@@ -69,6 +73,7 @@ def create_app(rt: Runtime, intake: Intake, poll_now: Callable[[str], object] | 
     keys = ApiKeys(rt.settings.api.keys)
     app.before_request(lambda: _authenticate(keys))
     api.register_blueprint(_orders_blueprint(rt, intake))
+    api.register_blueprint(cards_blueprint(rt))
     if poll_now is not None:
         api.register_blueprint(webhooks_blueprint(rt, poll_now))
     return app
@@ -78,10 +83,13 @@ def _authenticate(keys: ApiKeys) -> None:
     if request.path in OPEN_PATHS or request.path.startswith("/swagger-ui"):
         return
     header = request.headers.get("Authorization", "")
-    producer = keys.producer_for(header[len(BEARER) :] if header.startswith(BEARER) else None)
-    if producer is None:
+    caller = keys.caller_for(header[len(BEARER) :] if header.startswith(BEARER) else None)
+    if caller is None:
         abort(401, message="give a valid API key: Authorization: Bearer <key>")
-    g.producer = producer
+    needed = SCOPE_OF_BLUEPRINT.get(request.blueprint or "")
+    if needed and needed not in caller.scopes:
+        abort(403, message=f"this API key lacks the {needed!r} scope (see `giftq apikey NAME --scope {needed}`)")
+    g.caller, g.producer = caller, caller.producer
 
 
 def _orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
@@ -161,7 +169,26 @@ def _view(rt: Runtime, record: OrderRecord, *, history: bool = True) -> dict:
         "updated_ms": record.updated_ms,
         "order": record.request,
         "summary": record.summary,
+        "cards_reads": record.cards_reads,
+        "cards_erased": bool(record.cards_erased_ms),
+        "notification": _notification(record),
     }
     if history:
         view["history"] = rt.store.history(record.request_id)
     return view
+
+
+def _notification(record: OrderRecord) -> dict | None:
+    """The producer's notification choice and how it went; None when it asked for none."""
+    if not record.notify:
+        return None
+    status = record.notification
+    return {
+        "task": record.notify.get("Task"),
+        "queue": record.notify.get("Queue"),
+        "callback_url": record.notify.get("CallbackUrl"),
+        "state": status.get("state", "pending"),
+        "attempts": int(status.get("attempts", 0)),
+        "last_error": status.get("last_error", ""),
+        "delivered_ms": int(status["delivered_ms"]) if "delivered_ms" in status else None,
+    }

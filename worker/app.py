@@ -17,9 +17,11 @@ from worker.redaction import install_redaction
 app = Celery(
     "giftq",
     task_cls=GiftqTask,
-    include=["tasks.intake", "tasks.orders", "tasks.placing", "tasks.maintenance"],
+    include=["tasks.intake", "tasks.orders", "tasks.placing", "tasks.maintenance", "tasks.notify", "tasks.retention"],
 )
 app.config_from_object("config.celery")
+# Every process that loads the app (worker, beat, Flower, the API, the command line) masks card data in its logs.
+install_redaction()
 
 logger = logging.getLogger(__name__)
 

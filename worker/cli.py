@@ -19,6 +19,9 @@ EXIT_USAGE = 2
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `giftq` console script."""
+    from worker.redaction import install_redaction
+
+    install_redaction()
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "sandbox":
@@ -59,12 +62,20 @@ def _parser() -> argparse.ArgumentParser:
     keygen = commands.add_parser("keygen", help="print a new key for GIFTQ_FERNET_KEYS")
     keygen.set_defaults(handler=_keygen)
 
+    keys = commands.add_parser("keys", help="card-encryption keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = keys_commands.add_parser("rotate", help="re-encrypt every stored card token under the newest key")
+    rotate.set_defaults(handler=_rotate_keys)
+
     api = commands.add_parser("api", help="serve the producers' HTTP API (gunicorn)")
     api.add_argument("--bind", help="host:port to listen on (default GIFTQ_API_BIND)")
     api.set_defaults(handler=_api)
 
     apikey = commands.add_parser("apikey", help="make an API key for a producer; prints the key and its entry")
     apikey.add_argument("producer", help="the producer's name (letters, digits, '_', '.', '-')")
+    apikey.add_argument("--scope", action="append", choices=("orders", "cards"), default=[],
+                        help="what the key may do (repeatable): orders (the default) and/or cards; "
+                        "--scope cards alone adds cards to orders")  # fmt: skip
     apikey.set_defaults(handler=_apikey)
 
     commands.add_parser("sandbox", help="start a provider sandbox: giftq sandbox bamboo --port N", add_help=False)
@@ -144,6 +155,23 @@ def _keygen(_: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_keys(_: argparse.Namespace) -> int:
+    """Rewrite every order's cards under the newest key of GIFTQ_FERNET_KEYS; 1 if a token decrypts under none."""
+    from config.settings import load_settings
+    from worker.runtime import build_runtime
+
+    # No start-up key check: rotation must reach, and report, a token that no configured key decrypts.
+    report = build_runtime(load_settings(), check_keys=False).vault.rotate_all()
+    print(f"rotated the cards of {report.rotated} orders under the newest key")
+    if report.undecryptable:
+        Console(stderr=True).print(
+            f"[red]error:[/] {len(report.undecryptable)} orders have cards no configured key decrypts "
+            f"(left as they were): {', '.join(report.undecryptable)}"
+        )
+        return 1
+    return 0
+
+
 def _api(args: argparse.Namespace) -> int:
     from config.settings import load_settings
     from worker.api_server import serve
@@ -155,13 +183,14 @@ def _api(args: argparse.Namespace) -> int:
 def _apikey(args: argparse.Namespace) -> int:
     import re
 
-    from worker.apikeys import key_digest, new_api_key
+    from worker.apikeys import key_entry, new_api_key
 
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", args.producer):
         raise GiftqError("a producer name is 1 to 64 letters, digits, '_', '.' or '-'")
+    scopes = tuple(scope for scope in ("orders", "cards") if scope in {"orders", *args.scope})
     key = new_api_key()
     print(f"API key for {args.producer} (give it to the producer; giftq keeps only its digest):\n{key}")
-    print(f"add to GIFTQ_API_KEYS (comma-separated):\n{args.producer}:{key_digest(key)}")
+    print(f"add to GIFTQ_API_KEYS (comma-separated):\n{key_entry(args.producer, key, scopes)}")
     return 0
 
 

@@ -18,7 +18,10 @@ class GiftqTask(Task):
 
     A worker lost mid-task puts its message back (late acks); one that always kills its worker
     would come back forever. Arguments are RequestIds only, so a dead letter holds no card data.
+    Its `Request` shows Flower and the logs only the RequestIds of its arguments (worker/redaction.py).
     """
+
+    Request = "worker.redaction:RedactedRequest"
 
     def __call__(self, *args: object, **kwargs: object) -> object:
         if not self.request.called_directly and self.request.id and _too_many_deliveries(self, args, kwargs):

@@ -14,6 +14,7 @@ order meets the same rules whichever way it came. The steps, and why in this ord
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from worker.store import OrderRecord, OrderStore
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5d8c6f4e-2b1a-4e8f-9c3d-7a6b5e4f3a21")
 ORDER_ALREADY_EXISTS = "OrderAlreadyExists"
 INVALID_PRODUCER = "InvalidProducer"
+NO_CALLBACK_SECRET = "NoCallbackSecret"
 _CENT = Decimal("0.01")
 _PRODUCER_NAME = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")  # no ':', so "<producer>:<key>" reads one way only
 
@@ -67,7 +69,9 @@ class Intake:
 
     def __init__(self, *, store: OrderStore, catalog_for: Callable[[str], CatalogCache],
                  credential_for: Callable[[int], str], sandbox_mode: bool,
-                 enqueue: Callable[[str], object]):  # fmt: skip
+                 enqueue: Callable[[str], object], callback_producers: frozenset[str] = frozenset()):  # fmt: skip
+        """`callback_producers`: the producers with a callback secret (GIFTQ_CALLBACK_SECRETS), who may ask for one."""
+        self._callback_producers = callback_producers
         self._store = store
         self._catalog_for = catalog_for
         self._credential_for = credential_for
@@ -90,7 +94,10 @@ class Intake:
         catalog = self._catalog_for(self._credential_for(request["AccountId"]))
         full = OrderRequestSchema(catalog=catalog.snapshot(), sandbox_mode=self._sandbox_mode)
         self._validate(order, full, producer, storable=_without_key(request))
-        created = self._store.create(request_id, _without_key(request), **self._fields(request_id, order, producer))
+        fields = self._fields(request_id, order, producer)
+        if "Notify" in request:
+            fields["notify"] = json.dumps(request["Notify"], sort_keys=True)
+        created = self._store.create(request_id, _without_key(request), **fields)
         stored = self._store.get(request_id)
         if not created:
             return Submission(_same_order(stored, request, producer), created=False)
@@ -100,7 +107,11 @@ class Intake:
     def _validate(self, order: object, schema: OrderRequestSchema, producer: str, *, storable: dict) -> dict:
         """The canonical order, or OrderRejected, stored as `rejected` (with `storable`) if it has a RequestId."""
         try:
-            return canonical(order, schema, producer)
+            request = canonical(order, schema, producer)
+            if request.get("Notify", {}).get("CallbackUrl") and producer not in self._callback_producers:
+                detail = f"producer {producer!r} has no callback secret (GIFTQ_CALLBACK_SECRETS); ask giftq's operator"
+                raise OrderRejected(NO_CALLBACK_SECRET, detail, request["RequestId"])
+            return request
         except OrderRejected as rejected:
             if rejected.request_id:
                 fields = self._fields(rejected.request_id, order, producer)
@@ -137,12 +148,15 @@ def canonical(order: object, schema: OrderRequestSchema = _SHAPE, producer: str 
     }
     if "IdempotencyKey" in data:
         request["IdempotencyKey"] = data["IdempotencyKey"]
+    if "Notify" in data:
+        request["Notify"] = dict(sorted(data["Notify"].items()))
     return request
 
 
 def _same_order(existing: OrderRecord, request: dict, producer: str) -> OrderRecord:
     """The stored order if this submit is a retry of it; a refused one is refused again, with its reason."""
-    if existing.producer != producer or existing.request != _without_key(request):
+    same_notify = existing.notify == request.get("Notify", {})
+    if existing.producer != producer or existing.request != _without_key(request) or not same_notify:
         raise IdempotencyConflict(existing.request_id)
     if existing.state == states.REJECTED:
         raise OrderRejected(existing.reason, "this RequestId was refused before", existing.request_id)
@@ -163,10 +177,10 @@ def _request_id_of(order: object, producer: str) -> str | None:
 
 
 def _without_key(request: object) -> dict:
-    """The order as stored and compared: the IdempotencyKey is kept on the record, not in the request."""
-    return (
-        {key: value for key, value in request.items() if key != "IdempotencyKey"} if isinstance(request, dict) else {}
-    )
+    """The order as stored and compared: IdempotencyKey and Notify are kept on the record, not in the request."""
+    if not isinstance(request, dict):
+        return {}
+    return {key: value for key, value in request.items() if key not in ("IdempotencyKey", "Notify")}
 
 
 def _storable(order: object) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -14,6 +15,18 @@ class Keys:
     def order(self, request_id: str) -> str:
         """Hash holding one producer order's record."""
         return f"{self.prefix}:order:{{{request_id}}}"
+
+    def order_pattern(self) -> str:
+        """SCAN pattern matching every order hash (and no history, step or reads key)."""
+        return re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + ":order:{*}"
+
+    def cards_reads(self, request_id: str) -> str:
+        """List of the reads of one order's decrypted cards: {producer, key_id, at_ms} each, oldest first."""
+        return f"{self.prefix}:order:{{{request_id}}}:cards_reads"
+
+    def cards_delivered(self) -> str:
+        """Sorted set of orders whose cards reached their producer (RequestId -> first delivery, ms)."""
+        return f"{self.prefix}:cards:delivered"
 
     def history(self, request_id: str) -> str:
         """List of one order's timestamped state transitions."""

@@ -1,23 +1,74 @@
-"""A logging filter that masks anything shaped like a card field, wherever a log line comes from."""
+"""Keeping card data and secrets out of what giftq shows: log lines, tracebacks, and task reprs (Flower, logs).
+
+Logs: every record a giftq process makes (any logger: giftq's, Celery's, gunicorn's, Flower's) has the value of
+anything shaped like a card field or a secret masked, in its message and in its traceback. It is installed as
+the process's log record factory rather than as a filter on some handlers, so handlers added later (gunicorn's,
+Celery's) and records from every library are covered alike.
+
+Tasks: `giftq.submit_order` carries the producer's whole order, sent by the producer's own Celery, which puts
+a repr of it in the message. The worker shows Flower (task events) and its logs a repr of the order's identity
+only, through the task `Request` class here; tasks giftq sends itself carry RequestIds and set
+`argsrepr`/`kwargsrepr` where they are sent.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 
-_CARD_FIELD = re.compile(
-    r"""(?P<key>["']?(?:cardCode|card_code|code|pin|PIN|Pin|secretKey|client_secret|password)["']?\s*[:=]\s*)"""
-    r"""(?P<quote>["']?)(?P<value>[^"',}\s]+)""",
+from celery.worker.request import Request
+
+MASK = "***"
+_SECRET_KEYS = (
+    r"cardCode|card_code|cardNumber|card_number|code|pin|PIN|Pin|cards|secretKey|secret_key|secret|client_secret"
+    r"|password|passwd|token|api_key|apikey"
 )
+_CARD_FIELD = re.compile(
+    rf"""(?P<key>["']?\b(?:{_SECRET_KEYS})\b["']?\s*[:=]\s*)(?P<quote>["']?)(?P<value>[^"',}}\]\s]+)""",
+)
+_PATTERNS = (
+    re.compile(r"gAAAAA[A-Za-z0-9_\-=]{20,}"),  # a Fernet token (encrypted cards): not for logs either
+    re.compile(r"\bgq_[A-Za-z0-9_\-]{16,}"),  # a giftq API key
+    re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/\-]+=*"),  # an Authorization header's credential
+    re.compile(r"(?i)(?<=basic )[A-Za-z0-9+/]{8,}=*"),
+)
+IDENTITY_FIELDS = ("RequestId", "IdempotencyKey")  # what an order shows of itself in a task repr
+SAFE_KWARGS = ("producer", "attempt", "trigger")  # task keyword arguments that are never secret
 
 
 def redact(text: str) -> str:
-    """`text` with the value of every card-like field replaced by `***`."""
-    return _CARD_FIELD.sub(lambda m: f"{m.group('key')}{m.group('quote')}***", text)
+    """`text` with the value of every card-like or secret field, token and key replaced by `***`."""
+    text = _CARD_FIELD.sub(lambda m: f"{m.group('key')}{m.group('quote')}{MASK}", text)
+    for pattern in _PATTERNS:
+        text = pattern.sub(MASK, text)
+    return text
+
+
+class RedactedLogRecord(logging.LogRecord):
+    """A log record whose message, traceback and stack text are redacted when they are formatted."""
+
+    def getMessage(self) -> str:  # noqa: N802 - logging's name
+        return redact(super().getMessage())
+
+    @property
+    def exc_text(self) -> str | None:
+        return self._exc_text
+
+    @exc_text.setter
+    def exc_text(self, value: str | None) -> None:
+        self._exc_text = redact(value) if value else value
+
+    @property
+    def stack_info(self) -> str | None:
+        return self._stack_info
+
+    @stack_info.setter
+    def stack_info(self, value: str | None) -> None:
+        self._stack_info = redact(value) if value else value
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's message with `redact`, after formatting its arguments."""
+    """For handlers of processes that do not call `install_redaction`: rewrites each record's message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -28,7 +79,42 @@ class RedactingFilter(logging.Filter):
 
 
 def install_redaction() -> None:
-    """Attach the filter to every handler of the root logger (Celery's included), once."""
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+    """Make every log record of this process (and of the processes it forks) a RedactedLogRecord; idempotent."""
+    if logging.getLogRecordFactory() is not RedactedLogRecord:
+        logging.setLogRecordFactory(RedactedLogRecord)
+
+
+def task_argsrepr(args: object) -> str:
+    """A repr of task arguments that shows RequestIds (strings) and orders by their identity only."""
+    if not isinstance(args, list | tuple):
+        return MASK
+    shown = []
+    for arg in args:
+        if isinstance(arg, dict):
+            shown.append({key: arg[key] for key in IDENTITY_FIELDS if isinstance(arg.get(key), str)})
+        elif isinstance(arg, str | int | float | bool) or arg is None:
+            shown.append(arg)
+        else:
+            shown.append(MASK)
+    return repr(shown)
+
+
+def task_kwargsrepr(kwargs: object) -> str:
+    """A repr of task keyword arguments that shows the known harmless ones and masks the rest."""
+    if not isinstance(kwargs, dict):
+        return MASK
+    return repr({key: value if key in SAFE_KWARGS else MASK for key, value in kwargs.items()})
+
+
+class RedactedRequest(Request):
+    """The worker's view of a task message, showing Flower and the logs only `task_argsrepr` of its arguments.
+
+    Celery fills argsrepr/kwargsrepr from the message, which the producer's Celery wrote (a repr of the whole
+    order); the worker sends them in its `task-received` event (Flower) and logs them on failure.
+    """
+
+    def __init__(self, *args: object, **kwargs: object):
+        super().__init__(*args, **kwargs)
+        self._argsrepr = task_argsrepr(self.args)
+        self._kwargsrepr = task_kwargsrepr(self.kwargs)
+        self._request_dict["argsrepr"], self._request_dict["kwargsrepr"] = self._argsrepr, self._kwargsrepr

@@ -13,15 +13,17 @@ from worker.catalog import CatalogCache
 from worker.crypto import CardCipher
 from worker.intake import Intake
 from worker.keys import Keys
+from worker.notifications import Notifier
 from worker.providers.bamboo import BambooClient
 from worker.providers.base import Provider
 from worker.store import OrderStore, check_durable
 from worker.throttle import Throttle
+from worker.vault import CardVault
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """Settings plus the store, throttle, cipher and one provider client per credential."""
+    """Settings plus the store, throttle, cipher, card vault, notifier and one provider client per credential."""
 
     settings: Settings
     redis: redis.Redis
@@ -31,11 +33,14 @@ class Runtime:
     cipher: CardCipher
     providers: dict[str, Provider]
     catalogs: dict[str, CatalogCache]
+    vault: CardVault
+    notifier: Notifier
 
     def intake(self, enqueue: Callable[[str], object]) -> Intake:
         """Order intake; `enqueue` starts the placing of a stored order."""
         return Intake(store=self.store, catalog_for=self.catalog, credential_for=self.credential_for,
-                      sandbox_mode=self.settings.bamboo.sandbox_mode, enqueue=enqueue)  # fmt: skip
+                      sandbox_mode=self.settings.bamboo.sandbox_mode, enqueue=enqueue,
+                      callback_producers=frozenset(self.settings.notify.callback_secrets))  # fmt: skip
 
     def catalog(self, credential: str) -> CatalogCache:
         """The cached catalog and accounts of one credential."""
@@ -58,12 +63,14 @@ class Runtime:
 
     def now_ms(self) -> int:
         """Redis's clock, the one the throttle and the store use."""
-        seconds, micros = self.redis.time()
-        return seconds * 1000 + micros // 1000
+        return _now_ms(self.redis)
 
 
-def build_runtime(settings: Settings, *, check_store: bool = True) -> Runtime:
-    """Connect to the store Redis and build every piece; raises a clear error if a setting is missing or unsafe."""
+def build_runtime(settings: Settings, *, check_store: bool = True, check_keys: bool = True) -> Runtime:
+    """Connect to the store Redis and build every piece; raises a clear error if a setting is missing or unsafe.
+
+    That includes card keys that cannot decrypt the newest stored cards: a wrong key fails here, at start.
+    """
     bamboo = settings.bamboo
     if not bamboo.credentials:
         raise SettingsError("no Bamboo credential: set GIFTQ_BAMBOO_CLIENT_ID and GIFTQ_BAMBOO_CLIENT_SECRET")
@@ -72,13 +79,18 @@ def build_runtime(settings: Settings, *, check_store: bool = True) -> Runtime:
         check_durable(client)
     keys = Keys(settings.key_prefix)
     providers = {c.client_id: BambooClient(bamboo.base_url, c, timeout_s=bamboo.timeout_s) for c in bamboo.credentials}
+    store = OrderStore(client, keys, retention_s=settings.order_retention_s, on_final=_enqueue_notify)
+    cipher = CardCipher(settings.fernet_keys)
+    vault = CardVault(client, keys, store, cipher)
+    if check_keys:
+        vault.check_keys()
     return Runtime(
         settings=settings,
         redis=client,
         keys=keys,
-        store=OrderStore(client, keys, retention_s=settings.order_retention_s),
+        store=store,
         throttle=Throttle(client, keys),
-        cipher=CardCipher(settings.fernet_keys),
+        cipher=cipher,
         providers=providers,
         catalogs={
             credential: CatalogCache(
@@ -86,7 +98,25 @@ def build_runtime(settings: Settings, *, check_store: bool = True) -> Runtime:
             )
             for credential, provider in providers.items()
         },
+        vault=vault,
+        notifier=Notifier(store, vault, settings.notify, send_task=_send_task, now_ms=lambda: _now_ms(client)),
     )
+
+
+def _enqueue_notify(request_id: str) -> None:
+    """Start telling the producer its order is final (`giftq.notify`, tasks/notify.py); by name, so no import cycle."""
+    _send_task("giftq.notify", args=[request_id], argsrepr=repr([request_id]))
+
+
+def _send_task(name: str, **options: object) -> object:
+    from worker.app import app
+
+    return app.send_task(name, **options)
+
+
+def _now_ms(client: redis.Redis) -> int:
+    seconds, micros = client.time()
+    return seconds * 1000 + micros // 1000
 
 
 @functools.cache

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
+from redis.client import Pipeline
 
 from worker import states
 from worker.errors import StoreError
@@ -13,6 +15,12 @@ from worker.keys import Keys
 from worker.scripts import load_scripts
 
 SCAN_BUDGET = 1000  # index entries one page may read when it filters by producer
+AMEND_ATTEMPTS = 20  # an amendment whose record keeps changing under it gives up after this many tries
+# How a notification went, stored as notify_<name> fields of the order hash.
+NOTIFICATION_FIELDS = ("state", "attempts", "last_error", "delivered_ms", "task_sent_ms", "callback_ms")
+
+# An amendment's plan: given the record as it stands, the writes to queue in one MULTI (or None: nothing to do).
+Plan = Callable[["OrderRecord"], Callable[[Pipeline], object] | None]
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,10 @@ class OrderRecord:
     reason: str = ""
     cards_token: str = ""
     summary: dict = field(default_factory=dict)
+    notify: dict = field(default_factory=dict)  # the producer's choice at submit: Task and Queue, CallbackUrl
+    notification: dict = field(default_factory=dict)  # how telling it went: state, attempts, last_error, ...
+    cards_reads: int = 0  # how many times the producer read the decrypted cards
+    cards_erased_ms: int = 0  # when retention erased the cards (0: not erased)
 
     @classmethod
     def from_hash(cls, raw: dict[bytes, bytes]) -> OrderRecord:
@@ -50,6 +62,10 @@ class OrderRecord:
             reason=values.get("reason", ""),
             cards_token=values.get("cards", ""),
             summary=json.loads(values.get("summary") or "{}"),
+            notify=json.loads(values.get("notify") or "{}"),
+            notification={name: values[f"notify_{name}"] for name in NOTIFICATION_FIELDS if f"notify_{name}" in values},
+            cards_reads=int(values.get("cards_reads") or 0),
+            cards_erased_ms=int(values.get("cards_erased_ms") or 0),
         )
 
 
@@ -64,10 +80,13 @@ class OrderPage:
 class OrderStore:
     """Creates order records once per RequestId and moves them through `worker.states`."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, *, retention_s: int = 0):
+    def __init__(self, client: redis.Redis, keys: Keys, *, retention_s: int = 0,
+                 on_final: Callable[[str], object] | None = None):  # fmt: skip
+        """`on_final(request_id)` runs after a move into a final state of an order whose producer asked to be told."""
         self._redis = client
         self._keys = keys
         self._retention_s = retention_s
+        self._on_final = on_final
         self._scripts = load_scripts(client)
 
     def create(self, request_id: str, request: dict, **fields: str) -> bool:
@@ -102,7 +121,43 @@ class OrderStore:
         moved, current = self._scripts["transition"](keys=keys, args=args)
         if moved == -1:
             raise StoreError(f"no order {request_id}")
+        if moved == 1 and target in states.FINAL and self._on_final and self._redis.hexists(keys[0], "notify"):
+            self._on_final(request_id)
         return moved == 1
+
+    def amend(self, request_id: str, plan: Plan) -> bool:
+        """Apply `plan`'s writes in one transaction, on the record as `plan` saw it; False if there is no record.
+
+        The order hash is WATCHed: if anything writes it between the read and the MULTI, the plan runs again
+        on the new record, so a concurrent write (a transition, a rotation, an erasure) is never lost.
+        """
+        key = self._keys.order(request_id)
+        with self._redis.pipeline() as pipe:
+            for _ in range(AMEND_ATTEMPTS):
+                try:
+                    pipe.watch(key)
+                    raw = pipe.hgetall(key)
+                    writes = plan(OrderRecord.from_hash(raw)) if raw else None
+                    if writes is None:
+                        pipe.unwatch()
+                        return bool(raw)
+                    pipe.multi()
+                    writes(pipe)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+        raise StoreError(f"order {request_id} kept changing; amendment given up")
+
+    def set_fields(self, request_id: str, fields: dict[str, str]) -> bool:
+        """Write fields of an existing record (never creating a partial one); False if there is no record."""
+        key = self._keys.order(request_id)
+        return self.amend(request_id, lambda _: lambda pipe: pipe.hset(key, mapping=fields))
+
+    def note(self, pipe: Pipeline, record: OrderRecord, note: str, at_ms: int) -> None:
+        """Queue a history entry that records an event without a move (e.g. cards erased) on `pipe`."""
+        entry = {"at_ms": at_ms, "from": record.state, "to": record.state, "note": note}
+        pipe.rpush(self._keys.history(record.request_id), json.dumps(entry))
 
     def history(self, request_id: str) -> list[dict]:
         """The order's transitions, oldest first: each {at_ms, from, to, note}."""

@@ -30,6 +30,7 @@ CATALOG_PAGE_SIZE = 100  # the largest page Get Catalog v2 serves
 CATALOG_MAX_PAGES = 1000  # a guard against a provider that never says it is done
 ALREADY_EXISTS = "OrderAlreadyExists"
 DEFAULT_RETRY_AFTER_S = 5.0
+_REASON_CODE = re.compile(r"[A-Z][A-Za-z]{1,79}")  # Bamboo's reason codes: OrderAlreadyExists, WrongAccount, ...
 _WAIT_PATTERN = re.compile(r"wait for (\d+(?:\.\d+)?) second", re.IGNORECASE)
 _STATUSES = {
     "Created": IN_PROGRESS,
@@ -195,12 +196,13 @@ def _json(response: requests.Response) -> dict:
 
 
 def _reason(response: requests.Response) -> str:
-    """The reason code of a 400 `{"message": ...}` body; never the rest of the body."""
+    """The reason code of a 400 `{"message": ...}` body; never the rest of the body, nor a message not shaped
+    like a reason code (an exception built from it must not carry whatever a provider put in its answer)."""
     try:
         message = response.json().get("message")
     except (ValueError, AttributeError):
         return ""
-    return message[:80] if isinstance(message, str) else ""
+    return message if isinstance(message, str) and _REASON_CODE.fullmatch(message) else ""
 
 
 def _retry_after_s(text: str) -> float:

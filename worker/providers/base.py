@@ -95,7 +95,7 @@ class ProviderOrder:
     request_id: str
     status: str
     cards: tuple[Card, ...] = ()
-    error: str = ""
+    error: str = field(default="", repr=False)  # the provider's errorMessage: its text is not ours to log
 
     @property
     def final(self) -> bool:

@@ -1,0 +1,46 @@
+"""`GET /orders/{request_id}/cards`: an order's decrypted cards, for the producer that submitted it.
+
+Only with an API key that has the `cards` scope (worker/api.py checks scopes per blueprint). Every read is
+recorded on the order (producer, key id, time) before the cards are answered; another producer's order is a
+404, as if it did not exist. The answer is never cached (`Cache-Control: no-store`).
+"""
+
+from __future__ import annotations
+
+from flask import g
+from flask_smorest import Blueprint, abort
+
+from schemas.api import CardsSchema, ErrorSchema
+from worker import states
+from worker.runtime import Runtime
+from worker.vault import CardsErased
+
+SECURITY = [{"ApiKey": []}]
+
+
+def cards_blueprint(rt: Runtime) -> Blueprint:
+    """The cards endpoint, on the runtime's store and vault."""
+    blp = Blueprint("cards", __name__, description="The cards of a final order, for the producer that ordered them.")
+
+    @blp.route("/orders/<request_id>/cards", methods=["GET"])
+    @blp.doc(security=SECURITY)
+    @blp.response(200, CardsSchema, headers={"Cache-Control": {"schema": {"type": "string"}}})
+    @blp.alt_response(403, schema=ErrorSchema, description="The API key lacks the cards scope")
+    @blp.alt_response(404, schema=ErrorSchema, description="No such order of this producer")
+    @blp.alt_response(409, schema=ErrorSchema, description="The order is not final yet")
+    @blp.alt_response(410, schema=ErrorSchema, description="The cards were erased after retention")
+    def get_cards(request_id: str) -> tuple[dict, int, dict]:
+        """The order's cards, decrypted: code, PIN, serial number, expiration. Each read is recorded."""
+        record = rt.store.get(request_id)
+        if record is None or record.producer != g.producer:
+            abort(404, message=f"no order {request_id}")
+        if record.state not in states.FINAL:
+            abort(409, reason="OrderNotFinal", message=f"order {request_id} is {record.state}", request_id=request_id)
+        try:
+            cards = rt.vault.read(record, producer=g.caller.producer, key_id=g.caller.key_id)
+        except CardsErased as erased:
+            abort(410, reason=erased.reason, message=str(erased), request_id=request_id)
+        body = {"request_id": request_id, "state": record.state, "cards": cards}
+        return body, 200, {"Cache-Control": "no-store"}
+
+    return blp
