@@ -54,6 +54,11 @@ class ModelThrottle:
             for age, rid in self._queue_heads(product)
             if all(free[p] <= slot for p in self.parked[rid][1])
         ]
+        critical = self._critical_product(window)
+        if ready and critical is not None and free[critical] <= slot:
+            heads = [(age, rid) for age, rid in self._queue_heads(critical)
+                     if all(free[p] <= slot for p in self.parked[rid][1])]  # fmt: skip
+            ready = heads[:1] or ready
         if not ready:
             earliest = min(at for at in free.values() if at > slot)
             due = max(min(earliest, now + lim.max_wait_ms), now)
@@ -75,6 +80,17 @@ class ModelThrottle:
     def _next_token(self) -> str:
         self.token_seq += 1
         return str(self.token_seq)
+
+    def _critical_product(self, window: int) -> str | None:
+        """The product whose windows alone need longer than spacing needs for every parked order, if any."""
+        spacing = self.limits.spacing_ms + self.limits.margin_ms
+        critical, critical_need = None, (len(self.parked) - 1) * spacing
+        for product in sorted({p for _, products in self.parked.values() for p in products}):
+            queued = sum(1 for _, products in self.parked.values() if product in products)
+            need = (queued - 1) // self.limits.product_limit * window
+            if need > critical_need:
+                critical, critical_need = product, need
+        return critical
 
     def _queue_heads(self, product: str, depth: int = 10) -> list[tuple[int, str]]:
         """The oldest parked orders containing `product`: the scheduler looks this deep into each queue."""

@@ -10,6 +10,7 @@ Limits checked at the slot time T, all in milliseconds on Redis's clock (or ARGV
               never released counts as ended lease_ms after its start, so a dead worker
               cannot stall the credential)
   window    fewer than `limit` slots of each of the order's products in (T - window - margin, T]
+Which order: the oldest that every limit allows, unless one product is the critical path (below).
   hold      T >= hold_until (set when the provider answered 429)
 A slot counts once reserved, whether or not the call then succeeds.
 
@@ -137,6 +138,33 @@ for _, product in ipairs(redis.call("SMEMBERS", p .. ":products")) do
     end
   else
     earliest = earliest and math.min(earliest, at) or at
+  end
+end
+
+-- The critical path: when one product's windows alone need longer than the spacing needs for all that is
+-- parked, that product goes whenever its window has room (its oldest ready order), so each of its windows
+-- opens as early as it can; otherwise the oldest order goes. Ties go to the lower product id (as text).
+local function all_free(products)
+  for _, other in ipairs(products) do
+    if free_at(other) > slot then return false end
+  end
+  return true
+end
+local critical, critical_need = nil, (redis.call("HLEN", p .. ":parked") - 1) * spacing
+for _, product in ipairs(redis.call("SMEMBERS", p .. ":products")) do
+  local need = math.floor((redis.call("ZCARD", p .. ":queue:" .. product) - 1) / limit) * window
+  if need > critical_need or (critical and need == critical_need and product < critical) then
+    critical, critical_need = product, need
+  end
+end
+if best and critical and free_at(critical) <= slot then
+  local head = redis.call("ZRANGE", p .. ":queue:" .. critical, 0, 9)
+  for _, candidate in ipairs(head) do
+    local products = split(redis.call("HGET", p .. ":parked", candidate))
+    if all_free(products) then
+      best, best_products = candidate, products
+      break
+    end
   end
 end
 
