@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from tasks.notify import enqueue_notify
 from tasks.orders import enqueue_poll, finish
 from tasks.placing import follow, place_order, resolve_order
 from worker import states
@@ -42,6 +43,7 @@ def reconcile() -> dict[str, int]:
         "resolving": _submitting(rt, stuck_before),
         "polling again": _placed(rt, stuck_before - rt.settings.poll_max_interval_ms),
         "looked at": _needs_attention(rt, now_ms),
+        "notifications started": _unnotified(rt, stuck_before),
     }
     if any(done.values()):
         logger.info("reconcile: %s", ", ".join(f"{count} {action}" for action, count in done.items()))
@@ -84,6 +86,24 @@ def _placed(rt: Runtime, before_ms: int) -> int:
         rt.store.touch(request_id, states.PLACED, rt.now_ms())
         enqueue_poll(rt, request_id, attempt=rt.now_ms())
     return len(stale)
+
+
+def _unnotified(rt: Runtime, before_ms: int) -> int:
+    """A process died between an order's final move and enqueuing its notification: enqueue it now.
+
+    Only notifications never begun are started here; one under way retries by itself (its message comes
+    back if its worker dies), and attempt 0 runs at most once however often it is enqueued.
+    """
+    started = 0
+    for state in sorted(states.FINAL):
+        for request_id in rt.store.request_ids(state, BATCH, before_ms=before_ms):
+            record = rt.store.get(request_id)
+            if record and record.notify and not record.notification:
+                logger.warning("reconcile: order %s is %s but its producer was never told; notifying", request_id,
+                               state)  # fmt: skip
+                enqueue_notify(request_id, attempt=0)
+                started += 1
+    return started
 
 
 def _needs_attention(rt: Runtime, now_ms: int) -> int:

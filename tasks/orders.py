@@ -90,8 +90,8 @@ def finish(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder) -> s
     not_issued = [card for card in provider_order.cards if not card.issued]
     state = FINAL_STATE_OF.get(provider_order.status, states.FULFILLED)
     summary = {"cards_issued": len(issued), "cards_failed": len(not_issued)}
-    if not_issued:  # which cards were not issued: product and serial, never a code
-        summary["failed_cards"] = [{"product_id": c.product_id, "serial_number": c.serial_number} for c in not_issued]
+    if not_issued:  # which cards were not issued: the provider's card id and product, never a code
+        summary["failed_cards"] = [{"product_id": c.product_id, "card_id": c.card_id} for c in not_issued]
     fields = {"summary": json.dumps(summary, sort_keys=True)}
     if issued:
         fields["cards"] = rt.cipher.encrypt([card.to_secret_dict() for card in issued])

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import wait_for
+
 
 def demo_env() -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("GIFTQ_")}
@@ -59,15 +61,18 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
         lines.append(line)
         if "started a Celery worker" in line:
             break
-    redis_port = int("".join(lines).split("started redis-server on redis://127.0.0.1:", 1)[1].split("/")[0])
-    sandbox_port = int("".join(lines).split("started the Bamboo sandbox on http://127.0.0.1:", 1)[1].split()[0])
+    text = "".join(lines)
+    redis_port = int(text.split("started redis-server on redis://127.0.0.1:", 1)[1].split("/")[0])
+    sandbox_port = int(text.split("started the Bamboo sandbox on http://127.0.0.1:", 1)[1].split()[0])
+    worker_log = Path(text.split("log: ", 1)[1].split()[0])
+    wait_for(lambda: worker_log.exists() and " ready." in worker_log.read_text(), timeout_s=60, what="worker ready")
 
-    # When the user presses Ctrl-C
+    # When the user presses Ctrl-C while its orders are under way
     demo.send_signal(signal.SIGINT)
-    demo.communicate(timeout=60)
+    output = finish(demo, timeout_s=90)
 
     # Then it exits 130 and nothing it started is left: no Redis, no sandbox, no worker of this demo
-    assert demo.returncode == 130
+    assert demo.returncode == 130, output[-3000:]
     for port in (redis_port, sandbox_port):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"

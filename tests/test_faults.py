@@ -6,6 +6,7 @@ test, short timeouts so unknown outcomes resolve in seconds.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -226,3 +227,48 @@ def test_a_warm_shutdown_lets_an_in_flight_checkout_finish_and_record(
     assert rt.store.get(request_id).state == states.PLACED
     start_workers(1)
     assert_fulfilled_once(rt, sandbox_now, [request_id])
+
+
+def test_a_partially_failed_order_keeps_its_issued_cards_and_says_which_failed(
+    fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+) -> None:
+    # Given a provider that fails some cards of every order
+    sandbox_now.admin("POST", "config", json={"partial_probability": 1.0})
+    try:
+        start_workers(1)
+        order = an_order()
+        order["Products"][0]["Quantity"] = 3
+        producer.send_task("giftq.submit_order", args=[order])
+        request_id = order["RequestId"]
+
+        # Then the order ends partially fulfilled with exactly the issued cards, and names the failed ones
+        wait_for(lambda: final(rt, request_id), timeout_s=30, what="a final state")
+        record = rt.store.get(request_id)
+        assert record.state == states.PARTIALLY_FULFILLED
+        cards = sandbox_now.admin("GET", f"orders/{request_id}")["allCards"]
+        issued = {card["cardCode"] for card in cards if card["cardCode"]}
+        failed = {str(card["id"]) for card in cards if not card["cardCode"]}
+        assert issued and failed
+        assert {card["code"] for card in rt.cipher.decrypt(record.cards_token)} == issued
+        assert {card["card_id"] for card in record.summary["failed_cards"]} == failed
+        assert record.summary["cards_failed"] == len(failed)
+    finally:
+        sandbox_now.admin("POST", "config", json={"partial_probability": 0.0})
+
+
+def test_a_message_delivered_again_and_again_is_parked_as_a_dead_letter(
+    fault_env: dict, rt: Runtime, producer: Celery, start_workers
+) -> None:
+    # Given workers that allow one delivery per message, and one message delivered three times
+    fault_env["GIFTQ_MAX_DELIVERIES"] = "1"
+    request_id = str(uuid.uuid4())
+    for _ in range(3):
+        producer.send_task("giftq.poll_order", args=[request_id], task_id=f"poll-{request_id}")
+    start_workers(1)
+
+    # Then the second and third deliveries are parked, not run, and hold only the RequestId
+    letters = wait_for(lambda: len(rt.redis.lrange(rt.keys.dead_letters(), 0, -1)) >= 2 and
+                       rt.redis.lrange(rt.keys.dead_letters(), 0, -1), timeout_s=20, what="2 dead letters")  # fmt: skip
+    parked = [json.loads(letter) for letter in letters]
+    assert {letter["id"] for letter in parked} == {f"poll-{request_id}"}
+    assert all(letter["args"] == [request_id] and letter["task"] == "giftq.poll_order" for letter in parked)

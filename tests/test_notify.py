@@ -21,6 +21,7 @@ from worker.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from worker.notifications import DELIVERED, FAILING
 from worker.processes import Child, Sandbox
 from worker.runtime import Runtime
+from worker.store import OrderStore
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -181,3 +182,25 @@ def test_the_producers_task_is_sent_to_its_queue_with_the_state_and_no_card_data
         assert notification_of(rt, order["RequestId"])["state"] == DELIVERED
     finally:
         shop_worker.stop()
+
+
+def test_an_order_made_final_by_a_process_that_died_before_notifying_is_notified_by_reconciliation(
+    notify_env: dict[str, str], rt: Runtime, start_workers, receiver
+) -> None:
+    # Given a fulfilled order whose producer asked for a callback, moved final by a process that died before
+    # it could enqueue the notification (a store without the on-final hook stands for it)
+    notify_env.update(GIFTQ_RECONCILE_INTERVAL_S="1", GIFTQ_STUCK_AFTER_S="1")
+    receiver.start()
+    request_id = str(uuid.uuid4())
+    silent = OrderStore(rt.redis, rt.keys)
+    silent.create(request_id, {"RequestId": request_id}, producer="shop", credential="giftq-demo",
+                  notify=json.dumps({"CallbackUrl": receiver.url}))  # fmt: skip
+    for target in (states.SUBMITTING, states.PLACED, states.FULFILLED):
+        silent.transition(request_id, target)
+    assert notification_of(rt, request_id) == {}
+
+    # When a worker with beat runs, then reconciliation starts the notification and the producer gets it
+    start_workers(1, beat=True)
+    wait_for(lambda: receiver.received, timeout_s=30, what="the callback started by reconciliation")
+    assert json.loads(receiver.received[0].body)["request_id"] == request_id
+    wait_for(lambda: notification_of(rt, request_id).get("state") == DELIVERED, timeout_s=10, what="delivered")

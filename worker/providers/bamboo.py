@@ -143,6 +143,7 @@ def _parse_order(request_id: str, body: dict) -> ProviderOrder:
             Card(
                 product_id=int(item["productId"]),
                 serial_number=str(card.get("serialNumber") or ""),
+                card_id=str(card.get("id") or ""),
                 status=str(card.get("status") or ""),
                 expiration=str(card.get("expirationDate") or ""),
                 code=str(card.get("cardCode") or ""),

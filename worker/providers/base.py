@@ -47,6 +47,7 @@ class Card:
     serial_number: str
     status: str
     expiration: str = ""
+    card_id: str = ""  # the provider's id of the card (a failed card has no serial number)
     code: str = field(default="", repr=False)
     pin: str = field(default="", repr=False)
 
