@@ -53,7 +53,8 @@ class Outcome:
 def run_demo(orders: int = 20, console: Console | None = None) -> int:
     """Run the demo; the exit code is 0 only if every order is fulfilled, nothing broke a limit or paid twice."""
     console = console or Console()
-    signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the demo as Ctrl-C does, cleaning up
+    for signum in (signal.SIGINT, signal.SIGTERM):  # explicit: a shell may start us with SIGINT ignored
+        signal.signal(signum, _interrupt)  # Ctrl-C or SIGTERM: stop everything the demo started
     with tempfile.TemporaryDirectory(prefix="giftq-demo-") as workdir, contextlib.ExitStack() as stack:
         try:
             started_stack = _start_stack(stack, Path(workdir), console)
