@@ -14,7 +14,7 @@ import pytest
 from celery import Celery
 
 from config.settings import load_settings
-from tests.waiting import wait_for
+from tests.waiting import final_state, wait_for
 from worker import states
 from worker.processes import Sandbox
 from worker.redis_server import RedisServer
@@ -54,14 +54,9 @@ def an_order(product_id: int = 100001, value: str = "25") -> dict:
     }
 
 
-def final(rt: Runtime, request_id: str) -> str | None:
-    record = rt.store.get(request_id)
-    return record.state if record and record.state in states.FINAL else None
-
-
 def assert_fulfilled_once(rt: Runtime, sandbox: Sandbox, request_ids: list[str], timeout_s: float = 40) -> dict:
-    wait_for(lambda: all(final(rt, rid) for rid in request_ids), timeout_s=timeout_s, what="final orders")
-    assert {final(rt, rid) for rid in request_ids} == {states.FULFILLED}
+    wait_for(lambda: all(final_state(rt, rid) for rid in request_ids), timeout_s=timeout_s, what="final orders")
+    assert {final_state(rt, rid) for rid in request_ids} == {states.FULFILLED}
     findings = sandbox.admin("GET", "findings")
     assert sorted(findings["accepted_request_ids"]) == sorted(request_ids), "each order charged exactly once"
     assert findings["spacing_violations"] == [] and findings["window_violations"] == []
@@ -207,7 +202,7 @@ def test_redis_restarted_mid_run_loses_no_order_and_charges_none_twice(
         def supervised_all_final() -> bool:
             if workers[-1].process.poll() is not None:
                 workers.extend(start_workers(1, beat=True))
-            return all(final(rt, rid) for rid in request_ids)
+            return all(final_state(rt, rid) for rid in request_ids)
 
         wait_for(supervised_all_final, timeout_s=60, what="final orders with a supervised worker")
         assert_fulfilled_once(rt, sandbox_now, request_ids)
@@ -242,7 +237,7 @@ def test_a_partially_failed_order_keeps_its_issued_cards_and_says_which_failed(
         request_id = order["RequestId"]
 
         # Then the order ends partially fulfilled with exactly the issued cards, and names the failed ones
-        wait_for(lambda: final(rt, request_id), timeout_s=30, what="a final state")
+        wait_for(lambda: final_state(rt, request_id), timeout_s=30, what="a final state")
         record = rt.store.get(request_id)
         assert record.state == states.PARTIALLY_FULFILLED
         cards = sandbox_now.admin("GET", f"orders/{request_id}")["allCards"]

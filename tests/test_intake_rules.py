@@ -17,7 +17,7 @@ import requests
 
 from tests.api_fixtures import auth
 from tests.conftest import DEMO_CLIENT
-from tests.waiting import wait_for
+from tests.waiting import final_state, wait_for
 from worker import states
 from worker.processes import ApiServer, Sandbox
 from worker.runtime import Runtime
@@ -39,11 +39,6 @@ def an_order(**overrides: object) -> dict:
 
 def place_order_calls(sandbox: Sandbox) -> list[dict]:
     return [call for call in sandbox.admin("GET", "calls")["calls"] if call["endpoint"] == "place_order"]
-
-
-def final_state(rt: Runtime, request_id: str) -> str | None:
-    state = rt.store.get(request_id).state
-    return state if state in states.FINAL else None
 
 
 def queued(module_env: dict[str, str]) -> int:

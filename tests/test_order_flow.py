@@ -8,7 +8,7 @@ from itertools import pairwise
 import pytest
 from celery import Celery
 
-from tests.waiting import wait_for
+from tests.waiting import final_state, wait_for
 from worker import states
 from worker.processes import Sandbox
 from worker.runtime import Runtime
@@ -24,11 +24,6 @@ def an_order(product_id: int = 100001, value: str = "25", quantity: int = 2) -> 
         "AccountId": 555,
         "Products": [{"ProductId": product_id, "Quantity": quantity, "Value": value}],
     }
-
-
-def final_state(rt: Runtime, request_id: str) -> str | None:
-    record = rt.store.get(request_id)
-    return record.state if record and record.state in states.FINAL else None
 
 
 def place_orders_of(sandbox: Sandbox, request_ids: set[str]) -> list[dict]:

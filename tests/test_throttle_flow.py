@@ -9,7 +9,7 @@ import pytest
 from celery import Celery
 
 from tests.conftest import SCALED
-from tests.waiting import wait_for
+from tests.waiting import final_state, wait_for
 from worker import states
 from worker.processes import Sandbox
 from worker.runtime import Runtime
@@ -44,10 +44,10 @@ def test_a_hot_product_waits_for_its_window_while_every_other_product_goes_first
     request_ids = {each["RequestId"] for each in hot + others}
 
     # When every order is final
-    wait_for(lambda: all(final(rt, rid) for rid in request_ids), timeout_s=60, what="38 final orders")
+    wait_for(lambda: all(final_state(rt, rid) for rid in request_ids), timeout_s=60, what="38 final orders")
 
     # Then all are fulfilled, the sandbox saw no spacing or window violation, and exactly one charge each
-    assert {final(rt, rid) for rid in request_ids} == {states.FULFILLED}
+    assert {final_state(rt, rid) for rid in request_ids} == {states.FULFILLED}
     findings = scaled_sandbox.admin("GET", "findings")
     assert findings["spacing_violations"] == [] and findings["window_violations"] == []
     assert sorted(findings["accepted_request_ids"]) == sorted(request_ids)
@@ -65,8 +65,3 @@ def order(product_id: int) -> dict:
         "AccountId": 555,
         "Products": [{"ProductId": product_id, "Quantity": 1, "Value": VALUE[product_id]}],
     }
-
-
-def final(rt: Runtime, request_id: str) -> str | None:
-    record = rt.store.get(request_id)
-    return record.state if record and record.state in states.FINAL else None

@@ -6,6 +6,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from worker import states
+from worker.runtime import Runtime
+
 T = TypeVar("T")
 
 
@@ -19,3 +22,9 @@ def wait_for(probe: Callable[[], T], *, timeout_s: float, what: str, every_s: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what} (last: {value!r})")
         time.sleep(every_s)
+
+
+def final_state(rt: Runtime, request_id: str) -> str | None:
+    """The order's state if it is final, else None: a probe for `wait_for`."""
+    record = rt.store.get(request_id)
+    return record.state if record and record.state in states.FINAL else None
