@@ -1,4 +1,4 @@
-"""The drain benchmark's backlog: orders over the sandbox's usable products, Zipf-skewed, on two credentials.
+"""The drain benchmark's backlog: orders over 20 of the sandbox's products, Zipf-skewed, on two credentials.
 
 Drawn from a fixed seed, so every strategy gets the same orders in the same submit order.
 """
@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 # client id -> (secret, USD account it charges): the sandbox's seed credentials.
 CREDENTIALS = {"giftq-demo": ("demo-secret", 555), "giftq-demo-2": ("demo-secret-2", 655)}
-# The sandbox seed's usable products, hottest first, with a face value inside each one's range.
-PRODUCT_VALUES = {100002: "50", 439685: "10", 100001: "25", 100004: "30", 100003: "20"}
+# 20 of the sandbox seed's orderable products, hottest first, with a face value inside each one's range.
+PRODUCT_VALUES = {100002: "50", 439685: "10", 100001: "25", 100004: "30", 100003: "20"} | {
+    product_id: "25" for product_id in range(100010, 100025)
+}
 
 
 @dataclass(frozen=True)

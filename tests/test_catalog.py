@@ -49,14 +49,14 @@ def test_accounts_lists_every_account_of_the_credential_with_its_environment(pro
 
 
 def test_catalog_reads_every_page_of_the_v2_catalog(settings: Settings, sandbox: Sandbox) -> None:
-    # Given a client that asks for three brands a page (the sandbox has eight brands)
-    provider = client_of(settings, catalog_page_size=3)
+    # Given a client that asks for ten brands a page (the sandbox has 23 brands)
+    provider = client_of(settings, catalog_page_size=10)
     before = catalog_calls(sandbox, "giftq-demo")
 
     # When it fetches the catalog, then it made three calls and has every product with its range and stock
     products = {product.id: product for product in provider.catalog()}
     assert catalog_calls(sandbox, "giftq-demo") - before == 3
-    assert set(products) == {439685, 100001, 100002, 100003, 100004, 100005, 100006, 100007}
+    assert set(products) == {439685, 100001, 100002, 100003, 100004, 100005, 100006, 100007, *range(100010, 100025)}
     assert (products[439685].min_face_value, products[439685].max_face_value) == (Decimal(5), Decimal(500))
     assert products[439685].currency == "EUR"
     assert products[100005].stock == 0
@@ -114,7 +114,7 @@ def test_of_many_processes_finding_no_cache_only_one_asks_the_provider(
         thread.join(timeout=30)
 
     # Then all of them have the catalog, and the provider was asked once
-    assert products == [8] * 20
+    assert products == [23] * 20
     assert catalog_calls(sandbox, "giftq-demo") - before == 2
 
 

@@ -83,6 +83,9 @@ CLIENTS: tuple[Client, ...] = (
     ),
 )
 
+PLAIN_BRANDS = ("Target", "Walmart", "Uber", "DoorDash", "Starbucks", "Best Buy", "Home Depot", "Sephora", "Nike",
+                "Airbnb", "Lowe's", "Macy's", "Chipotle", "Domino's", "Hulu")  # fmt: skip
+
 PRODUCTS: tuple[Product, ...] = (
     Product(439685, "Amazon.de", 1, "DE", "EUR", Decimal(5), Decimal(500)),
     Product(100001, "Steam US", 2, "US", "USD", Decimal(10), Decimal(100)),
@@ -92,6 +95,11 @@ PRODUCTS: tuple[Product, ...] = (
     Product(100005, "Xbox US", 6, "US", "USD", Decimal(5), Decimal(100), count=0),
     Product(100006, "Google Play US", 7, "US", "USD", Decimal(50), Decimal(20)),
     Product(100007, "PlayStation US", 8, "US", "USD", Decimal(10), Decimal(100), stored_price_rate=Decimal("0.95")),
+    # Plain USD products (5..500, unlimited stock), so a backlog can spread over 20 orderable products.
+    *(
+        Product(100010 + index, f"{name} US", 9 + index, "US", "USD", Decimal(5), Decimal(500))
+        for index, name in enumerate(PLAIN_BRANDS)
+    ),
 )
 
 # What one unit of each currency is worth in USD; every other rate is derived from these.
