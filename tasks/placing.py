@@ -15,11 +15,11 @@ from decimal import Decimal
 
 from celery import Task
 
-from config.settings import END_TO_START
+from config.settings import END_TO_START, START_TO_START
 from tasks.orders import enqueue_poll
 from worker import states
 from worker.app import app
-from worker.errors import OrderNotFound, OrderRejected, ProviderError, RateLimited, UnknownOutcome
+from worker.errors import NotSent, OrderNotFound, OrderRejected, ProviderError, RateLimited, UnknownOutcome
 from worker.providers.base import OrderLine, PlaceRequest
 from worker.runtime import Runtime, runtime
 from worker.store import OrderRecord
@@ -86,10 +86,13 @@ def drive_schedule(credential: str, token: str) -> None:
 
 @app.task(name="giftq.place_reserved", bind=True, max_retries=None)
 def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, token: str) -> str:
-    """At its slot: claim it, place the order, then drive the schedule on.
+    """At its slot: claim it, place the order, and drive the schedule on.
 
     Everything that can be done before the claim is (loading the order, marking it `submitting`), so
-    nothing but the HTTP request stands between the claim and the call's arrival at the provider.
+    little but the HTTP request stands between the claim and the call's arrival at the provider. With
+    start-to-start spacing the next slot counts from this claim, so the schedule is driven on by another
+    task at once, before the call: a slow answer does not slow the credential. With end-to-start spacing
+    it counts from the call's end, so this task drives it on afterwards.
     """
     rt = runtime()
     limits = rt.limits(credential)
@@ -99,18 +102,23 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
     record = _ready_to_call(rt, request_id)
     if early_ms > 0:
         time.sleep(max(0, slot_ms - rt.now_ms()) / 1000)  # align to the slot: at most lead_ms
+    # The next slot is at least spacing + margin after this claim; a request sent within half the margin of it
+    # arrives in time even if the process is descheduled between the claim and the send (see _checkout).
+    send_by = time.monotonic() + limits.margin_ms / 2000
     claim = rt.throttle.claim(credential, limits, request_id, slot_ms)
     if claim.outcome == "early":  # this host's clock and Redis's disagree: come back at the slot
         raise self.retry(countdown=claim.ms / 1000)
+    if limits.spacing_mode == START_TO_START:
+        drive_schedule.apply_async(args=[credential, token])
     outcome = claim.outcome
     if claim.outcome == "call":
-        outcome = _checkout(rt, credential, record) if record else "slot unused"
+        outcome = _checkout(rt, credential, record, send_by) if record else "slot unused"
     elif claim.outcome == "late":
         logger.warning("order %s: slot missed by %d ms (past the lease); parked again", request_id, claim.ms)
         _park_again(rt, request_id)
     if limits.spacing_mode == END_TO_START:
         rt.throttle.release(credential)
-    drive_schedule.run(credential, token)
+        drive_schedule.run(credential, token)
     return outcome
 
 
@@ -124,11 +132,19 @@ def _ready_to_call(rt: Runtime, request_id: str) -> OrderRecord | None:
     return record
 
 
-def _checkout(rt: Runtime, credential: str, record: OrderRecord) -> str:
-    """Call Place Order for an order that owns a slot now. Only a slot holder gets here."""
+def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float) -> str:
+    """Call Place Order for an order that owns a slot now. Only a slot holder gets here.
+
+    A request that cannot be sent by `send_by` (time.monotonic()) is not sent: it could arrive too close to
+    the next slot's call. The slot stays counted and the order is parked again.
+    """
     request_id = record.request_id
     try:
-        rt.provider(credential).place(_place_request(record))
+        rt.provider(credential).place(_place_request(record), send_by=send_by)
+    except NotSent as not_sent:
+        logger.warning("order %s: slot missed (%s); parked again", request_id, not_sent)
+        _park_again(rt, request_id)
+        return "slot missed"
     except OrderRejected as rejected:
         rt.store.transition(request_id, states.REJECTED, note=rejected.reason, reason=rejected.reason)
         logger.info("order %s rejected by the provider: %s", request_id, rejected.reason)

@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from decimal import Decimal
 
 import pytest
 from celery import Celery
 
-from config.settings import load_settings
+from config.settings import Credential, Limits, load_settings
 from tests.waiting import final_state, wait_for
 from worker import states
+from worker.errors import NotSent
 from worker.processes import Sandbox
+from worker.providers.bamboo import BambooClient
+from worker.providers.base import OrderLine, PlaceRequest
 from worker.redis_server import RedisServer
 from worker.runtime import Runtime, build_runtime
 
@@ -102,6 +106,28 @@ def test_a_faulty_get_order_is_polled_again(
     assert_fulfilled_once(rt, sandbox_now, [order["RequestId"]])
 
 
+def test_a_place_order_past_its_send_deadline_is_never_sent_and_can_still_be_placed(sandbox_now: Sandbox) -> None:
+    # Given giftq's Bamboo client, and an order whose slot was claimed longer ago than the send budget
+    credential = Credential(client_id="giftq-demo", client_secret="demo-secret", limits=Limits())
+    client = BambooClient(sandbox_now.url, credential, timeout_s=5)
+    request = PlaceRequest(str(uuid.uuid4()), 555, (OrderLine(100001, 1, Decimal(25)),))
+
+    # When it places the order after the deadline, then again in time
+    with pytest.raises(NotSent):
+        client.place(request, send_by=time.monotonic() - 0.001)
+    checkouts_after_the_late_try = checkout_calls(sandbox_now)
+    placed = client.place(request, send_by=time.monotonic() + 5)
+
+    # Then the late try never reached the provider, and the same RequestId was placed once, afterwards
+    assert checkouts_after_the_late_try == []
+    assert placed is True
+    assert sandbox_now.admin("GET", "findings")["accepted_request_ids"] == [request.request_id]
+
+
+def checkout_calls(sandbox: Sandbox) -> list[dict]:
+    return [call for call in sandbox.admin("GET", "calls")["calls"] if call["path"].endswith("/orders/checkout")]
+
+
 def test_a_worker_killed_between_calling_and_recording_leaves_the_order_to_be_resolved(
     fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
 ) -> None:
@@ -139,6 +165,26 @@ def test_a_worker_killed_between_reserving_and_calling_loses_no_order(
     assert_fulfilled_once(rt, sandbox_now, [request_id])
 
 
+def test_a_slow_place_order_answer_does_not_hold_back_the_next_order(
+    fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+) -> None:
+    # Given start-to-start spacing (100 ms) and a provider whose first Place Order answer comes 3 s late
+    sandbox_now.admin("POST", "faults", json={"kind": "slow_response", "delay_ms": 3000, "count": 1})
+    fault_env["GIFTQ_BAMBOO_TIMEOUT_S"] = "10"
+    start_workers(1, concurrency=3)
+
+    # When two orders of different products are submitted together
+    orders = [an_order(100001, "25"), an_order(100002, "50")]
+    for order in orders:
+        producer.send_task("giftq.submit_order", args=[order])
+
+    # Then the second one reaches the provider while the first answer is still on its way, and both end once
+    wait_for(lambda: len(checkout_calls(sandbox_now)) == 2, timeout_s=20, what="two Place Order arrivals")
+    first, second = sorted(call["at"] for call in checkout_calls(sandbox_now))
+    assert second - first < 1.5, f"the second order waited {second - first:.2f} s for the first answer"
+    assert_fulfilled_once(rt, sandbox_now, [order["RequestId"] for order in orders])
+
+
 def a_call_in_flight(env: dict, rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers, *, delay_ms: int):
     """One worker, and one order whose Place Order the sandbox has taken and charged but answers `delay_ms` late."""
     sandbox.admin("POST", "faults", json={"kind": "slow_response", "delay_ms": delay_ms, "count": 1})
@@ -169,8 +215,7 @@ def test_the_same_task_delivered_twice_at_once_makes_one_provider_call(
 
     # Then one Place Order call reached the sandbox
     assert_fulfilled_once(rt, sandbox_now, [request_id])
-    calls = [c for c in sandbox_now.admin("GET", "calls")["calls"] if c["path"].endswith("/orders/checkout")]
-    assert len(calls) == 1
+    assert len(checkout_calls(sandbox_now)) == 1
 
 
 def test_redis_restarted_mid_run_loses_no_order_and_charges_none_twice(

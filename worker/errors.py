@@ -37,6 +37,10 @@ class UnknownOutcome(ProviderError):
     """Raised when a call may or may not have taken effect (timeout, reset, 5xx): resolve, never retry blindly."""
 
 
+class NotSent(ProviderError):
+    """Raised when a call was given up before it was sent (its send deadline had passed): safe to make again."""
+
+
 class OrderNotFound(ProviderError):
     """Raised when the provider does not know an order's RequestId."""
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from decimal import Decimal
 
 import requests
 
 from config.settings import Credential
-from worker.errors import OrderNotFound, OrderRejected, ProviderError, RateLimited, UnknownOutcome
+from worker.errors import NotSent, OrderNotFound, OrderRejected, ProviderError, RateLimited, UnknownOutcome
 from worker.providers.base import (
     FAILED,
     IN_PROGRESS,
@@ -57,8 +58,11 @@ class BambooClient:
         self._session.auth = (credential.client_id, credential.client_secret)
         self._session.headers["Accept"] = "application/json"
 
-    def place(self, request: PlaceRequest) -> bool:
-        """POST orders/checkout. A timeout, reset or 5xx is an unknown outcome, never a failure."""
+    def place(self, request: PlaceRequest, *, send_by: float | None = None) -> bool:
+        """POST orders/checkout. A timeout, reset or 5xx is an unknown outcome, never a failure.
+
+        The deadline `send_by` (time.monotonic()) is checked after the request is built, just before it is sent.
+        """
         body = {
             "RequestId": request.request_id,
             "AccountId": request.account_id,
@@ -67,7 +71,7 @@ class BambooClient:
                 for line in request.lines
             ],
         }
-        response = self._call("POST", CHECKOUT_PATH, json=body)
+        response = self._call("POST", CHECKOUT_PATH, json=body, send_by=send_by)
         if response.status_code == 200:
             _confirm_request_id(response, request.request_id)
             return True
@@ -121,9 +125,15 @@ class BambooClient:
             return _json(response)
         raise self._unexpected(response)
 
-    def _call(self, method: str, path: str, **kwargs: object) -> requests.Response:
+    def _call(self, method: str, path: str, *, send_by: float | None = None, **kwargs: object) -> requests.Response:
+        url = self._base_url + path
+        prepared = self._session.prepare_request(requests.Request(method, url, **kwargs))
+        environment = self._session.merge_environment_settings(url, {}, None, None, None)  # proxies, CA bundle
+        late_s = time.monotonic() - send_by if send_by is not None else 0.0
+        if late_s > 0:
+            raise NotSent(f"{method} {path}: not sent, {late_s * 1000:.0f} ms past its send deadline")
         try:
-            return self._session.request(method, self._base_url + path, timeout=self._timeout_s, **kwargs)
+            return self._session.send(prepared, timeout=self._timeout_s, **environment)
         except requests.RequestException as error:
             raise UnknownOutcome(f"{method} {path}: {type(error).__name__}") from None
 

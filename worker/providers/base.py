@@ -109,10 +109,11 @@ class Provider(Protocol):
     name: str
     credential: str
 
-    def place(self, request: PlaceRequest) -> bool:
+    def place(self, request: PlaceRequest, *, send_by: float | None = None) -> bool:
         """Place the order; True if placed now, False if the provider already had this RequestId.
 
-        Raises OrderRejected (a reason code), RateLimited, UnknownOutcome or ProviderError.
+        `send_by` is a time.monotonic() deadline: a request not sent by then is not sent at all (NotSent).
+        Raises OrderRejected (a reason code), RateLimited, UnknownOutcome, NotSent or ProviderError.
         """
 
     def get(self, request_id: str) -> ProviderOrder:
