@@ -72,3 +72,8 @@ def wait_until_ready(child: Child) -> None:
             return
         time.sleep(0.1)
     raise ProcessError(f"{child.name} was not ready within {READY_DEADLINE_S} s:\n{child.log_tail()}")
+
+
+def count_in_logs(logs: Path, pattern: str, text: str) -> int:
+    """How often `text` appears in the logs in `logs` whose names match the glob `pattern`."""
+    return sum(path.read_text(errors="replace").count(text) for path in logs.glob(pattern))

@@ -2,8 +2,9 @@
 
 `giftq.place_order` parks an accepted order in the credential's schedule (worker/throttle.py).
 The schedule is driven by one chain of tasks per credential: each `giftq.place_reserved` task
-runs at its slot, reserves the next slot for the oldest order every limit allows, then places
-its own order; when nothing may go yet, a short `giftq.drive_schedule` countdown looks again.
+runs at its slot, claims it, has the next slot reserved for the oldest order every limit allows
+(by a `giftq.drive_schedule` task), and places its own order; when nothing may go yet, a short
+`giftq.drive_schedule` countdown looks again.
 No worker waits for a slot and no order is bounced through the broker.
 """
 
