@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from celery import Celery  # noqa: E402
 
 from bench.backlog import make_backlog  # noqa: E402
-from bench.stack import count_in_logs, giftq_env  # noqa: E402
+from bench.stack import SLOT_MISSED, count_in_logs, giftq_env  # noqa: E402
 from config.settings import settings_from  # noqa: E402
 from worker import states  # noqa: E402
 from worker.demo import charged_twice  # noqa: E402
@@ -75,7 +75,7 @@ class ChaosResult:
     kills: int
     redis_restarts: int
     seconds: float
-    slots_missed: int = 0  # Place Order calls given up unsent (too late after their claim) and parked again
+    slots_missed: int = 0  # slots given up (claimed past the lease, or not sent in time), their orders parked again
 
     @property
     def clean(self) -> bool:
@@ -147,7 +147,7 @@ def run_chaos(
             rt, cluster, redis_server, rng, [o.request_id for o in backlog], kill_every_s, redis_restarts, deadline_s
         )
         result = _result(rt, sandbox, [o.request_id for o in backlog], kills, restarts, time.monotonic() - started)
-        result.slots_missed = count_in_logs(logs, "w*.log", ": slot missed")
+        result.slots_missed = count_in_logs(logs, "w*.log", *SLOT_MISSED)
         return result
 
 
@@ -238,7 +238,7 @@ def main() -> int:
     print("orders by final state: " + ", ".join(f"{s}={n}" for s, n in sorted(result.by_state.items())))
     print(f"charged twice: {result.charged_twice}")
     print(f"lost: {result.lost}")
-    print(f"limit violations: {result.violations} (slots given up unsent and parked again: {result.slots_missed})")
+    print(f"limit violations: {result.violations} (slots given up, orders parked again: {result.slots_missed})")
     print(f"time: {result.seconds:.1f} s")
     return 0 if result.clean else 1
 

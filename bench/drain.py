@@ -32,7 +32,7 @@ from rich.console import Console
 from bench.backlog import PRODUCT_VALUES, make_backlog
 from bench.metrics import Scale
 from bench.report import DrainResult, measure, print_results
-from bench.stack import count_in_logs
+from bench.stack import SLOT_MISSED, count_in_logs
 from bench.strategies import Run, Strategy, strategies, submit_backlog
 from config.settings import Limits
 from worker.processes import Sandbox
@@ -132,7 +132,7 @@ def _run_strategy(
         findings = sandbox.admin("GET", "findings")
     _save(run.logs / f"{_slug(strategy.name)}.json", {"submitted": submitted, "calls": calls, "findings": findings})
     result = measure(strategy.name, orders, submitted, calls, findings, scale, drained=drained, stopped_at=stopped_at)
-    result.slots_missed = count_in_logs(run.logs, "worker-w*.log", ": slot missed") if strategy.is_giftq else None
+    result.slots_missed = count_in_logs(run.logs, "worker-w*.log", *SLOT_MISSED) if strategy.is_giftq else None
     console.print(f"  {result.one_line()}", soft_wrap=True, markup=False)
     return result
 

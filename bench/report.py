@@ -29,7 +29,7 @@ class DrainResult:
     window_violations: int
     too_many_requests: int  # Place Order calls answered 429
     credentials: list[CredentialFigures]
-    slots_missed: int | None = None  # giftq only: late claims in the worker logs
+    slots_missed: int | None = None  # giftq only: slots given up (bench/stack.py SLOT_MISSED)
 
     @property
     def violations(self) -> int:

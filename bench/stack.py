@@ -74,6 +74,10 @@ def wait_until_ready(child: Child) -> None:
     raise ProcessError(f"{child.name} was not ready within {READY_DEADLINE_S} s:\n{child.log_tail()}")
 
 
-def count_in_logs(logs: Path, pattern: str, text: str) -> int:
-    """How often `text` appears in the logs in `logs` whose names match the glob `pattern`."""
-    return sum(path.read_text(errors="replace").count(text) for path in logs.glob(pattern))
+def count_in_logs(logs: Path, pattern: str, *texts: str) -> int:
+    """How often any of `texts` appears in the logs in `logs` whose names match the glob `pattern`."""
+    return sum(path.read_text(errors="replace").count(text) for path in logs.glob(pattern) for text in texts)
+
+
+# What a giftq worker logs when it gives a slot up: claimed past the lease, or the request not sent in time.
+SLOT_MISSED = (": slot missed by", ": not sent in time")

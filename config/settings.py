@@ -16,6 +16,7 @@ from unittest import mock
 from environs import Env, EnvError
 
 START_TO_START, END_TO_START = "start", "end"
+MIN_MARGIN_MS = 10  # below this a placing task could hardly ever send its request in time
 # What an API key may do: submit and follow orders ("orders"), read the decrypted cards of its orders ("cards").
 SCOPE_ORDERS, SCOPE_CARDS = "orders", "cards"
 API_SCOPES = (SCOPE_ORDERS, SCOPE_CARDS)
@@ -31,7 +32,7 @@ class Limits:
     """The provider limits giftq keeps for one credential. Times in milliseconds."""
 
     spacing_ms: int = 500  # between two Place Order calls of the credential
-    margin_ms: int = 25  # added to spacing and windows: covers jitter between claiming a slot and arrival
+    margin_ms: int = 25  # added to spacing and windows; half of it is a placing task's time from claim to send
     spacing_mode: str = START_TO_START  # spacing from the previous call's start, or from its end
     product_limit: int = 6  # orders containing one product per window
     product_window_ms: int = 60_000
@@ -225,6 +226,9 @@ def _read_bamboo(env: Env) -> BambooSettings:
         )
         if any(not credential.client_secret for credential in credentials):
             raise SettingsError("a Bamboo client id is set without its secret")
+        if any(credential.limits.margin_ms < MIN_MARGIN_MS for credential in credentials):
+            raise SettingsError(f"GIFTQ_BAMBOO_MARGIN_MS must be at least {MIN_MARGIN_MS}: half of it is the time a "
+                                "placing task has from claiming its slot to sending its request")  # fmt: skip
         routes = {int(account): client for account, client in env.dict("ACCOUNT_CLIENTS", {}).items()}
         return BambooSettings(
             base_url=env.str("BASE_URL", "http://127.0.0.1:8080").rstrip("/"),

@@ -10,11 +10,13 @@ No worker waits for a slot and no order is bounced through the broker.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from decimal import Decimal
 
 from celery import Task
+from kombu.exceptions import OperationalError
 
 from config.settings import END_TO_START, START_TO_START
 from tasks.orders import enqueue_poll
@@ -24,7 +26,7 @@ from worker.errors import NotSent, OrderNotFound, OrderRejected, ProviderError, 
 from worker.providers.base import OrderLine, PlaceRequest
 from worker.runtime import Runtime, runtime
 from worker.store import OrderRecord
-from worker.throttle import Decision, Deferral, Go, Wait
+from worker.throttle import Claim, Decision, Deferral, Go, Wait
 
 logger = logging.getLogger(__name__)
 
@@ -101,26 +103,62 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
     if early_ms > limits.lead_ms + limits.margin_ms:
         raise self.retry(countdown=(early_ms - limits.lead_ms) / 1000)  # this host's clock runs ahead
     record = _ready_to_call(rt, request_id)
+    _ready_to_hand_on()
     if early_ms > 0:
         time.sleep(max(0, slot_ms - rt.now_ms()) / 1000)  # align to the slot: at most lead_ms
-    # The next slot is at least spacing + margin after this claim; a request sent within half the margin of it
-    # arrives in time even if the process is descheduled between the claim and the send (see _checkout).
+    # The next slot starts at least spacing + margin after this claim. A request started within half the margin
+    # of it leaves the other half for the network and the provider (see _checkout).
     send_by = time.monotonic() + limits.margin_ms / 2000
     claim = rt.throttle.claim(credential, limits, request_id, slot_ms)
     if claim.outcome == "early":  # this host's clock and Redis's disagree: come back at the slot
         raise self.retry(countdown=claim.ms / 1000)
-    if limits.spacing_mode == START_TO_START:
-        drive_schedule.apply_async(args=[credential, token])
-    outcome = claim.outcome
+    handed_on = limits.spacing_mode == START_TO_START and _hand_on(credential, token)
+    try:
+        return _use_claim(rt, credential, record, request_id, claim, send_by)
+    finally:
+        if limits.spacing_mode == END_TO_START:
+            rt.throttle.release(credential)
+        if not handed_on:
+            drive_schedule.run(credential, token)
+
+
+def _use_claim(
+    rt: Runtime, credential: str, record: OrderRecord | None, request_id: str, claim: Claim, send_by: float
+) -> str:
+    """Place the order if the claim says call; park it again if the slot was given up."""
     if claim.outcome == "call":
-        outcome = _checkout(rt, credential, record, send_by) if record else "slot unused"
-    elif claim.outcome == "late":
+        return _checkout(rt, credential, record, send_by) if record else "slot unused"
+    if claim.outcome == "late":
         logger.warning("order %s: slot missed by %d ms (past the lease); parked again", request_id, claim.ms)
         _park_again(rt, request_id)
-    if limits.spacing_mode == END_TO_START:
-        rt.throttle.release(credential)
-        drive_schedule.run(credential, token)
-    return outcome
+    elif claim.outcome == "held":
+        logger.info("order %s: credential on hold for %d ms (429); parked again", request_id, claim.ms)
+        _park_again(rt, request_id)
+    return claim.outcome
+
+
+@functools.cache
+def _ready_to_hand_on() -> None:
+    """Pay a process's first-publish costs (broker connection, queue declarations, the result backend lookup that
+    `apply_async` makes) before its first claim.
+
+    After a claim they would eat the send budget: tens of ms the first time, about one after.
+    """
+    app.backend  # noqa: B018 - looked up on first use
+    with app.producer_or_acquire() as producer:
+        for queue in app.amqp.queues.values():
+            producer.maybe_declare(queue)
+
+
+def _hand_on(credential: str, token: str) -> bool:
+    """Have another task reserve the next slot now; False if the broker refused (this task drives it later)."""
+    try:
+        drive_schedule.apply_async(args=[credential, token])
+    except OperationalError as error:
+        logger.warning("schedule of %s not handed on before the call (%s); handed on after it", credential,
+                       type(error).__name__)  # fmt: skip
+        return False
+    return True
 
 
 def _ready_to_call(rt: Runtime, request_id: str) -> OrderRecord | None:
@@ -143,9 +181,9 @@ def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float)
     try:
         rt.provider(credential).place(_place_request(record), send_by=send_by)
     except NotSent as not_sent:
-        logger.warning("order %s: slot missed (%s); parked again", request_id, not_sent)
+        logger.warning("order %s: not sent in time (%s); parked again", request_id, not_sent)
         _park_again(rt, request_id)
-        return "slot missed"
+        return "not sent"
     except OrderRejected as rejected:
         rt.store.transition(request_id, states.REJECTED, note=rejected.reason, reason=rejected.reason)
         logger.info("order %s rejected by the provider: %s", request_id, rejected.reason)

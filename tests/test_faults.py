@@ -15,6 +15,7 @@ import pytest
 from celery import Celery
 
 from config.settings import Credential, Limits, load_settings
+from tasks.placing import _checkout
 from tests.waiting import final_state, wait_for
 from worker import states
 from worker.errors import NotSent
@@ -179,10 +180,73 @@ def test_a_slow_place_order_answer_does_not_hold_back_the_next_order(
         producer.send_task("giftq.submit_order", args=[order])
 
     # Then the second one reaches the provider while the first answer is still on its way, and both end once
-    wait_for(lambda: len(checkout_calls(sandbox_now)) == 2, timeout_s=20, what="two Place Order arrivals")
-    first, second = sorted(call["at"] for call in checkout_calls(sandbox_now))
-    assert second - first < 1.5, f"the second order waited {second - first:.2f} s for the first answer"
+    def both_arrived() -> list[dict] | None:
+        calls = checkout_calls(sandbox_now)
+        return calls if len(calls) == 2 else None
+
+    first, _ = sorted(wait_for(both_arrived, timeout_s=20, what="two Place Order arrivals"), key=lambda c: c["at"])
+    assert first["status"] is None, "the first answer had gone out before the second order arrived"
     assert_fulfilled_once(rt, sandbox_now, [order["RequestId"] for order in orders])
+
+
+def test_with_end_to_start_spacing_the_next_order_waits_for_the_slow_answer_and_the_spacing(
+    fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+) -> None:
+    # Given end-to-start spacing (100 ms from the previous call's end) and a first answer 1 s late
+    sandbox_now.admin("POST", "faults", json={"kind": "slow_response", "delay_ms": 1000, "count": 1})
+    fault_env.update(GIFTQ_BAMBOO_TIMEOUT_S="10", GIFTQ_BAMBOO_SPACING_MODE="end")
+    start_workers(1, concurrency=3)
+
+    # When two orders of different products are submitted together
+    orders = [an_order(100001, "25"), an_order(100002, "50")]
+    for order in orders:
+        producer.send_task("giftq.submit_order", args=[order])
+
+    # Then the second arrives only after the first answer and the spacing, and both end fulfilled, charged once
+    assert_fulfilled_once(rt, sandbox_now, [order["RequestId"] for order in orders])
+    first, second = sorted(call["at"] for call in checkout_calls(sandbox_now))
+    assert second - first >= 1.0 + 0.1, f"the second order arrived {second - first:.3f} s after the first"
+
+
+def test_after_a_429_no_place_order_arrives_during_the_wait_the_provider_named(
+    fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+) -> None:
+    # Given the provider answers the first Place Order with 429 "Please wait for 1 seconds"
+    # (a slot handed out before the 429 came back is given up at its claim: tests/test_throttle.py)
+    sandbox_now.admin("POST", "faults", json={"kind": "rate_limited_429", "wait_s": 1, "count": 1})
+    start_workers(1, concurrency=3)
+
+    # When two orders of different products are submitted together
+    orders = [an_order(100001, "25"), an_order(100002, "50")]
+    for order in orders:
+        producer.send_task("giftq.submit_order", args=[order])
+
+    # Then no Place Order arrives during the wait the provider named, and both end fulfilled, charged once
+    assert_fulfilled_once(rt, sandbox_now, [order["RequestId"] for order in orders])
+    calls = sorted(checkout_calls(sandbox_now), key=lambda call: call["at"])
+    (limited,) = [call for call in calls if call["status"] == 429]
+    after = [call["at"] - limited["at"] for call in calls if call["at"] > limited["at"]]
+    assert len(after) == 2 and min(after) >= 1.0, f"calls {after} s after the 429"
+
+
+def test_a_request_not_sent_in_time_is_parked_again_unsent(fault_env: dict, rt: Runtime, sandbox_now: Sandbox) -> None:
+    # Given an order marked submitting, whose slot was claimed, and a schedule whose driver is alive
+    order = an_order()
+    request_id = order["RequestId"]
+    rt.store.create(request_id, {**order, "Products": [{**order["Products"][0], "Value": "25.00"}]},
+                    credential="giftq-demo", provider_request_id=request_id)  # fmt: skip
+    rt.store.transition(request_id, states.SUBMITTING)
+    limits = rt.limits("giftq-demo")
+    rt.throttle.park_and_schedule("giftq-demo", limits, request_id="another", age_ms=0, product_ids=[100002], cards=1)
+
+    # When the placing task gets to send only after its send deadline
+    outcome = _checkout(rt, "giftq-demo", rt.store.get(request_id), time.monotonic() - 0.001)
+
+    # Then nothing reached the provider, and the order waits in the schedule for a slot of its own
+    assert outcome == "not sent"
+    assert checkout_calls(sandbox_now) == []
+    assert rt.store.get(request_id).state == states.SUBMITTING
+    assert rt.redis.hexists(rt.keys.parked("giftq-demo"), request_id)
 
 
 def a_call_in_flight(env: dict, rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers, *, delay_ms: int):

@@ -76,6 +76,25 @@ def test_a_second_claim_of_one_slot_finds_nothing(redis_client: redis.Redis, key
     assert throttle.claim("client-a", LIMITS, "r1", go.slot_ms).outcome == "missing"
 
 
+def test_a_slot_reserved_before_a_429_hold_is_given_up_at_its_claim_and_the_order_goes_after_the_hold(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    # Given a slot reserved for r1, then a 429 that holds the credential for 1 s
+    throttle = Throttle(redis_client, Keys(key_prefix))
+    go = park(throttle, "client-a", request_id="r1")
+    throttle.hold("client-a", 1000, now_ms=go.slot_ms)
+
+    # When r1's task claims its slot, hands the schedule on, and parks the order again
+    claim = throttle.claim("client-a", LIMITS, "r1", go.slot_ms, now_ms=go.slot_ms)
+    throttle.schedule_next("client-a", LIMITS, go.token, now_ms=go.slot_ms)
+    again = throttle.park_and_schedule("client-a", LIMITS, request_id="r1", age_ms=0, product_ids=[1], cards=1,
+                                       now_ms=go.slot_ms)  # fmt: skip
+
+    # Then the claim is refused for the rest of the hold, and the order's new slot comes after it
+    assert (claim.outcome, claim.ms) == ("held", 1000)
+    assert isinstance(again, Go) and again.slot_ms == go.slot_ms + 1000
+
+
 def test_concurrent_drivers_never_reserve_two_slots_closer_than_the_spacing(redis_url: str, key_prefix: str) -> None:
     # Given 6 threads that each park orders and drive the schedule with whatever token they hold
     slots: list[int] = []

@@ -122,6 +122,8 @@ class ModelThrottle:
         products = self.slot_products.pop(rid, ())
         if now - slot > self.limits.lease_ms:
             return ("late", now - slot)
+        if now < self.hold_until:  # a 429 came after the slot was reserved
+            return ("held", self.hold_until - now)
         if now > slot:  # a late call: the schedule moves to where the call really starts
             self.last_start = max(self.last_start, now)
             for product in products:

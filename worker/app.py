@@ -10,8 +10,6 @@ import logging
 
 from celery import Celery
 from celery.signals import worker_init, worker_process_init
-from kombu.exceptions import OperationalError
-from redis.exceptions import RedisError
 
 from worker.delivery import GiftqTask
 from worker.redaction import install_redaction
@@ -45,19 +43,3 @@ def _fresh_runtime_in_each_child(**_: object) -> None:
 
     install_redaction()
     runtime.cache_clear()
-    _warm_up_publishing()
-
-
-def _warm_up_publishing() -> None:
-    """Load the result backend and declare the queues now, not in a placing task's first hand-off.
-
-    A placing task hands its schedule on between claiming its slot and sending its request, inside the send
-    budget (tasks/placing.py); the first publish of a fresh process costs tens of ms, the next ones about one.
-    """
-    try:
-        app.backend  # noqa: B018 - loaded on first use
-        with app.producer_or_acquire() as producer:
-            for queue in app.amqp.queues.values():
-                producer.maybe_declare(queue)
-    except (OperationalError, RedisError, OSError) as error:
-        logger.warning("could not warm up publishing (%s); the first task will", type(error).__name__)

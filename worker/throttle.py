@@ -56,7 +56,8 @@ __all__ = ["END_TO_START", "START_TO_START", "Limits", "Throttle", "Go", "Wait",
 class Claim:
     """The outcome of claiming a reserved slot, and how many ms early or late the claim came."""
 
-    outcome: str  # "call" now; "early": come back in `ms`; "late" (past the lease): park again; "missing"
+    outcome: str  # "call" now; "early": come back in `ms`; "late" (past the lease) or "held" (429): park again;
+    # "missing": no such slot
     ms: int = 0
 
 
@@ -109,7 +110,7 @@ class Throttle:
         Call this before driving the schedule on, so the next slot counts from the real start.
         """
         result = self._run("claim_slot", credential, now_ms, [request_id, slot_ms, limits.lease_ms])
-        outcome = {1: "call", 2: "early", 3: "late", 0: "missing"}[int(result[0])]
+        outcome = {1: "call", 2: "early", 3: "late", 4: "held", 0: "missing"}[int(result[0])]
         return Claim(outcome, int(result[1]) if len(result) > 1 else 0)
 
     def release(self, credential: str, *, now_ms: int | None = None) -> int:

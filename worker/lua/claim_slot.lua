@@ -3,9 +3,11 @@ claim_slot: the placing task of an order takes the slot the scheduler reserved f
 before it calls Place Order. A stale or duplicate task finds no slot; an early one is told to
 wait. A late one still calls, and the schedule moves with it: the credential's last start and
 the order's product-window entries become the actual start, so the next slot (reserved after
-this claim by the same task) keeps every limit from where the call really began. Past the
-lease the chain may have been restarted by another driver, so a task that late gives the
-slot up and the order is parked again.
+this claim, by the task the schedule is handed on to) keeps every limit from where the call
+really began. Past the lease the chain may have been restarted by another driver, so a task
+that late gives the slot up and the order is parked again. So does a task whose credential
+was put on hold (the provider answered 429) after its slot was reserved. A slot given up
+stays counted.
 
 KEYS[1]  key prefix of the credential (see schedule_next.lua)
 ARGV[1]  now in ms, or "" to use Redis TIME
@@ -15,6 +17,7 @@ ARGV[4]  lease_ms: how late after the slot a call may still start
 Returns {1, late_ms}  claimed: call now
         {2, wait_ms}  early: come back after wait_ms
         {3, late_ms}  too late: slot given up, park the order again
+        {4, wait_ms}  the credential is on hold for wait_ms: slot given up, park the order again
         {0}           no such slot (already claimed, or never reserved)
 ]]
 local p = KEYS[1]
@@ -32,6 +35,10 @@ local products = redis.call("HGET", p .. ":slot_products", rid) or ""
 redis.call("HDEL", p .. ":slot_products", rid)
 if now - slot > lease then
   return {3, now - slot}
+end
+local hold_until = tonumber(redis.call("GET", p .. ":hold_until") or "0")
+if now < hold_until then
+  return {4, hold_until - now}
 end
 if now > slot then
   if tonumber(redis.call("GET", p .. ":last_start") or "-1") < now then
