@@ -10,7 +10,7 @@ import logging
 
 from celery import Task
 
-from tasks.orders import enqueue_place
+from tasks.placing import place_order
 from worker import states
 from worker.app import app
 from worker.errors import CatalogUnavailable, OrderRejected
@@ -22,13 +22,16 @@ logger = logging.getLogger(__name__)
 
 @app.task(name="giftq.submit_order", bind=True, max_retries=None)
 def submit_order(self: Task, order: dict, producer: str = "") -> dict:
-    """Validate, store and enqueue one order; `producer` names the sender (it scopes an IdempotencyKey).
+    """Validate, store and park one order; `producer` names the sender (it scopes an IdempotencyKey).
 
-    While no catalog can be had the task waits and tries again (the broker keeps the order meanwhile).
+    The order is parked in its credential's schedule by this task, not by a second one: intake of a burst
+    is then quicker, and a schedule sees its backlog sooner. (Were this process to die in between, the
+    order stays `accepted` and reconciliation parks it.) While no catalog can be had the task waits and
+    tries again (the broker keeps the order meanwhile).
     """
     rt = runtime()
     try:
-        submission = rt.intake(enqueue_place).submit(order, producer=producer)
+        submission = rt.intake(place_order).submit(order, producer=producer)
     except OrderRejected as rejected:
         logger.info("order %s rejected: %s", rejected.request_id, rejected.reason)
         return {"request_id": rejected.request_id, "state": states.REJECTED, "reason": rejected.reason}
