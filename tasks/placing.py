@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections import Counter
 from decimal import Decimal
 
 from celery import Task
@@ -31,6 +32,8 @@ from worker.throttle import Claim, Decision, Deferral, Go, Wait
 logger = logging.getLogger(__name__)
 
 RESOLVE_AFTER_S = 2.0  # wait before resolving an unknown outcome by Get Order
+NOT_SENT_ALARM = 3  # requests of a credential not sent in time in a row, in one process: the margin is too small
+_not_sent_since_placed: Counter[str] = Counter()
 
 
 @app.task(name="giftq.place_order")
@@ -181,8 +184,15 @@ def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float)
     try:
         rt.provider(credential).place(_place_request(record), send_by=send_by)
     except NotSent as not_sent:
-        logger.warning("order %s: not sent in time (%s); parked again", request_id, not_sent)
         _park_again(rt, request_id)
+        _not_sent_since_placed[credential] += 1
+        misses = _not_sent_since_placed[credential]
+        if misses < NOT_SENT_ALARM:
+            logger.warning("order %s: not sent in time (%s); parked again", request_id, not_sent)
+        else:
+            logger.error("order %s: not sent in time (%s); parked again. %d in a row in this process: raise "
+                         "GIFTQ_BAMBOO_MARGIN_MS (half of it is the send budget)", request_id, not_sent,
+                         misses)  # fmt: skip
         return "not sent"
     except OrderRejected as rejected:
         rt.store.transition(request_id, states.REJECTED, note=rejected.reason, reason=rejected.reason)
@@ -198,6 +208,7 @@ def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float)
         logger.warning("order %s: unknown outcome (%s); resolving by Get Order", request_id, unknown)
         resolve_order.apply_async(args=[request_id], countdown=RESOLVE_AFTER_S)
         return "unknown outcome"
+    _not_sent_since_placed.pop(credential, None)
     return mark_placed(rt, request_id, note="")
 
 

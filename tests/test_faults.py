@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from decimal import Decimal
 
 import pytest
@@ -229,8 +230,15 @@ def test_after_a_429_no_place_order_arrives_during_the_wait_the_provider_named(
     assert len(after) == 2 and min(after) >= 1.0, f"calls {after} s after the 429"
 
 
-def test_a_request_not_sent_in_time_is_parked_again_unsent(fault_env: dict, rt: Runtime, sandbox_now: Sandbox) -> None:
+def test_a_request_not_sent_in_time_is_parked_again_unsent_and_misses_in_a_row_raise_an_error(
+    fault_env: dict,
+    rt: Runtime,
+    sandbox_now: Sandbox,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Given an order marked submitting, whose slot was claimed, and a schedule whose driver is alive
+    monkeypatch.setattr("tasks.placing._not_sent_since_placed", Counter())  # this process has missed none yet
     order = an_order()
     request_id = order["RequestId"]
     rt.store.create(request_id, {**order, "Products": [{**order["Products"][0], "Value": "25.00"}]},
@@ -239,14 +247,18 @@ def test_a_request_not_sent_in_time_is_parked_again_unsent(fault_env: dict, rt: 
     limits = rt.limits("giftq-demo")
     rt.throttle.park_and_schedule("giftq-demo", limits, request_id="another", age_ms=0, product_ids=[100002], cards=1)
 
-    # When the placing task gets to send only after its send deadline
-    outcome = _checkout(rt, "giftq-demo", rt.store.get(request_id), time.monotonic() - 0.001)
+    # When the placing task gets to send only after its send deadline, three times in a row
+    outcomes = [_checkout(rt, "giftq-demo", rt.store.get(request_id), time.monotonic() - 0.001) for _ in range(3)]
 
     # Then nothing reached the provider, and the order waits in the schedule for a slot of its own
-    assert outcome == "not sent"
+    assert outcomes == ["not sent"] * 3
     assert checkout_calls(sandbox_now) == []
     assert rt.store.get(request_id).state == states.SUBMITTING
     assert rt.redis.hexists(rt.keys.parked("giftq-demo"), request_id)
+    # And the third miss in a row is an error that names the setting to raise
+    misses = [record for record in caplog.records if "not sent in time" in record.getMessage()]
+    assert [record.levelname for record in misses] == ["WARNING", "WARNING", "ERROR"]
+    assert "GIFTQ_BAMBOO_MARGIN_MS" in misses[-1].getMessage()
 
 
 def a_call_in_flight(env: dict, rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers, *, delay_ms: int):
