@@ -95,6 +95,28 @@ def test_a_slot_reserved_before_a_429_hold_is_given_up_at_its_claim_and_the_orde
     assert isinstance(again, Go) and again.slot_ms == go.slot_ms + 1000
 
 
+def test_a_hold_longer_than_max_wait_hands_out_no_slot_but_a_look_again_within_max_wait(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    # Given a credential held for 30 s (the provider answered 429 "Please wait for 30 seconds")
+    throttle = Throttle(redis_client, Keys(key_prefix))
+    now = 1_000_000
+    throttle.hold("client-a", 30_000, now_ms=now)
+
+    # When an order is parked, and its driver looks again when told, until the hold is over
+    decision = throttle.park_and_schedule("client-a", LIMITS, request_id="r1", age_ms=0, product_ids=[1], cards=1,
+                                          now_ms=now)  # fmt: skip
+    looks = 0
+    while isinstance(decision, Wait):
+        assert decision.due_ms - now <= LIMITS.max_wait_ms
+        now, looks = decision.due_ms, looks + 1
+        decision = throttle.schedule_next("client-a", LIMITS, decision.token, now_ms=now)
+
+    # Then the slot comes at the end of the hold, handed out no earlier than max_wait before it
+    assert isinstance(decision, Go) and decision.slot_ms == 1_000_000 + 30_000
+    assert decision.slot_ms - now <= LIMITS.max_wait_ms and looks == 30_000 // LIMITS.max_wait_ms - 1
+
+
 def test_concurrent_drivers_never_reserve_two_slots_closer_than_the_spacing(redis_url: str, key_prefix: str) -> None:
     # Given 6 threads that each park orders and drive the schedule with whatever token they hold
     slots: list[int] = []

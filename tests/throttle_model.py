@@ -59,8 +59,11 @@ class ModelThrottle:
             heads = [(age, rid) for age, rid in self._queue_heads(critical)
                      if all(free[p] <= slot for p in self.parked[rid][1])]  # fmt: skip
             ready = heads[:1] or ready
+        held_far = slot > now + lim.max_wait_ms  # a 429 hold: no slot handed out that far ahead
+        if held_far:
+            ready = []
         if not ready:
-            earliest = min(at for at in free.values() if at > slot)
+            earliest = slot if held_far else min(at for at in free.values() if at > slot)
             due = max(min(earliest, now + lim.max_wait_ms), now)
             if outsider and due >= self.pump[0]:
                 return Parked()

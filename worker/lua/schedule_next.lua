@@ -168,6 +168,11 @@ if best and critical and free_at(critical) <= slot then
   end
 end
 
+-- A 429 hold far ahead: look again within max_wait rather than hand out a slot (and a countdown) that far off.
+if slot > now + max_wait then
+  best, earliest = nil, slot
+end
+
 if not best then
   local due = math.min(earliest or (slot + max_wait), now + max_wait)
   due = math.max(due, now)
