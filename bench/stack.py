@@ -79,5 +79,6 @@ def count_in_logs(logs: Path, pattern: str, *texts: str) -> int:
     return sum(path.read_text(errors="replace").count(text) for path in logs.glob(pattern) for text in texts)
 
 
-# What a giftq worker logs when it gives a slot up: claimed past the lease, or the request not sent in time.
-SLOT_MISSED = (": slot missed by", ": not sent in time")
+# What a giftq worker logs when it gives a slot up: claimed past the lease, the credential on a 429 hold at the
+# claim, or the request not sent in time.
+SLOT_MISSED = (": slot missed by", ": credential on hold for", ": not sent in time")

@@ -226,9 +226,11 @@ def _read_bamboo(env: Env) -> BambooSettings:
         )
         if any(not credential.client_secret for credential in credentials):
             raise SettingsError("a Bamboo client id is set without its secret")
-        if any(credential.limits.margin_ms < MIN_MARGIN_MS for credential in credentials):
-            raise SettingsError(f"GIFTQ_BAMBOO_MARGIN_MS must be at least {MIN_MARGIN_MS}: half of it is the time a "
-                                "placing task has from claiming its slot to sending its request")  # fmt: skip
+        for credential in credentials:
+            if credential.limits.margin_ms < MIN_MARGIN_MS:
+                raise SettingsError(f"GIFTQ_BAMBOO_MARGIN_MS of {credential.client_id} must be at least "
+                                    f"{MIN_MARGIN_MS}: half of it is the time a placing task has from claiming its "
+                                    "slot to sending its request")  # fmt: skip
         routes = {int(account): client for account, client in env.dict("ACCOUNT_CLIENTS", {}).items()}
         return BambooSettings(
             base_url=env.str("BASE_URL", "http://127.0.0.1:8080").rstrip("/"),

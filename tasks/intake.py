@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 
 from celery import Task
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from tasks.placing import place_order
 from worker import states
@@ -31,7 +33,7 @@ def submit_order(self: Task, order: dict, producer: str = "") -> dict:
     """
     rt = runtime()
     try:
-        submission = rt.intake(place_order).submit(order, producer=producer)
+        submission = rt.intake(_park_now).submit(order, producer=producer)
     except OrderRejected as rejected:
         logger.info("order %s rejected: %s", rejected.request_id, rejected.reason)
         return {"request_id": rejected.request_id, "state": states.REJECTED, "reason": rejected.reason}
@@ -41,4 +43,14 @@ def submit_order(self: Task, order: dict, producer: str = "") -> dict:
     except CatalogUnavailable as unavailable:
         logger.warning("catalog unavailable (%s); submitting again in %d s", unavailable, rt.settings.catalog_retry_s)
         raise self.retry(countdown=rt.settings.catalog_retry_s) from None
-    return {"request_id": submission.order.request_id, "state": submission.order.state}
+    stored = rt.store.get(submission.order.request_id) or submission.order  # parking may have rejected it
+    return {"request_id": stored.request_id, "state": stored.state}
+
+
+def _park_now(request_id: str) -> None:
+    """Park a stored order in its credential's schedule; if Redis or the broker fails now, reconciliation will."""
+    try:
+        place_order.run(request_id)
+    except (RedisError, OperationalError) as error:
+        logger.warning("order %s stored but not parked yet (%s); reconciliation parks it", request_id,
+                       type(error).__name__)  # fmt: skip

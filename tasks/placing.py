@@ -3,8 +3,9 @@
 `giftq.place_order` parks an accepted order in the credential's schedule (worker/throttle.py).
 The schedule is driven by one chain of tasks per credential: each `giftq.place_reserved` task
 runs at its slot, claims it, has the next slot reserved for the oldest order every limit allows
-(by a `giftq.drive_schedule` task), and places its own order; when nothing may go yet, a short
-`giftq.drive_schedule` countdown looks again.
+(start-to-start spacing: by a `giftq.drive_schedule` task, at once; end-to-start: by itself, after
+its call), and places its own order; when nothing may go yet, a short `giftq.drive_schedule`
+countdown looks again.
 No worker waits for a slot and no order is bounced through the broker.
 """
 
@@ -18,8 +19,9 @@ from decimal import Decimal
 
 from celery import Task
 from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
-from config.settings import END_TO_START, START_TO_START
+from config.settings import START_TO_START
 from tasks.orders import enqueue_poll
 from worker import states
 from worker.app import app
@@ -33,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 RESOLVE_AFTER_S = 2.0  # wait before resolving an unknown outcome by Get Order
 NOT_SENT_ALARM = 3  # requests of a credential not sent in time in a row, in one process: the margin is too small
-_not_sent_since_placed: Counter[str] = Counter()
+_not_sent_in_a_row: Counter[str] = Counter()
 
 
 @app.task(name="giftq.place_order")
@@ -106,7 +108,9 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
     if early_ms > limits.lead_ms + limits.margin_ms:
         raise self.retry(countdown=(early_ms - limits.lead_ms) / 1000)  # this host's clock runs ahead
     record = _ready_to_call(rt, request_id)
-    _ready_to_hand_on()
+    start_to_start = limits.spacing_mode == START_TO_START
+    if start_to_start:
+        _ready_to_hand_on()
     if early_ms > 0:
         time.sleep(max(0, slot_ms - rt.now_ms()) / 1000)  # align to the slot: at most lead_ms
     # The next slot starts at least spacing + margin after this claim. A request started within half the margin
@@ -115,11 +119,11 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
     claim = rt.throttle.claim(credential, limits, request_id, slot_ms)
     if claim.outcome == "early":  # this host's clock and Redis's disagree: come back at the slot
         raise self.retry(countdown=claim.ms / 1000)
-    handed_on = limits.spacing_mode == START_TO_START and _hand_on(credential, token)
+    handed_on = start_to_start and _hand_on(credential, token)
     try:
         return _use_claim(rt, credential, record, request_id, claim, send_by)
     finally:
-        if limits.spacing_mode == END_TO_START:
+        if not start_to_start and claim.outcome == "call":  # only a claim that called ends a call
             rt.throttle.release(credential)
         if not handed_on:
             drive_schedule.run(credential, token)
@@ -145,19 +149,26 @@ def _ready_to_hand_on() -> None:
     """Pay a process's first-publish costs (broker connection, queue declarations, the result backend lookup that
     `apply_async` makes) before its first claim.
 
-    After a claim they would eat the send budget: tens of ms the first time, about one after.
+    After a claim they would eat the send budget: tens of ms the first time, about one after. If the broker
+    cannot be reached now, the first hand-off pays them (or fails, and this task drives after its call).
     """
-    app.backend  # noqa: B018 - looked up on first use
-    with app.producer_or_acquire() as producer:
-        for queue in app.amqp.queues.values():
-            producer.maybe_declare(queue)
+    try:
+        app.backend  # noqa: B018 - looked up on first use
+        with app.producer_or_acquire() as producer:
+            for queue in app.amqp.queues.values():
+                producer.maybe_declare(queue)
+    except (OperationalError, RedisError, OSError) as error:
+        logger.warning("could not prepare publishing (%s)", type(error).__name__)
 
 
 def _hand_on(credential: str, token: str) -> bool:
-    """Have another task reserve the next slot now; False if the broker refused (this task drives it later)."""
+    """Have another task reserve the next slot now; False if the broker refused (this task drives it later).
+
+    No publish retries: they would take longer than the send budget of the call that follows.
+    """
     try:
-        drive_schedule.apply_async(args=[credential, token])
-    except OperationalError as error:
+        drive_schedule.apply_async(args=[credential, token], retry=False)
+    except (OperationalError, RedisError, OSError) as error:
         logger.warning("schedule of %s not handed on before the call (%s); handed on after it", credential,
                        type(error).__name__)  # fmt: skip
         return False
@@ -182,11 +193,10 @@ def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float)
     """
     request_id = record.request_id
     try:
-        rt.provider(credential).place(_place_request(record), send_by=send_by)
+        _send(rt, credential, record, send_by)
     except NotSent as not_sent:
         _park_again(rt, request_id)
-        _not_sent_since_placed[credential] += 1
-        misses = _not_sent_since_placed[credential]
+        misses = _not_sent_in_a_row[credential]
         if misses < NOT_SENT_ALARM:
             logger.warning("order %s: not sent in time (%s); parked again", request_id, not_sent)
         else:
@@ -208,8 +218,19 @@ def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float)
         logger.warning("order %s: unknown outcome (%s); resolving by Get Order", request_id, unknown)
         resolve_order.apply_async(args=[request_id], countdown=RESOLVE_AFTER_S)
         return "unknown outcome"
-    _not_sent_since_placed.pop(credential, None)
     return mark_placed(rt, request_id, note="")
+
+
+def _send(rt: Runtime, credential: str, record: OrderRecord, send_by: float) -> None:
+    """Place Order, counting this process's requests of the credential in a row that were not sent in time."""
+    not_sent = False
+    try:
+        rt.provider(credential).place(_place_request(record), send_by=send_by)
+    except NotSent:
+        not_sent = True
+        raise
+    finally:
+        _not_sent_in_a_row[credential] = _not_sent_in_a_row[credential] + 1 if not_sent else 0
 
 
 def mark_placed(rt: Runtime, request_id: str, *, note: str) -> str:

@@ -149,6 +149,7 @@ def test_a_worker_killed_between_reserving_and_calling_loses_no_order(
     fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
 ) -> None:
     # Given the credential is held for 3 s, so the order's slot is reserved well ahead of its call
+    fault_env["GIFTQ_BAMBOO_MAX_WAIT_MS"] = "5000"  # slots are handed out up to max_wait ahead
     (first,) = start_workers(1)
     rt.throttle.hold("giftq-demo", 3000)
     order = an_order()
@@ -212,9 +213,11 @@ def test_with_end_to_start_spacing_the_next_order_waits_for_the_slow_answer_and_
 def test_after_a_429_no_place_order_arrives_during_the_wait_the_provider_named(
     fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
 ) -> None:
-    # Given the provider answers the first Place Order with 429 "Please wait for 1 seconds"
-    # (a slot handed out before the 429 came back is given up at its claim: tests/test_throttle.py)
+    # Given the provider answers the first Place Order with 429 "Please wait for 1 seconds", and a spacing long
+    # enough for that answer to come back before the next slot (a slot handed out before the 429 is given up
+    # at its claim; a call claimed before the 429 came back still goes: tests/test_throttle.py)
     sandbox_now.admin("POST", "faults", json={"kind": "rate_limited_429", "wait_s": 1, "count": 1})
+    fault_env["GIFTQ_BAMBOO_SPACING_MS"] = "800"
     start_workers(1, concurrency=3)
 
     # When two orders of different products are submitted together
@@ -238,7 +241,7 @@ def test_a_request_not_sent_in_time_is_parked_again_unsent_and_misses_in_a_row_r
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given an order marked submitting, whose slot was claimed, and a schedule whose driver is alive
-    monkeypatch.setattr("tasks.placing._not_sent_since_placed", Counter())  # this process has missed none yet
+    monkeypatch.setattr("tasks.placing._not_sent_in_a_row", Counter())  # this process has missed none yet
     order = an_order()
     request_id = order["RequestId"]
     rt.store.create(request_id, {**order, "Products": [{**order["Products"][0], "Value": "25.00"}]},

@@ -23,7 +23,7 @@ def test_the_default_margin_leaves_a_placing_task_its_send_budget() -> None:
     ids=["for every credential", "for one credential"],
 )
 def test_a_margin_too_small_to_send_in_is_refused(environ: dict[str, str]) -> None:
-    with pytest.raises(SettingsError, match="GIFTQ_BAMBOO_MARGIN_MS must be at least"):
+    with pytest.raises(SettingsError, match="GIFTQ_BAMBOO_MARGIN_MS of giftq-demo must be at least"):
         settings_from(CREDENTIALS | environ)
 
 

@@ -59,7 +59,7 @@ class ModelThrottle:
             heads = [(age, rid) for age, rid in self._queue_heads(critical)
                      if all(free[p] <= slot for p in self.parked[rid][1])]  # fmt: skip
             ready = heads[:1] or ready
-        held_far = slot > now + lim.max_wait_ms  # a 429 hold: no slot handed out that far ahead
+        held_far = slot > now + lim.max_wait_ms  # e.g. a long 429 hold: no slot handed out that far ahead
         if held_far:
             ready = []
         if not ready:

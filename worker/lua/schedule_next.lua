@@ -21,7 +21,8 @@ KEYS[1]  key prefix of the credential, e.g. "giftq:sched:{client-id}"
 ARGV[1]  now in ms, or "" to use Redis TIME
 ARGV[2]  spacing_ms          ARGV[3]  margin_ms        ARGV[4]  mode: "start" or "end"
 ARGV[5]  lease_ms            ARGV[6]  product limit (count)   ARGV[7]  product window_ms
-ARGV[8]  max cards per order ARGV[9]  max wait before the driver looks again, ms
+ARGV[8]  max cards per order ARGV[9]  max wait before the driver looks again, ms; also the furthest
+         ahead a slot is handed out (a slot later than that, e.g. after a long 429 hold, waits)
 ARGV[10] driver token of the caller, or ""
 ARGV[11] RequestId to park, or ""   ARGV[12] its age score (ms)   ARGV[13] its card count
 ARGV[14] its product ids, comma-separated
@@ -168,7 +169,8 @@ if best and critical and free_at(critical) <= slot then
   end
 end
 
--- A 429 hold far ahead: look again within max_wait rather than hand out a slot (and a countdown) that far off.
+-- A slot more than max_wait ahead (a long 429 hold; a call never released, end-to-start): look again within
+-- max_wait rather than hand out a slot, and a countdown, that far off.
 if slot > now + max_wait then
   best, earliest = nil, slot
 end
