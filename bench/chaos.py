@@ -46,9 +46,11 @@ SANDBOX = {
     "seed": 7,
 }
 # The margin covers the jitter from a slot's claim to the sandbox's record of the arrival; here that includes a
-# sandbox and workers starved of CPU by a worker restarted every few seconds on 2 cores. At 20 ms, 1 arrival in
-# 1,000 came 89 ms after the previous one (the sandbox answered 429; giftq held the credential and placed again).
-LIMITS = {"spacing_ms": 100, "margin_ms": 40, "product_window_ms": 3000, "get_limit": 100000, "lease_ms": 3000}
+# sandbox and workers starved of CPU by a worker restarted every few seconds on 2 cores. Measured in one run of
+# 1,000: claim to arrival p50 6 ms, p99 15 ms, max 22 ms; but at a margin of 20 ms, 1 arrival in 1,000 came 89 ms
+# after the previous one (the sandbox answered 429; giftq held the credential and placed again), and at 40 ms, in
+# one of three runs, 1 came 95 ms after.
+LIMITS = {"spacing_ms": 100, "margin_ms": 60, "product_window_ms": 3000, "get_limit": 100000, "lease_ms": 3000}
 RECOVERY = {
     "GIFTQ_BAMBOO_TIMEOUT_S": "1",
     "GIFTQ_VISIBILITY_TIMEOUT_S": "6",
