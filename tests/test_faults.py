@@ -168,6 +168,14 @@ def test_a_worker_killed_between_reserving_and_calling_loses_no_order(
     assert_fulfilled_once(rt, sandbox_now, [request_id])
 
 
+def submit_two_orders(producer: Celery) -> list[str]:
+    """Submit one order of each of two products at once; return their RequestIds."""
+    orders = [an_order(100001, "25"), an_order(100002, "50")]
+    for order in orders:
+        producer.send_task("giftq.submit_order", args=[order])
+    return [order["RequestId"] for order in orders]
+
+
 def test_a_slow_place_order_answer_does_not_hold_back_the_next_order(
     fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
 ) -> None:
@@ -177,9 +185,7 @@ def test_a_slow_place_order_answer_does_not_hold_back_the_next_order(
     start_workers(1, concurrency=3)
 
     # When two orders of different products are submitted together
-    orders = [an_order(100001, "25"), an_order(100002, "50")]
-    for order in orders:
-        producer.send_task("giftq.submit_order", args=[order])
+    request_ids = submit_two_orders(producer)
 
     # Then the second one reaches the provider while the first answer is still on its way, and both end once
     def both_arrived() -> list[dict] | None:
@@ -188,7 +194,7 @@ def test_a_slow_place_order_answer_does_not_hold_back_the_next_order(
 
     first, _ = sorted(wait_for(both_arrived, timeout_s=20, what="two Place Order arrivals"), key=lambda c: c["at"])
     assert first["status"] is None, "the first answer had gone out before the second order arrived"
-    assert_fulfilled_once(rt, sandbox_now, [order["RequestId"] for order in orders])
+    assert_fulfilled_once(rt, sandbox_now, request_ids)
 
 
 def test_with_end_to_start_spacing_the_next_order_waits_for_the_slow_answer_and_the_spacing(
@@ -200,12 +206,10 @@ def test_with_end_to_start_spacing_the_next_order_waits_for_the_slow_answer_and_
     start_workers(1, concurrency=3)
 
     # When two orders of different products are submitted together
-    orders = [an_order(100001, "25"), an_order(100002, "50")]
-    for order in orders:
-        producer.send_task("giftq.submit_order", args=[order])
+    request_ids = submit_two_orders(producer)
 
     # Then the second arrives only after the first answer and the spacing, and both end fulfilled, charged once
-    assert_fulfilled_once(rt, sandbox_now, [order["RequestId"] for order in orders])
+    assert_fulfilled_once(rt, sandbox_now, request_ids)
     first, second = sorted(call["at"] for call in checkout_calls(sandbox_now))
     assert second - first >= 1.0 + 0.1, f"the second order arrived {second - first:.3f} s after the first"
 
@@ -221,12 +225,10 @@ def test_after_a_429_no_place_order_arrives_during_the_wait_the_provider_named(
     start_workers(1, concurrency=3)
 
     # When two orders of different products are submitted together
-    orders = [an_order(100001, "25"), an_order(100002, "50")]
-    for order in orders:
-        producer.send_task("giftq.submit_order", args=[order])
+    request_ids = submit_two_orders(producer)
 
     # Then no Place Order arrives during the wait the provider named, and both end fulfilled, charged once
-    assert_fulfilled_once(rt, sandbox_now, [order["RequestId"] for order in orders])
+    assert_fulfilled_once(rt, sandbox_now, request_ids)
     calls = sorted(checkout_calls(sandbox_now), key=lambda call: call["at"])
     (limited,) = [call for call in calls if call["status"] == 429]
     after = [call["at"] - limited["at"] for call in calls if call["at"] > limited["at"]]
