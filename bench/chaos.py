@@ -30,10 +30,10 @@ from celery import Celery  # noqa: E402
 from bench.backlog import make_backlog  # noqa: E402
 from bench.stack import SLOT_MISSED, count_in_logs, giftq_env  # noqa: E402
 from config.settings import settings_from  # noqa: E402
-from worker import states  # noqa: E402
-from worker.demo import charged_twice  # noqa: E402
-from worker.processes import Child, Sandbox, start_worker  # noqa: E402
-from worker.redis_server import RedisServer  # noqa: E402
+from worker.cli.demo import charged_twice  # noqa: E402
+from worker.cli.processes import Child, Sandbox, start_worker  # noqa: E402
+from worker.cli.redis_server import RedisServer  # noqa: E402
+from worker.orders import states  # noqa: E402
 from worker.runtime import Runtime, build_runtime  # noqa: E402
 
 # Bamboo's limits on a scaled clock, and giftq's settings for fast recovery on it.

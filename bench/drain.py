@@ -35,8 +35,8 @@ from bench.report import DrainResult, measure, print_results
 from bench.stack import SLOT_MISSED, count_in_logs
 from bench.strategies import Run, Strategy, strategies, submit_backlog
 from config.settings import Limits
-from worker.processes import Sandbox
-from worker.redis_server import RedisServer
+from worker.cli.processes import Sandbox
+from worker.cli.redis_server import RedisServer
 
 ORDERS, WORKERS, SEED, ZIPF_S = 300, 4, 6, 1.0
 DEADLINE_S = 240.0  # per strategy, from the first submit

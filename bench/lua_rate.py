@@ -1,4 +1,4 @@
-"""How many scheduler decisions one Redis makes per second, through giftq's own `worker.throttle.Throttle`.
+"""How many scheduler decisions one Redis makes per second, through giftq's own `worker.throttle.scheduler.Throttle`.
 
 One round is what the throttle does for each order: park it (`park_and_schedule`, while another driver is
 alive: answered PARKED), drive the schedule as the driver (`schedule_next`: GO for the oldest order every limit
@@ -19,7 +19,7 @@ import redis
 
 from config.settings import Limits
 from worker.keys import Keys
-from worker.throttle import Decision, Go, Throttle, Wait
+from worker.throttle.scheduler import Decision, Go, Throttle, Wait
 
 PRODUCTS = tuple(range(200001, 200021))  # 20 products: Bamboo's spacing and window are then both in play
 BACKLOG = 200  # orders kept parked while measuring

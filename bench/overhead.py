@@ -19,9 +19,9 @@ from celery import Celery
 
 from bench.backlog import CREDENTIALS, PRODUCT_VALUES
 from bench.stack import giftq_env, start_workers
+from worker.cli.processes import Sandbox
 from worker.keys import Keys
-from worker.processes import Sandbox
-from worker.store import OrderStore
+from worker.orders.store import OrderStore
 
 PRODUCTS = tuple(PRODUCT_VALUES)
 WARM_UP = 2  # first orders, not measured: each credential's first order pays the pool process's start-up

@@ -1,6 +1,6 @@
 """Processes the benchmarks start: Celery workers (giftq's or the naive app's), waited for with deadlines.
 
-The sandbox and redis-server come from worker/processes.py and worker/redis_server.py; everything is stopped
+The sandbox and redis-server come from worker/cli/processes.py and worker/cli/redis_server.py; everything is stopped
 by the caller's ExitStack.
 """
 
@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from worker.crypto import new_key
-from worker.processes import Child, ProcessError
+from worker.cli.processes import Child, ProcessError
+from worker.orders.crypto import new_key
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_DEADLINE_S = 30.0

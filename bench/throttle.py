@@ -1,6 +1,6 @@
 """Throttle benchmark (issue 6): scheduler decisions per second, and giftq's submit-to-Place-Order overhead.
 
-1. Lua decisions/s against one private redis-server, through `worker.throttle.Throttle` on an explicit clock
+1. Lua decisions/s against one private redis-server, through `worker.throttle.scheduler.Throttle` on an explicit clock
    (Bamboo's real limits, 20 products): rounds of park + schedule_next + claim, with 1 client and with 4
    threads (one credential each). Measured with the store's durable configuration (AOF, appendfsync always,
    as giftq requires of its store Redis) and with appendfsync everysec.
@@ -33,7 +33,7 @@ from rich.table import Table
 from bench.lua_rate import Rate, measure_rate
 from bench.metrics import percentile
 from bench.overhead import Sample, measure_overhead
-from worker.redis_server import RedisServer
+from worker.cli.redis_server import RedisServer
 
 SECONDS_PER_RATE = 3.0
 OVERHEAD_ORDERS, OVERHEAD_GAP_S = 60, 1.1

@@ -1,4 +1,4 @@
-"""Celery configuration, read lazily by `worker.app` (``config_from_object("config.celery")``).
+"""Celery configuration, read lazily by `worker.celery` (``config_from_object("config.celery")``).
 
 Each reliability setting says why it is there: an order is money, so a task must survive a
 lost worker and must never be acknowledged before it has recorded what it did.

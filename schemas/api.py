@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from worker import states
+from worker.orders import states
 
 
 class ErrorSchema(Schema):

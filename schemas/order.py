@@ -9,13 +9,19 @@ check against them, in the order Bamboo applies them: account, products, stock, 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-if TYPE_CHECKING:
-    from worker.catalog import CatalogSnapshot
+
+class Catalog(Protocol):
+    """What the schema reads of a provider's catalog and accounts (`worker.orders.catalog.CatalogSnapshot`)."""
+
+    accounts: Mapping[int, Any]
+    products: Mapping[int, Any]
+
 
 MAX_CARDS_PER_ORDER = 500
 MAX_FACE_VALUE = Decimal(1_000_000)  # no gift card is worth more; bounds the arithmetic before the catalog is asked
@@ -135,7 +141,7 @@ class OrderRequestSchema(Schema):
         metadata={"description": "Optional: be told when the order is final (a task of yours and/or a callback)"},
     )
 
-    def __init__(self, *, catalog: CatalogSnapshot | None = None, sandbox_mode: bool = True, **kwargs: object):
+    def __init__(self, *, catalog: Catalog | None = None, sandbox_mode: bool = True, **kwargs: object):
         super().__init__(**kwargs)
         self.catalog = catalog
         self.sandbox_mode = sandbox_mode

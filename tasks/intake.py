@@ -13,11 +13,10 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from tasks.placing import place_order
-from worker import states
-from worker.app import app
+from worker.celery import app, runtime
 from worker.errors import CatalogUnavailable, OrderRejected
-from worker.intake import IdempotencyConflict
-from worker.runtime import runtime
+from worker.orders import states
+from worker.orders.intake import IdempotencyConflict
 
 logger = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ import logging
 from tasks.notify import enqueue_notify
 from tasks.orders import enqueue_poll, finish
 from tasks.placing import follow, place_order, resolve_order
-from worker import states
-from worker.app import app
+from worker.celery import app, runtime
 from worker.errors import CatalogUnavailable, ProviderError
-from worker.runtime import Runtime, runtime
-from worker.throttle import Deferral
+from worker.orders import states
+from worker.runtime import Runtime
+from worker.throttle.scheduler import Deferral
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from worker.app import app
-from worker.notifications import ABANDONED, DELIVERED
-from worker.runtime import runtime
+from worker.celery import app, runtime
+from worker.orders.notifications import ABANDONED, DELIVERED
 
 logger = logging.getLogger(__name__)
 

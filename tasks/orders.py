@@ -11,13 +11,13 @@ import uuid
 
 from celery import Task
 
-from worker import states
-from worker.app import app
+from worker.celery import app, runtime
 from worker.errors import ProviderError, RateLimited
+from worker.orders import states
+from worker.orders.store import OrderRecord
 from worker.providers.base import FAILED, PARTIALLY_FAILED, ProviderOrder
-from worker.runtime import Runtime, runtime
-from worker.store import OrderRecord
-from worker.throttle import Deferral
+from worker.runtime import Runtime
+from worker.throttle.scheduler import Deferral
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Placing an order inside the throttle: park -> slot -> Place Order, each slot driving the next.
 
-`giftq.place_order` parks an accepted order in the credential's schedule (worker/throttle.py).
+`giftq.place_order` parks an accepted order in the credential's schedule (worker/throttle/scheduler.py).
 The schedule is driven by one chain of tasks per credential: each `giftq.place_reserved` task
 runs at its slot, claims it, has the next slot reserved for the oldest order every limit allows
 (start-to-start spacing: by a `giftq.drive_schedule` task, at once; end-to-start: by itself, after
@@ -23,13 +23,13 @@ from redis.exceptions import RedisError
 
 from config.settings import START_TO_START
 from tasks.orders import enqueue_poll
-from worker import states
-from worker.app import app
+from worker.celery import app, runtime
 from worker.errors import NotSent, OrderNotFound, OrderRejected, ProviderError, RateLimited, UnknownOutcome
+from worker.orders import states
+from worker.orders.store import OrderRecord
 from worker.providers.base import OrderLine, PlaceRequest
-from worker.runtime import Runtime, runtime
-from worker.store import OrderRecord
-from worker.throttle import Claim, Decision, Deferral, Go, Wait
+from worker.runtime import Runtime
+from worker.throttle.scheduler import Claim, Decision, Deferral, Go, Wait
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from worker.app import app
-from worker.runtime import runtime
+from worker.celery import app, runtime
 
 logger = logging.getLogger(__name__)
 

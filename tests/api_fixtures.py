@@ -14,7 +14,7 @@ import redis
 
 from config.settings import load_settings
 from tests.conftest import API_KEYS, SECOND_CLIENT, environment_for
-from worker.processes import ApiServer, Child, Sandbox, start_worker
+from worker.cli.processes import ApiServer, Child, Sandbox, start_worker
 from worker.runtime import Runtime, build_runtime
 
 

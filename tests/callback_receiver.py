@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from worker.redis_server import free_port
+from worker.cli.redis_server import free_port
 
 
 @dataclass(frozen=True)

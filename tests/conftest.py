@@ -15,11 +15,11 @@ import pytest
 import redis
 from celery import Celery
 
+from api.apikeys import key_entry
 from config.settings import Settings, load_settings
-from worker.apikeys import key_entry
-from worker.crypto import new_key
-from worker.processes import Child, Sandbox, start_worker
-from worker.redis_server import RedisServer
+from worker.cli.processes import Child, Sandbox, start_worker
+from worker.cli.redis_server import RedisServer
+from worker.orders.crypto import new_key
 from worker.runtime import Runtime, build_runtime
 
 pytest_plugins = ["tests.sandbox_fixtures", "tests.api_fixtures"]

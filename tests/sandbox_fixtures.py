@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from tests.waiting import wait_for
-from worker.processes import Sandbox
+from worker.cli.processes import Sandbox
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ADMIN_TIMEOUT_S = 5.0
@@ -96,7 +96,7 @@ def _json_or_raise(response: requests.Response) -> Any:
 def start_sandbox(port: int | None = None, **options: Any) -> Iterator[SandboxProcess]:
     """Start ``python -m sandbox bamboo`` with ``options`` (``spacing_ms=50`` -> ``--spacing-ms=50``).
 
-    giftq's own starter (worker.processes.Sandbox) picks a free port unless given one, waits for
+    giftq's own starter (worker.cli.processes.Sandbox) picks a free port unless given one, waits for
     ``/_sandbox/health`` with a deadline, and stops the process afterwards.
     """
     with tempfile.TemporaryDirectory(prefix="giftq-sandbox-") as logs:

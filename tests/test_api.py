@@ -9,9 +9,9 @@ import requests
 
 from tests.api_fixtures import auth
 from tests.waiting import wait_for
-from worker import states
-from worker.intake import request_id_for
-from worker.processes import ApiServer
+from worker.cli.processes import ApiServer
+from worker.orders import states
+from worker.orders.intake import request_id_for
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.timeout(60)

@@ -7,14 +7,14 @@ import uuid
 import pytest
 import requests
 
+from api.apikeys import KEY_ID_HEX, key_digest
 from tests.api_fixtures import auth
 from tests.conftest import CARDS_KEYS
 from tests.waiting import wait_for
-from worker import states
-from worker.apikeys import KEY_ID_HEX, key_digest
-from worker.processes import ApiServer, Sandbox
+from worker.cli.processes import ApiServer, Sandbox
+from worker.orders import states
+from worker.orders.vault import CARDS_ERASED
 from worker.runtime import Runtime
-from worker.vault import CARDS_ERASED
 
 pytestmark = pytest.mark.timeout(60)
 

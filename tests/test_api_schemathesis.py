@@ -17,7 +17,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from tests.api_fixtures import auth
-from worker.processes import ApiServer
+from worker.cli.processes import ApiServer
 
 MAX_EXAMPLES = 25  # per operation and mode: enough to reach every refusal path, small enough for make test
 

@@ -9,10 +9,10 @@ import pytest
 import redis
 
 from config.settings import Credential, Limits, Settings
-from worker.catalog import CatalogCache
+from worker.cli.processes import Sandbox
 from worker.errors import CatalogUnavailable, ProviderError
 from worker.keys import Keys
-from worker.processes import Sandbox
+from worker.orders.catalog import CatalogCache
 from worker.providers.bamboo import BambooClient
 
 NO_CATALOG_CLIENT = Credential(client_id="giftq-nocatalog", client_secret="nocatalog-secret", limits=Limits())

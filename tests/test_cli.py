@@ -6,7 +6,7 @@ import subprocess
 import sys
 import uuid
 
-from worker import states
+from worker.orders import states
 from worker.runtime import Runtime
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.crypto import CardCipher, CipherError, new_key
+from worker.orders.crypto import CardCipher, CipherError, new_key
 from worker.providers.base import Card
 
 

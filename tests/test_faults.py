@@ -18,12 +18,12 @@ from celery import Celery
 from config.settings import Credential, Limits, load_settings
 from tasks.placing import _checkout
 from tests.waiting import final_state, wait_for
-from worker import states
+from worker.cli.processes import Sandbox
+from worker.cli.redis_server import RedisServer
 from worker.errors import NotSent
-from worker.processes import Sandbox
+from worker.orders import states
 from worker.providers.bamboo import BambooClient
 from worker.providers.base import OrderLine, PlaceRequest
-from worker.redis_server import RedisServer
 from worker.runtime import Runtime, build_runtime
 
 pytestmark = pytest.mark.timeout(90)

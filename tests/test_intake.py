@@ -7,11 +7,11 @@ import uuid
 import pytest
 
 from config.settings import Credential, Limits
-from worker import states
-from worker.catalog import CatalogCache
 from worker.errors import CatalogUnavailable, OrderRejected
-from worker.intake import IdempotencyConflict, Intake, request_id_for
 from worker.keys import Keys
+from worker.orders import states
+from worker.orders.catalog import CatalogCache
+from worker.orders.intake import IdempotencyConflict, Intake, request_id_for
 from worker.providers.bamboo import BambooClient
 from worker.runtime import Runtime
 

@@ -18,8 +18,8 @@ import requests
 from tests.api_fixtures import auth
 from tests.conftest import DEMO_CLIENT
 from tests.waiting import final_state, wait_for
-from worker import states
-from worker.processes import ApiServer, Sandbox
+from worker.cli.processes import ApiServer, Sandbox
+from worker.orders import states
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.timeout(60)

@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from config.settings import load_settings
-from worker import states
-from worker.crypto import CardCipher, CipherError, new_key
+from worker.orders import states
+from worker.orders.crypto import CardCipher, CipherError, new_key
 from worker.runtime import Runtime, build_runtime
 
 

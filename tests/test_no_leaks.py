@@ -25,10 +25,10 @@ from tests.callback_receiver import CallbackReceiver
 from tests.conftest import CARDS_KEYS, environment_for
 from tests.leak_scan import file_blobs, hits, redis_blobs
 from tests.waiting import wait_for
-from worker import states
-from worker.notifications import DELIVERED
-from worker.processes import ApiServer, Child, Sandbox, start_worker
-from worker.redis_server import RedisServer, free_port
+from worker.cli.processes import ApiServer, Child, Sandbox, start_worker
+from worker.cli.redis_server import RedisServer, free_port
+from worker.orders import states
+from worker.orders.notifications import DELIVERED
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -16,12 +16,12 @@ from celery import Celery
 
 from tests.callback_receiver import CallbackReceiver
 from tests.waiting import wait_for
-from worker import states
-from worker.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
-from worker.notifications import DELIVERED, FAILING
-from worker.processes import Child, Sandbox
+from worker.cli.processes import Child, Sandbox
+from worker.orders import states
+from worker.orders.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
+from worker.orders.notifications import DELIVERED, FAILING
+from worker.orders.store import OrderStore
 from worker.runtime import Runtime
-from worker.store import OrderStore
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -9,8 +9,8 @@ import pytest
 from celery import Celery
 
 from tests.waiting import final_state, wait_for
-from worker import states
-from worker.processes import Sandbox
+from worker.cli.processes import Sandbox
+from worker.orders import states
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.timeout(90)

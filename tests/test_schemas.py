@@ -12,9 +12,9 @@ from decimal import Decimal
 import pytest
 
 from schemas.order import OrderRequestSchema
-from worker.catalog import CatalogSnapshot
 from worker.errors import OrderRejected
-from worker.intake import canonical, request_id_for
+from worker.orders.catalog import CatalogSnapshot
+from worker.orders.intake import canonical, request_id_for
 from worker.providers.base import Account, Product
 
 CATALOG = CatalogSnapshot(

@@ -9,11 +9,11 @@ import pytest
 import redis
 
 from tests.waiting import wait_for
-from worker import states
+from worker.cli.redis_server import RedisServer
 from worker.errors import StoreError
 from worker.keys import Keys
-from worker.redis_server import RedisServer
-from worker.store import OrderStore, check_durable
+from worker.orders import states
+from worker.orders.store import OrderStore, check_durable
 
 REQUEST = {"RequestId": "r", "AccountId": 555, "Products": [{"ProductId": 100001, "Quantity": 1, "Value": "10.00"}]}
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.waiting import wait_for
-from worker import states
-from worker.intake import request_id_for
-from worker.processes import Sandbox
+from worker.cli.processes import Sandbox
+from worker.orders import states
+from worker.orders.intake import request_id_for
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.timeout(60)

@@ -12,7 +12,7 @@ import redis
 from config.settings import Limits
 from worker.errors import OrderRejected
 from worker.keys import Keys
-from worker.throttle import Go, Parked, Throttle, Wait
+from worker.throttle.scheduler import Go, Parked, Throttle, Wait
 
 LIMITS = Limits(spacing_ms=100, margin_ms=5, product_limit=2, product_window_ms=2000)
 
@@ -148,7 +148,7 @@ def test_concurrent_drivers_never_reserve_two_slots_closer_than_the_spacing(redi
 
 
 def test_an_unreachable_redis_gives_no_slot() -> None:
-    from worker.redis_server import free_port
+    from worker.cli.redis_server import free_port
 
     dead = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
     with pytest.raises(redis.ConnectionError):

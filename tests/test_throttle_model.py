@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.throttle_model import ModelThrottle
 from worker.errors import OrderRejected
 from worker.keys import Keys
-from worker.throttle import END_TO_START, START_TO_START, Go, Idle, Limits, Throttle, Wait
+from worker.throttle.scheduler import END_TO_START, START_TO_START, Go, Idle, Limits, Throttle, Wait
 
 PRODUCTS = [101, 102, 103, 104]
 

@@ -11,8 +11,8 @@ import requests
 from celery import Celery
 
 from tests.waiting import wait_for
-from worker import states
-from worker.processes import ApiServer, Sandbox
+from worker.cli.processes import ApiServer, Sandbox
+from worker.orders import states
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.timeout(90)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from worker.throttle import END_TO_START, Deferral, Go, Idle, Limits, Parked, Slot, Wait
+from worker.throttle.scheduler import END_TO_START, Deferral, Go, Idle, Limits, Parked, Slot, Wait
 
 
 @dataclass

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from worker import states
+from worker.orders import states
 from worker.runtime import Runtime
 
 T = TypeVar("T")

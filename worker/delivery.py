@@ -19,6 +19,7 @@ class GiftqTask(Task):
     A worker lost mid-task puts its message back (late acks); one that always kills its worker
     would come back forever. Arguments are RequestIds only, so a dead letter holds no card data.
     Its `Request` shows Flower and the logs only the RequestIds of its arguments (worker/redaction.py).
+    Its app is giftq's `GiftqCelery`, which gives the process's runtime, so this module imports neither.
     """
 
     Request = "worker.redaction:RedactedRequest"
@@ -30,9 +31,7 @@ class GiftqTask(Task):
 
 
 def _too_many_deliveries(task: Task, args: tuple, kwargs: dict) -> bool:
-    from worker.runtime import runtime
-
-    rt = runtime()
+    rt = task.app.runtime()  # giftq's app (worker/celery.py) holds this process's runtime
     key = rt.keys.deliveries(task.request.id, task.request.retries or 0)
     with rt.redis.pipeline() as pipe:
         count, _ = pipe.incr(key).expire(key, DELIVERY_COUNT_TTL_S).execute()

@@ -37,7 +37,7 @@ class Keys:
         return f"{self.prefix}:orders:state:{state}"
 
     def schedule(self, credential: str) -> str:
-        """Prefix of one credential's throttle keys (parked orders, slots, windows; see worker/lua/)."""
+        """Prefix of one credential's throttle keys (parked orders, slots, windows; see worker/throttle/lua/)."""
         return f"{self.prefix}:sched:{{{credential}}}"
 
     def parked(self, credential: str) -> str:

@@ -1,4 +1,8 @@
-"""The objects a giftq process works with, built once per process from the settings."""
+"""The objects a giftq process works with, built once per process from the settings (`build_runtime`).
+
+It wires the wings together (orders, throttle, providers) and is given the function that sends a task,
+so it never imports the Celery app: the app holds the process's runtime (`worker.celery.runtime`).
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
+from celery import Celery
 
-from config.settings import Limits, Settings, SettingsError, load_settings
-from worker.catalog import CatalogCache
-from worker.crypto import CardCipher
-from worker.intake import Intake
+from config.settings import Limits, Settings, SettingsError
 from worker.keys import Keys
-from worker.notifications import Notifier
+from worker.orders.catalog import CatalogCache
+from worker.orders.crypto import CardCipher
+from worker.orders.intake import Intake
+from worker.orders.notifications import Notifier
+from worker.orders.store import OrderStore, check_durable
+from worker.orders.vault import CardVault
 from worker.providers.bamboo import BambooClient
 from worker.providers.base import Provider
-from worker.store import OrderStore, check_durable
-from worker.throttle import Throttle
-from worker.vault import CardVault
+from worker.throttle.scheduler import Throttle
 
 
 @dataclass(frozen=True)
@@ -66,11 +71,20 @@ class Runtime:
         return _now_ms(self.redis)
 
 
-def build_runtime(settings: Settings, *, check_store: bool = True, check_keys: bool = True) -> Runtime:
+def build_runtime(
+    settings: Settings,
+    *,
+    send_task: Callable[..., object] | None = None,
+    check_store: bool = True,
+    check_keys: bool = True,
+) -> Runtime:
     """Connect to the store Redis and build every piece; raises a clear error if a setting is missing or unsafe.
 
     That includes card keys that cannot decrypt the newest stored cards: a wrong key fails here, at start.
+    `send_task(name, **options)` sends a task by name (the Celery app's own); without it, tasks are sent
+    the way a producer sends them, through a Celery app of giftq's broker settings.
     """
+    send_task = send_task or _producer_send_task()
     bamboo = settings.bamboo
     if not bamboo.credentials:
         raise SettingsError("no Bamboo credential: set GIFTQ_BAMBOO_CLIENT_ID and GIFTQ_BAMBOO_CLIENT_SECRET")
@@ -79,7 +93,9 @@ def build_runtime(settings: Settings, *, check_store: bool = True, check_keys: b
         check_durable(client)
     keys = Keys(settings.key_prefix)
     providers = {c.client_id: BambooClient(bamboo.base_url, c, timeout_s=bamboo.timeout_s) for c in bamboo.credentials}
-    store = OrderStore(client, keys, retention_s=settings.order_retention_s, on_final=_enqueue_notify)
+    store = OrderStore(
+        client, keys, retention_s=settings.order_retention_s, on_final=functools.partial(_enqueue_notify, send_task)
+    )
     cipher = CardCipher(settings.fernet_keys)
     vault = CardVault(client, keys, store, cipher)
     if check_keys:
@@ -99,27 +115,22 @@ def build_runtime(settings: Settings, *, check_store: bool = True, check_keys: b
             for credential, provider in providers.items()
         },
         vault=vault,
-        notifier=Notifier(store, vault, settings.notify, send_task=_send_task, now_ms=lambda: _now_ms(client)),
+        notifier=Notifier(store, vault, settings.notify, send_task=send_task, now_ms=lambda: _now_ms(client)),
     )
 
 
-def _enqueue_notify(request_id: str) -> None:
-    """Start telling the producer its order is final (`giftq.notify`, tasks/notify.py); by name, so no import cycle."""
-    _send_task("giftq.notify", args=[request_id], argsrepr=repr([request_id]))
+def _enqueue_notify(send_task: Callable[..., object], request_id: str) -> None:
+    """Start telling the producer its order is final (`giftq.notify`, tasks/notify.py), by name."""
+    send_task("giftq.notify", args=[request_id], argsrepr=repr([request_id]))
 
 
-def _send_task(name: str, **options: object) -> object:
-    from worker.app import app
-
-    return app.send_task(name, **options)
+def _producer_send_task() -> Callable[..., object]:
+    """`send_task` of a Celery app with giftq's broker settings and no tasks: what a producer has."""
+    sender = Celery("giftq-sender", set_as_current=False)
+    sender.config_from_object("config.celery")
+    return sender.send_task
 
 
 def _now_ms(client: redis.Redis) -> int:
     seconds, micros = client.time()
     return seconds * 1000 + micros // 1000
-
-
-@functools.cache
-def runtime() -> Runtime:
-    """This process's runtime, built on first use (after a fork, each child builds its own)."""
-    return build_runtime(load_settings())

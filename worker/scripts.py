@@ -1,7 +1,7 @@
-"""The Lua scripts of `worker/lua/`, read once and registered once per Redis client.
+"""The Lua loader: each wing's `lua/` folder is read once and its scripts registered once per Redis client.
 
-Files whose name starts with `_` are preludes (shared helpers such as `_clock.lua`'s `now_ms`): they are
-prepended to every script rather than registered on their own.
+Files of `worker/lua/` whose name starts with `_` are preludes (shared helpers such as `_clock.lua`'s `now_ms`):
+they are prepended to every script of every wing rather than registered on their own.
 """
 
 from __future__ import annotations
@@ -12,16 +12,19 @@ from pathlib import Path
 import redis
 from redis.commands.core import Script
 
-LUA_DIR = Path(__file__).parent / "lua"
+PRELUDE_DIR = Path(__file__).parent / "lua"
 
 
 @functools.cache
-def _sources() -> dict[str, str]:
-    paths = sorted(LUA_DIR.glob("*.lua"))
-    prelude = "\n".join(path.read_text() for path in paths if path.name.startswith("_"))
-    return {path.stem: f"{prelude}\n{path.read_text()}" for path in paths if not path.name.startswith("_")}
+def _prelude() -> str:
+    return "\n".join(path.read_text() for path in sorted(PRELUDE_DIR.glob("_*.lua")))
 
 
-def load_scripts(client: redis.Redis) -> dict[str, Script]:
-    """Register every script of the lua folder on `client`, keyed by its file name without suffix."""
-    return {name: client.register_script(source) for name, source in _sources().items()}
+@functools.cache
+def _sources(folder: Path) -> dict[str, str]:
+    return {path.stem: f"{_prelude()}\n{path.read_text()}" for path in sorted(folder.glob("*.lua"))}
+
+
+def load_scripts(client: redis.Redis, folder: Path) -> dict[str, Script]:
+    """Register every script of `folder` on `client`, keyed by its file name without suffix."""
+    return {name: client.register_script(source) for name, source in _sources(folder).items()}

@@ -21,10 +21,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from config.settings import settings_from
-from worker import states
-from worker.crypto import new_key
-from worker.processes import Child, Sandbox, start_worker
-from worker.redis_server import RedisServer
+from worker.cli.processes import Child, Sandbox, start_worker
+from worker.cli.redis_server import RedisServer
+from worker.orders import states
+from worker.orders.crypto import new_key
 from worker.runtime import Runtime, build_runtime
 
 DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ACCOUNT = "giftq-demo", "demo-secret", 555

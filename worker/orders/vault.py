@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import redis
 from redis.client import Pipeline
 
-from worker import states
-from worker.crypto import CardCipher, CipherError
 from worker.errors import GiftqError
 from worker.keys import Keys
-from worker.store import OrderRecord, OrderStore
+from worker.orders import states
+from worker.orders.crypto import CardCipher, CipherError
+from worker.orders.store import OrderRecord, OrderStore
 
 CARDS_FIELD = "cards"
 CARDS_ERASED = "cards erased after retention"  # the history note of an erasure

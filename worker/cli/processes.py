@@ -15,8 +15,8 @@ from pathlib import Path
 
 import requests
 
+from worker.cli.redis_server import free_port
 from worker.errors import GiftqError
-from worker.redis_server import free_port
 
 READY_DEADLINE_S = 20.0
 STOP_DEADLINE_S = 15.0

@@ -5,13 +5,14 @@ starts, orders per product per rolling window, cards per order, Get Order calls 
 while using the allowed rate fully: a deferred order is parked in Redis, not bounced through
 the broker, and the next free slot goes to the oldest parked order that every limit allows,
 so a hot product waiting for its window never blocks the others. Each operation is one Lua
-script (worker/lua/); times are Redis's clock unless a test passes `now_ms`.
+script (worker/throttle/lua/); times are Redis's clock unless a test passes `now_ms`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 
@@ -19,6 +20,8 @@ from config.settings import END_TO_START, START_TO_START, Limits
 from worker.errors import OrderRejected
 from worker.keys import Keys
 from worker.scripts import load_scripts
+
+LUA_DIR = Path(__file__).parent / "lua"
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class Throttle:
     def __init__(self, client: redis.Redis, keys: Keys):
         self._redis = client
         self._keys = keys
-        self._scripts = load_scripts(client)
+        self._scripts = load_scripts(client, LUA_DIR)
 
     def park_and_schedule(
         self,

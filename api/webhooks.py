@@ -14,7 +14,7 @@ from flask_smorest import Blueprint, abort
 
 from schemas.api import ErrorSchema
 from schemas.webhook import BambooWebhookSchema, WebhookAnswerSchema
-from worker import states
+from worker.orders import states
 from worker.runtime import Runtime
 
 WEBHOOK_PATH = "/webhooks/bamboo"

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import redis
 from redis.client import Pipeline
 
-from worker import states
 from worker.errors import StoreError
 from worker.keys import Keys
+from worker.orders import states
 from worker.scripts import load_scripts
+
+LUA_DIR = Path(__file__).parent / "lua"
 
 SCAN_BUDGET = 1000  # index entries one page may read when it filters by producer
 AMEND_ATTEMPTS = 20  # an amendment whose record keeps changing under it gives up after this many tries
@@ -78,7 +81,7 @@ class OrderPage:
 
 
 class OrderStore:
-    """Creates order records once per RequestId and moves them through `worker.states`."""
+    """Creates order records once per RequestId and moves them through `worker.orders.states`."""
 
     def __init__(self, client: redis.Redis, keys: Keys, *, retention_s: int = 0,
                  on_final: Callable[[str], object] | None = None):  # fmt: skip
@@ -87,7 +90,7 @@ class OrderStore:
         self._keys = keys
         self._retention_s = retention_s
         self._on_final = on_final
-        self._scripts = load_scripts(client)
+        self._scripts = load_scripts(client, LUA_DIR)
 
     def create(self, request_id: str, request: dict, **fields: str) -> bool:
         """Store a new `accepted` order; False (and nothing written) if the RequestId already exists."""

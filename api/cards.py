@@ -1,6 +1,6 @@
 """`GET /orders/{request_id}/cards`: an order's decrypted cards, for the producer that submitted it.
 
-Only with an API key that has the `cards` scope (worker/api.py checks scopes per blueprint). Every read is
+Only with an API key that has the `cards` scope (api/app.py checks scopes per blueprint). Every read is
 recorded on the order (producer, key id, time) before the cards are answered; another producer's order is a
 404, as if it did not exist. The answer is never cached (`Cache-Control: no-store`).
 """
@@ -11,9 +11,9 @@ from flask import g
 from flask_smorest import Blueprint, abort
 
 from schemas.api import CardsSchema, ErrorSchema
-from worker import states
+from worker.orders import states
+from worker.orders.vault import CardsErased
 from worker.runtime import Runtime
-from worker.vault import CardsErased
 
 SECURITY = [{"ApiKey": []}]
 

@@ -24,10 +24,10 @@ from decimal import Decimal
 from marshmallow import ValidationError
 
 from schemas.order import OrderRequestSchema, reason_of
-from worker import states
-from worker.catalog import CatalogCache
 from worker.errors import GiftqError, OrderRejected
-from worker.store import OrderRecord, OrderStore
+from worker.orders import states
+from worker.orders.catalog import CatalogCache
+from worker.orders.store import OrderRecord, OrderStore
 
 # RequestId of an order given by IdempotencyKey: uuid5(IDEMPOTENCY_NAMESPACE, "<producer>:<key>").
 # Fixed forever: changing it would make a producer's retry a second order.

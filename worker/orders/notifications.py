@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from kombu.exceptions import OperationalError
 
 from config.settings import NotifySettings
-from worker.callbacks import CallbackFailed, CallbackSender
-from worker.store import OrderRecord, OrderStore
-from worker.vault import CardVault
+from worker.orders.callbacks import CallbackFailed, CallbackSender
+from worker.orders.store import OrderRecord, OrderStore
+from worker.orders.vault import CardVault
 
 PENDING, DELIVERED, FAILING, ABANDONED = "pending", "delivered", "failing", "abandoned"
 

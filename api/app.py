@@ -3,7 +3,7 @@
 `POST /orders` goes through the same `Intake.submit` as the `giftq.submit_order` task and `giftq submit`.
 Producers authenticate with `Authorization: Bearer <API key>`; an order is visible only to the producer
 that submitted it. Every error is JSON `{"status", "reason", "message", "request_id"}` (schemas/api.py).
-Served by gunicorn: `giftq api` (worker/api_server.py).
+Served by gunicorn: `giftq api` (api/server.py).
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from flask import Flask, g, request
 from flask_smorest import Api, Blueprint, abort
 from werkzeug.exceptions import HTTPException
 
+from api.apikeys import ApiKeys
+from api.cards import cards_blueprint
+from api.webhooks import WEBHOOK_PATH, webhooks_blueprint
 from config.settings import SCOPE_CARDS, SCOPE_ORDERS
 from schemas.api import ErrorSchema, HealthSchema, OrderListQuerySchema, OrderPageSchema, OrderViewSchema
 from schemas.order import INVALID_ORDER, OrderRequestSchema
-from worker.apikeys import ApiKeys
-from worker.cards_api import cards_blueprint
 from worker.errors import CatalogUnavailable, OrderRejected, StoreError
-from worker.intake import IdempotencyConflict, Intake
+from worker.orders.intake import IdempotencyConflict, Intake
+from worker.orders.store import OrderRecord
 from worker.runtime import Runtime
-from worker.store import OrderRecord
-from worker.webhooks import WEBHOOK_PATH, webhooks_blueprint
 
 BEARER = "Bearer "
 OPEN_PATHS = ("/health", "/openapi.json", "/swagger-ui", WEBHOOK_PATH)  # answered without an API key

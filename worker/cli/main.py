@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -83,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from worker.demo import run_demo
+    from worker.cli.demo import run_demo
 
     if args.orders < 1:
         raise GiftqError("--orders must be at least 1")
@@ -92,7 +91,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _submit(args: argparse.Namespace) -> int:
     from tasks.orders import enqueue_place
-    from worker.runtime import runtime
+    from worker.celery import runtime
 
     order = _order_from(args)
     rt = runtime()
@@ -127,7 +126,7 @@ def _order_from(args: argparse.Namespace) -> dict:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from worker.runtime import runtime
+    from worker.celery import runtime
 
     rt = runtime()
     record = rt.store.get(args.request_id)
@@ -149,7 +148,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _keygen(_: argparse.Namespace) -> int:
-    from worker.crypto import new_key
+    from worker.orders.crypto import new_key
 
     print(new_key())
     return 0
@@ -173,8 +172,8 @@ def _rotate_keys(_: argparse.Namespace) -> int:
 
 
 def _api(args: argparse.Namespace) -> int:
+    from api.server import serve
     from config.settings import load_settings
-    from worker.api_server import serve
 
     serve(load_settings(), bind=args.bind)
     return 0
@@ -183,7 +182,7 @@ def _api(args: argparse.Namespace) -> int:
 def _apikey(args: argparse.Namespace) -> int:
     import re
 
-    from worker.apikeys import key_entry, new_api_key
+    from api.apikeys import key_entry, new_api_key
 
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", args.producer):
         raise GiftqError("a producer name is 1 to 64 letters, digits, '_', '.' or '-'")
@@ -192,7 +191,3 @@ def _apikey(args: argparse.Namespace) -> int:
     print(f"API key for {args.producer} (give it to the producer; giftq keeps only its digest):\n{key}")
     print(f"add to GIFTQ_API_KEYS (comma-separated):\n{key_entry(args.producer, key, scopes)}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""`giftq api`: the producers' HTTP API (worker/api.py) served by gunicorn, configured from the settings."""
+"""`giftq api`: the producers' HTTP API (api/app.py) served by gunicorn, configured from the settings."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from config.settings import Settings
+from worker.celery import runtime
 from worker.errors import GiftqError
-from worker.runtime import build_runtime, runtime
+from worker.runtime import build_runtime
 
 TIMEOUT_S = 30  # a request taking longer (one catalog fetch at most) gets its worker restarted
 GRACEFUL_TIMEOUT_S = 10  # on SIGTERM, requests under way get this long to finish
@@ -29,8 +30,8 @@ class _Gunicorn(BaseApplication):
 
     def load(self) -> Flask:
         """Runs in each worker process after the fork, so every worker has its own Redis connections."""
+        from api.app import create_app
         from tasks.orders import enqueue_place, poll_now
-        from worker.api import create_app
 
         rt = runtime()
         return create_app(rt, rt.intake(enqueue_place), poll_now)

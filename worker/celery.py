@@ -1,0 +1,66 @@
+"""The Celery app: `celery -A worker worker` finds it here, as `worker.celery:app` (Celery's own convention).
+
+Configuration is read lazily from `config.celery`, so importing this module reads no environment. The app
+also holds this process's runtime (`runtime()`), built on first use with the app's `send_task`, so the
+runtime never imports the app. A worker checks its settings once at start and refuses to run if they are unsafe.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+from celery.signals import worker_init, worker_process_init
+
+from config.settings import load_settings
+from worker.delivery import GiftqTask
+from worker.redaction import install_redaction
+from worker.runtime import Runtime, build_runtime
+
+logger = logging.getLogger(__name__)
+
+
+class GiftqCelery(Celery):
+    """Celery, plus this process's runtime: built on first use, built again in each forked pool process."""
+
+    _runtime: Runtime | None = None
+
+    def runtime(self) -> Runtime:
+        """This process's runtime (store, throttle, providers, ...), whose tasks are sent through this app."""
+        if self._runtime is None:
+            self._runtime = build_runtime(load_settings(), send_task=self.send_task)
+        return self._runtime
+
+    def forget_runtime(self) -> None:
+        """Drop the runtime, so the next `runtime()` builds one with connections of this process's own."""
+        self._runtime = None
+
+
+app = GiftqCelery(
+    "giftq",
+    task_cls=GiftqTask,
+    include=["tasks.intake", "tasks.orders", "tasks.placing", "tasks.maintenance", "tasks.notify", "tasks.retention"],
+)
+app.config_from_object("config.celery")
+# Every process that loads the app (worker, beat, Flower, the API, the command line) masks card data in its logs.
+install_redaction()
+
+
+def runtime() -> Runtime:
+    """This process's runtime (see `GiftqCelery.runtime`)."""
+    return app.runtime()
+
+
+@worker_init.connect
+def _check_settings_before_start(**_: object) -> None:
+    """Fail at start, not at the first order: store durability, Fernet keys, provider credentials."""
+    install_redaction()
+    app.runtime()
+    logger.info("giftq settings checked: store is durable, card keys and provider credentials present")
+
+
+@worker_process_init.connect
+def _fresh_runtime_in_each_child(**_: object) -> None:
+    """A forked pool process must not share the parent's Redis connections."""
+    install_redaction()
+    app.forget_runtime()
