@@ -6,11 +6,14 @@ lost worker and must never be acknowledged before it has recorded what it did.
 
 from kombu import Queue
 
-from config.settings import load_settings
+from config.settings import OWN_QUEUES, intake_queue, load_settings
 
 _settings = load_settings()
 
 broker_url = _settings.broker_redis_url()
+# kombu's Redis transport, except that a message is known by the queue it was read from and goes back to that
+# queue only, whatever its body or a binding set says (worker/broker.py): a producer's queue is its only door.
+broker_transport = "worker.broker:Transport"
 broker_connection_retry_on_startup = True
 broker_transport_options = {
     # A message not acknowledged within this time is delivered again: that is how the tasks of a
@@ -32,7 +35,8 @@ task_ignore_result = True  # tasks return nothing a producer needs; results live
 task_default_queue = "giftq"
 # The schedule's own tasks (a slot's placing, a look at a waiting schedule) get a queue of their own,
 # which every worker consumes beside "giftq": a burst of new orders must not delay a slot's task.
-task_queues = (Queue("giftq"), Queue("giftq.schedule"))
+# Each producer that sends by task name has an intake queue of its own (GIFTQ_INTAKE_PRODUCERS), its only door.
+task_queues = tuple(Queue(name) for name in (*OWN_QUEUES, *map(intake_queue, _settings.intake_producers)))
 task_routes = {name: {"queue": "giftq.schedule"} for name in ("giftq.place_reserved", "giftq.drive_schedule")}
 
 # Acknowledge after the task ran, and put it back when the worker process dies mid-task:

@@ -21,6 +21,15 @@ MIN_MARGIN_MS = 10  # below this a placing task could hardly ever send its reque
 SCOPE_ORDERS, SCOPE_CARDS = "orders", "cards"
 API_SCOPES = (SCOPE_ORDERS, SCOPE_CARDS)
 DEFAULT_SCOPES = (SCOPE_ORDERS,)  # an entry without a scope list: orders only, never cards
+# Queues: giftq's own, and one intake queue per producer that sends orders by task name (its only door).
+OWN_QUEUES = ("giftq", "giftq.schedule")
+INTAKE_QUEUE_PREFIX = "giftq.intake."
+_NAME = r"[A-Za-z0-9_.-]{1,64}"  # a producer's name (API keys, callback secrets, intake queues)
+
+
+def intake_queue(producer: str) -> str:
+    """The broker queue a producer sends `giftq.submit_order` to: `giftq.intake.<producer>`."""
+    return f"{INTAKE_QUEUE_PREFIX}{producer}"
 
 
 class SettingsError(RuntimeError):
@@ -128,6 +137,18 @@ class Settings:
     api: ApiSettings
     notify: NotifySettings
     card_retention_s: int  # cards of a delivered order (notified or read) are erased this long after delivery
+    intake_producers: tuple[str, ...] = ()  # producers sending by task name, each to its own intake queue
+
+    def producer_of_queue(self, queue: str | None) -> str | None:
+        """The producer whose intake queue `queue` is, or None for any other queue (giftq's own, or unknown)."""
+        if queue and queue.startswith(INTAKE_QUEUE_PREFIX):
+            producer = queue[len(INTAKE_QUEUE_PREFIX) :]
+            return producer if producer in self.intake_producers else None
+        return None
+
+    def is_own_queue(self, queue: str | None) -> bool:
+        """Whether `queue` is one of giftq's own, which only giftq's processes may write to."""
+        return queue in OWN_QUEUES
 
     def store_redis_url(self) -> str:
         """The Redis URL of the order store and throttle."""
@@ -191,6 +212,7 @@ def _read(env: Env) -> Settings:
             api=api,
             notify=_read_notify(env),
             card_retention_s=env.int("CARD_RETENTION_S", 7 * 86400),
+            intake_producers=_intake_producers(env.list("INTAKE_PRODUCERS", [])),
         )
 
 
@@ -203,6 +225,15 @@ def _read_notify(env: Env) -> NotifySettings:
         max_backoff_s=min(env.int("NOTIFY_MAX_BACKOFF_S", 120), env.int("VISIBILITY_TIMEOUT_S", 300) // 2),
         deadline_s=env.int("NOTIFY_DEADLINE_S", 3 * 86400),
     )
+
+
+def _intake_producers(names: list[str]) -> tuple[str, ...]:
+    """GIFTQ_INTAKE_PRODUCERS: the producers whose intake queues the workers consume."""
+    names = [name.strip() for name in names if name.strip()]
+    for name in names:
+        if not re.fullmatch(_NAME, name):
+            raise SettingsError(f"GIFTQ_INTAKE_PRODUCERS: {name!r} is not a producer name (letters, digits, '_.-')")
+    return tuple(dict.fromkeys(names))
 
 
 def _callback_secret(entry: str) -> tuple[str, str]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 
-from celery import Task
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from tasks.placing import place_order
 from worker.celery import app, runtime
+from worker.delivery import GiftqTask
 from worker.errors import CatalogUnavailable, OrderRejected
 from worker.orders import states
 from worker.orders.intake import IdempotencyConflict
@@ -22,8 +22,12 @@ logger = logging.getLogger(__name__)
 
 
 @app.task(name="giftq.submit_order", bind=True, max_retries=None)
-def submit_order(self: Task, order: dict, producer: str = "") -> dict:
-    """Validate, store and park one order; `producer` names the sender (it scopes an IdempotencyKey).
+def submit_order(self: GiftqTask, order: dict, producer: str = "") -> dict:
+    """Validate, store and park one order for the producer whose intake queue it came in on.
+
+    On giftq's own queue (its own processes, e.g. a replay) `producer` names the sender; on an intake queue the
+    queue does, and a message naming another producer never runs (worker/delivery.py). The producer scopes an
+    IdempotencyKey and owns the order.
 
     The order is parked in its credential's schedule by this task, not by a second one: intake of a burst
     is then quicker, and a schedule sees its backlog sooner. (Were this process to die in between, the
@@ -31,6 +35,8 @@ def submit_order(self: Task, order: dict, producer: str = "") -> dict:
     tries again (the broker keeps the order meanwhile).
     """
     rt = runtime()
+    door = self.door_producer()
+    producer = producer if door is None else door
     try:
         submission = rt.intake(_park_now).submit(order, producer=producer)
     except OrderRejected as rejected:

@@ -98,6 +98,7 @@ def environment_for(
         GIFTQ_BAMBOO_BASE_URL=sandbox.url,
         GIFTQ_POLL_INTERVAL_MS="200",
         GIFTQ_POLL_MAX_INTERVAL_MS="1000",
+        GIFTQ_INTAKE_PRODUCERS=",".join(API_KEYS),
         GIFTQ_API_KEYS=",".join(
             [key_entry(producer, key, ("orders",)) for producer, key in API_KEYS.items()]
             + [key_entry(producer, key, ("orders", "cards")) for producer, key in CARDS_KEYS.items()]

@@ -28,7 +28,7 @@ from celery import Celery
 given = json.loads(sys.argv[1])
 giftq = Celery(broker=given["broker_url"])
 giftq.conf.broker_transport_options = {"global_keyprefix": given["broker_key_prefix"]}
-giftq.send_task("giftq.submit_order", args=[given["order"]], kwargs={"producer": "shop"}, queue="giftq")
+giftq.send_task("giftq.submit_order", args=[given["order"]], queue="giftq.intake.shop")
 
 imported = sorted({name.split(".")[0] for name in sys.modules} & set(given["giftq_packages"]))
 assert not imported, f"the producer imported giftq packages: {imported}"

@@ -1,4 +1,10 @@
-"""Every giftq task counts its deliveries: a message delivered again and again is parked, not run forever."""
+"""The task base class: a message runs only if it came in through its door, and only so many times.
+
+Doors: a producer's intake queue (`giftq.intake.<producer>`) lets in `giftq.submit_order` and nothing else, and
+names the producer; giftq's own queues let in any of giftq's tasks (only giftq's processes can write to them when
+the broker has ACL users, README "Security"). The queue is the one the message was read from (worker/broker.py).
+A message delivered again and again is parked as a dead letter, not run forever.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from celery import Task
 logger = logging.getLogger(__name__)
 
 DELIVERY_COUNT_TTL_S = 86400
+INTAKE_TASK = "giftq.submit_order"  # the one task a producer's intake queue lets in
+REFUSED = "refused at the door"
 
 
 class GiftqTask(Task):
@@ -25,9 +33,37 @@ class GiftqTask(Task):
     Request = "worker.redaction:RedactedRequest"
 
     def __call__(self, *args: object, **kwargs: object) -> object:
-        if not self.request.called_directly and self.request.id and _too_many_deliveries(self, args, kwargs):
-            return "dead letter"
+        if not self.request.called_directly and self.request.id:
+            refusal = self._door_refusal(kwargs)
+            if refusal:
+                logger.error("task %s[%s] from queue %s refused: %s", self.name, self.request.id, self._queue(),
+                             refusal)  # fmt: skip
+                return REFUSED
+            if _too_many_deliveries(self, args, kwargs):
+                return "dead letter"
         return super().__call__(*args, **kwargs)
+
+    def door_producer(self) -> str | None:
+        """The producer whose intake queue this message came in on; None if it came in on one of giftq's own."""
+        return self.app.runtime().settings.producer_of_queue(self._queue())
+
+    def _queue(self) -> str | None:
+        return (self.request.delivery_info or {}).get("routing_key")
+
+    def _door_refusal(self, kwargs: dict) -> str:
+        """Why this message may not run here ("" if it may): see the module's docstring."""
+        settings = self.app.runtime().settings
+        queue = self._queue()
+        producer = settings.producer_of_queue(queue)
+        if producer is not None:
+            if self.name != INTAKE_TASK:
+                return f"an intake queue lets in {INTAKE_TASK} only"
+            if kwargs.get("producer", producer) != producer:
+                return "the intake queue names the producer; a message cannot name another"
+            return ""
+        if queue is None or settings.is_own_queue(queue):  # None: applied locally, not read from a broker
+            return ""
+        return "not one of giftq's queues, nor the intake queue of a producer in GIFTQ_INTAKE_PRODUCERS"
 
 
 def _too_many_deliveries(task: Task, args: tuple, kwargs: dict) -> bool:

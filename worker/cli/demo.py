@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import tempfile
 import time
@@ -20,7 +21,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from config.settings import settings_from
+from config.settings import intake_queue, settings_from
+from worker.broker import GIFTQ_ACL_RULES, producer_acl_rules
 from worker.cli.processes import Child, Sandbox, start_worker
 from worker.cli.redis_server import RedisServer
 from worker.orders import states
@@ -28,6 +30,7 @@ from worker.orders.crypto import new_key
 from worker.runtime import Runtime, build_runtime
 
 DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ACCOUNT = "giftq-demo", "demo-secret", 555
+DEMO_PRODUCER = "demo-shop"  # the web app the demo plays, sending by task name to its own intake queue
 DEMO_PRODUCTS = ((439685, "10"), (100001, "25"), (100002, "50"), (100003, "20"), (100004, "30"))
 FULFIL_DELAY_MS = 2000
 DEADLINE_S = 180.0
@@ -60,7 +63,7 @@ def run_demo(orders: int = 20, console: Console | None = None) -> int:
             started_stack = _start_stack(stack, Path(workdir), console)
             rt = build_runtime(settings_from(started_stack.env))
             started = time.monotonic()
-            request_ids = _submit(started_stack.env, orders)
+            request_ids = _submit(started_stack.env, started_stack.producer_url, orders)
             _follow(rt, request_ids, console, started_stack.worker)
             outcome = _measure(rt, started_stack.sandbox, request_ids, time.monotonic() - started)
             _print_summary(console, rt, outcome, request_ids)
@@ -76,21 +79,28 @@ def _interrupt(signum: int, frame: object) -> None:
 
 @dataclass
 class DemoStack:
-    """What the demo started: the environment its processes share, the sandbox and the worker."""
+    """What the demo started: the environment its processes share, the sandbox, the worker, the producer's URL."""
 
     env: dict[str, str]
     sandbox: Sandbox
     worker: Child
+    producer_url: str  # the broker as the demo's producer reaches it (its own ACL user, when the demo runs Redis)
 
 
 def _start_stack(stack: contextlib.ExitStack, workdir: Path, console: Console) -> DemoStack:
     env = dict(os.environ)
-    if not env.get("GIFTQ_REDIS_URL"):
-        redis_server = stack.enter_context(RedisServer())
-        env["GIFTQ_REDIS_URL"] = redis_server.url
-        console.print(f"started redis-server on {redis_server.url} ({redis_server.binary})")
     env["GIFTQ_KEY_PREFIX"] = prefix = f"giftq-demo-{uuid.uuid4().hex[:8]}"
     env["GIFTQ_BROKER_KEY_PREFIX"] = f"{prefix}:broker:"
+    env["GIFTQ_INTAKE_PRODUCERS"] = DEMO_PRODUCER
+    producer_url = env.get("GIFTQ_REDIS_URL")
+    if not producer_url:
+        # As in production (README, "Security"): giftq and the producer each under an ACL user of their own.
+        redis_server = stack.enter_context(RedisServer(password=secrets.token_hex(16)))
+        env["GIFTQ_REDIS_URL"] = redis_server.add_user("giftq", secrets.token_hex(16), GIFTQ_ACL_RULES)
+        rules = producer_acl_rules(intake_queue(DEMO_PRODUCER), key_prefix=env["GIFTQ_BROKER_KEY_PREFIX"])
+        producer_url = redis_server.add_user(DEMO_PRODUCER, secrets.token_hex(16), rules)
+        console.print(f"started redis-server on 127.0.0.1:{redis_server.port} ({redis_server.binary}), with ACL "
+                      f"users for giftq and for the producer {DEMO_PRODUCER!r}")  # fmt: skip
     env.setdefault("GIFTQ_FERNET_KEYS", new_key())  # a throwaway key: the demo's cards die with it
     sandbox = Sandbox(workdir / "sandbox.log", fulfil_delay_ms=FULFIL_DELAY_MS)
     stack.callback(sandbox.stop)
@@ -102,12 +112,12 @@ def _start_stack(stack: contextlib.ExitStack, workdir: Path, console: Console) -
     worker = start_worker(workdir / "worker.log", env, concurrency=2, beat=True)
     stack.callback(worker.stop)
     console.print(f"started a Celery worker (concurrency 2, with beat), log: {worker.log_path}")
-    return DemoStack(env=env, sandbox=sandbox, worker=worker)
+    return DemoStack(env=env, sandbox=sandbox, worker=worker, producer_url=producer_url)
 
 
-def _submit(env: dict[str, str], orders: int) -> list[str]:
-    """Send orders by task name with a bare Celery client, exactly as a producer's web app would."""
-    producer = Celery(broker=env["GIFTQ_REDIS_URL"])
+def _submit(env: dict[str, str], producer_url: str, orders: int) -> list[str]:
+    """Send orders by task name with a bare Celery client, exactly as a producer's web app would: to its queue."""
+    producer = Celery(broker=producer_url)
     producer.conf.broker_transport_options = {"global_keyprefix": env["GIFTQ_BROKER_KEY_PREFIX"]}
     request_ids = []
     for index in range(orders):
@@ -118,7 +128,7 @@ def _submit(env: dict[str, str], orders: int) -> list[str]:
             "AccountId": DEMO_ACCOUNT,
             "Products": [{"ProductId": product_id, "Quantity": 1 + index % 3, "Value": value}],
         }
-        producer.send_task("giftq.submit_order", args=[order], queue="giftq")
+        producer.send_task("giftq.submit_order", args=[order], queue=intake_queue(DEMO_PRODUCER))
         request_ids.append(request_id)
     producer.close()
     return request_ids

@@ -52,7 +52,9 @@ class RedisServer:
     Use as a context manager, or call `start()` and `stop()`.
     """
 
-    def __init__(self, port: int | None = None, binary: str | None = None):
+    def __init__(self, port: int | None = None, binary: str | None = None, *, password: str | None = None):
+        """`password`: the default (admin) user's, so that only those given a user of their own get in (ACLs)."""
+        self.password = password
         self.port = port or free_port()
         self.binary = binary or find_redis_server()
         self.directory: Path | None = None
@@ -61,7 +63,23 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The admin URL (the default user)."""
+        return (
+            f"redis://:{self.password}@127.0.0.1:{self.port}/0" if self.password else f"redis://127.0.0.1:{self.port}/0"
+        )
+
+    def user_url(self, name: str, password: str) -> str:
+        """The URL of an ACL user."""
+        return f"redis://{name}:{password}@127.0.0.1:{self.port}/0"
+
+    def add_user(self, name: str, password: str, rules: list[str]) -> str:
+        """Create (or reset) an ACL user with `rules`; returns its URL."""
+        client = redis.Redis.from_url(self.url)
+        try:
+            client.execute_command("ACL", "SETUSER", name, "reset", "on", f">{password}", *rules)
+        finally:
+            client.close()
+        return self.user_url(name, password)
 
     def start(self) -> RedisServer:
         """Start the server (in a new temporary directory unless restarting) and wait until it answers."""
@@ -73,6 +91,8 @@ class RedisServer:
             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
             "--maxmemory-policy", "noeviction", "--logfile", "redis.log",
         ]  # fmt: skip
+        if self.password:
+            command += ["--requirepass", self.password]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait_until_ready()
         return self

@@ -1,0 +1,71 @@
+"""The broker's walls: kombu's Redis transport that trusts a message's queue, never its body.
+
+A producer may push to its own intake queue and nowhere else (a Redis ACL user, `producer_acl_rules`). What a
+message says of itself cannot widen that: kombu takes a message's `delivery_info` (exchange, routing key) from
+the body the producer wrote, and puts an unacknowledged message back wherever the exchange's binding set (which
+the producer may write to) routes it. This transport stamps each message with the queue it was really read
+from, and routes a queue's own exchange to that queue alone. Tasks then know their door (`worker.delivery`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from kombu.transport import redis as kombu_redis
+
+REDIS_PRIORITY_SEPARATOR = "\x06\x16"  # kombu's separator between a queue and its priority level's list
+
+
+class Channel(kombu_redis.Channel):
+    """kombu's Redis channel, routing a queue's own exchange to that queue alone."""
+
+    def _lookup(self, exchange: str, routing_key: str, default: object = None) -> list[str]:
+        """A queue's own exchange (Celery's `Queue(name)`: exchange and routing key are its name) routes to that
+        queue only, whatever its binding set says: a producer may write to the binding set of its queue.
+
+        This covers a message put back after a lost worker and a task's retry, both routed by the stamp below.
+        """
+        if exchange and exchange == routing_key:
+            return [routing_key]
+        return super()._lookup(exchange, routing_key, default)
+
+
+class Transport(kombu_redis.Transport):
+    """kombu's Redis transport whose messages carry the queue they were read from as exchange and routing key.
+
+    Every queue giftq consumes is declared with an exchange and routing key of its own name (Celery's
+    `Queue(name)`), so for an honest message the stamp changes nothing.
+    """
+
+    Channel = Channel
+
+    def _deliver(self, message: dict, queue: str) -> None:
+        if queue and not any(queue in channel._fanout_queues for channel in self.channels):
+            properties = message.setdefault("properties", {})
+            info = properties.get("delivery_info")
+            info = info if isinstance(info, dict) else {}
+            properties["delivery_info"] = {**info, "exchange": queue, "routing_key": queue}
+        super()._deliver(message, queue)
+
+
+def producer_acl_rules(queue: str, *, key_prefix: str = "") -> list[str]:
+    """The Redis ACL rules of a producer allowed to send tasks to `queue` and nowhere else.
+
+    Its keys are the queue (and its priority lists) and the queue's two binding sets, which a Celery producer
+    declares before it publishes; its commands only what publishing needs. `key_prefix` is the broker's
+    `global_keyprefix` (GIFTQ_BROKER_KEY_PREFIX). Pass them after `ACL SETUSER <name> on ><password>`.
+    """
+    own = _glob_escaped(key_prefix + queue)
+    bindings = [_glob_escaped(f"{key_prefix}_kombu.{kind}.{queue}") for kind in ("binding", "binding_permanent")]
+    keys = [own, f"{own}{REDIS_PRIORITY_SEPARATOR}*", *bindings]
+    commands = ["lpush", "llen", "sadd", "smembers", "multi", "exec", "discard", "ping", "hello", "auth", "select",
+                "client|setinfo", "client|setname"]  # fmt: skip
+    return ["resetkeys", "resetchannels", *(f"~{key}" for key in keys), "-@all", *(f"+{c}" for c in commands)]
+
+
+def _glob_escaped(text: str) -> str:
+    """`text` as a Redis glob pattern matching only itself."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+GIFTQ_ACL_RULES = ["~*", "&*", "+@all"]  # giftq's own processes: every key of its store, throttle and broker
