@@ -12,6 +12,7 @@ from flask_smorest import Blueprint, abort
 
 from schemas.api import CardsSchema, ErrorSchema
 from worker.orders import states
+from worker.orders.crypto import CipherError
 from worker.orders.vault import CardsErased
 from worker.runtime import Runtime
 
@@ -29,6 +30,7 @@ def cards_blueprint(rt: Runtime) -> Blueprint:
     @blp.alt_response(404, schema=ErrorSchema, description="No such order of this producer")
     @blp.alt_response(409, schema=ErrorSchema, description="The order is not final yet")
     @blp.alt_response(410, schema=ErrorSchema, description="The cards were erased after retention")
+    @blp.alt_response(500, schema=ErrorSchema, description="The stored cards are not this order's (CardsNotBound)")
     def get_cards(request_id: str) -> tuple[dict, int, dict]:
         """The order's cards, decrypted: code, PIN, serial number, expiration. Each read is recorded."""
         record = rt.store.get(request_id)
@@ -40,6 +42,8 @@ def cards_blueprint(rt: Runtime) -> Blueprint:
             cards = rt.vault.read(record, producer=g.caller.producer, key_id=g.caller.key_id)
         except CardsErased as erased:
             abort(410, reason=erased.reason, message=str(erased), request_id=request_id)
+        except CipherError as refused:  # moved, re-assigned or under a dropped key: no card leaves
+            abort(500, reason=refused.reason, message=str(refused), request_id=request_id)
         body = {"request_id": request_id, "state": record.state, "cards": cards}
         return body, 200, {"Cache-Control": "no-store"}
 

@@ -94,7 +94,7 @@ def finish(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder) -> s
         summary["failed_cards"] = [{"product_id": c.product_id, "card_id": c.card_id} for c in not_issued]
     fields = {"summary": json.dumps(summary, sort_keys=True)}
     if issued:
-        fields["cards"] = rt.cipher.encrypt([card.to_secret_dict() for card in issued])
+        fields["cards"] = rt.cipher.encrypt([card.to_secret_dict() for card in issued], record.cards_context)
     if state == states.FAILED:
         fields["reason"] = "ProviderFailed"
     rt.store.transition(record.request_id, state, note=fields.get("reason", ""), **fields)

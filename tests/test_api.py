@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tests.api_fixtures import auth
-from tests.waiting import wait_for
+from tests.waiting import cards_of, wait_for
 from worker.cli.processes import ApiServer
 from worker.orders import states
 from worker.orders.intake import request_id_for
@@ -121,7 +121,7 @@ def test_a_fulfilled_order_shows_its_history_and_counts_but_no_card_data(
     assert view["state"] == states.FULFILLED
     assert [entry["to"] for entry in view["history"]] == ["accepted", "submitting", "placed", "fulfilled"]
     assert view["summary"] == {"cards_issued": 2, "cards_failed": 0}
-    cards = module_rt.cipher.decrypt(module_rt.store.get(order["RequestId"]).cards_token)
+    cards = cards_of(module_rt, order["RequestId"])
     text = get(api, f"/orders/{order['RequestId']}").text
     assert not any(secret in text for card in cards for secret in (card["code"], card["pin"]))
     assert "cards" not in view

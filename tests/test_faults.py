@@ -370,7 +370,7 @@ def test_a_partially_failed_order_keeps_its_issued_cards_and_says_which_failed(
         issued = {card["cardCode"] for card in cards if card["cardCode"]}
         failed = {str(card["id"]) for card in cards if not card["cardCode"]}
         assert issued and failed
-        assert {card["code"] for card in rt.cipher.decrypt(record.cards_token)} == issued
+        assert {card["code"] for card in rt.cipher.decrypt(record.cards_token, record.cards_context)} == issued
         assert {card["card_id"] for card in record.summary["failed_cards"]} == failed
         assert record.summary["cards_failed"] == len(failed)
     finally:

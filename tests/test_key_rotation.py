@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from config.settings import load_settings
+from tests.waiting import cards_of
 from worker.orders import states
 from worker.orders.crypto import CardCipher, CipherError, new_key
 from worker.runtime import Runtime, build_runtime
@@ -28,7 +29,12 @@ def a_fulfilled_order(rt: Runtime, cipher: CardCipher, code: str) -> str:
     for state in (states.SUBMITTING, states.PLACED):
         rt.store.transition(request_id, state)
     cards = [{"product_id": 1, "serial_number": "S", "status": "Sold", "expiration": "", "code": code, "pin": "1"}]
-    rt.store.transition(request_id, states.FULFILLED, cards=cipher.encrypt(cards), summary=json.dumps({}))
+    rt.store.transition(
+        request_id,
+        states.FULFILLED,
+        cards=cipher.encrypt(cards, {"request_id": request_id, "producer": "shop"}),
+        summary=json.dumps({}),
+    )
     return request_id
 
 
@@ -52,9 +58,9 @@ def test_results_written_under_a_rotated_to_b_then_decrypt_with_b_alone(
     assert "rotated the cards of 3 orders" in rotated.stdout
     only_b = runtime_with_keys(monkeypatch, key_b)
     for request_id, code in codes.items():
-        assert only_b.cipher.decrypt(only_b.store.get(request_id).cards_token)[0]["code"] == code
+        assert cards_of(only_b, request_id)[0]["code"] == code
     with pytest.raises(CipherError):
-        CardCipher([key_a]).decrypt(only_b.store.get(next(iter(codes))).cards_token)
+        cards_of(only_b, next(iter(codes)), CardCipher([key_a]))
 
 
 def test_a_key_that_cannot_decrypt_the_stored_cards_is_an_error_at_start(
@@ -88,13 +94,13 @@ def test_rotation_reports_a_token_no_key_decrypts_rotates_the_rest_and_exits_non
     assert rotated.returncode == 1
     assert "rotated the cards of 2 orders" in rotated.stdout
     assert stranger in rotated.stderr
-    assert all(CardCipher([key_b]).decrypt(rt.store.get(request_id).cards_token) for request_id in good)
+    assert all(cards_of(rt, request_id, CardCipher([key_b])) for request_id in good)
 
 
 def test_a_rotation_never_loses_a_token_written_while_it_ran(rt: Runtime) -> None:
     # Given an order whose cards token is replaced between the rotation's read and its write
     request_id = a_fulfilled_order(rt, rt.cipher, "CODE-OLD")
-    newer = rt.cipher.encrypt([{"code": "CODE-NEW"}])
+    newer = rt.cipher.encrypt([{"code": "CODE-NEW"}], rt.store.get(request_id).cards_context)
     seen = []
 
     def plan(record):  # noqa: ANN001, ANN202 - the vault's plan shape
@@ -108,4 +114,4 @@ def test_a_rotation_never_loses_a_token_written_while_it_ran(rt: Runtime) -> Non
 
     # Then it ran again on the newer token, so the concurrent write is what got rotated
     assert seen[1] == newer
-    assert rt.cipher.decrypt(rt.store.get(request_id).cards_token) == [{"code": "CODE-NEW"}]
+    assert cards_of(rt, request_id) == [{"code": "CODE-NEW"}]

@@ -44,7 +44,7 @@ def test_one_order_goes_from_submit_to_fulfilled_and_its_cards_decrypt(
     assert wait_for(lambda: final_state(rt, request_id), timeout_s=30, what="a final state") == states.FULFILLED
     record = rt.store.get(request_id)
     assert [e["to"] for e in rt.store.history(request_id)] == ["accepted", "submitting", "placed", "fulfilled"]
-    cards = rt.cipher.decrypt(record.cards_token)
+    cards = rt.cipher.decrypt(record.cards_token, record.cards_context)
     issued = sandbox.admin("GET", f"orders/{request_id}")
     issued_codes = {card["cardCode"] for item in issued["items"] for card in item["cards"]}
     assert len(cards) == 2

@@ -10,7 +10,7 @@ import pytest
 import requests
 from celery import Celery
 
-from tests.waiting import wait_for
+from tests.waiting import cards_of, wait_for
 from worker.cli.processes import ApiServer, Sandbox
 from worker.orders import states
 from worker.runtime import Runtime
@@ -69,7 +69,7 @@ def test_the_providers_webhook_makes_a_placed_order_final_without_waiting_for_it
     wait_for(lambda: rt.store.get(request_id) and rt.store.get(request_id).state == states.FULFILLED,
              timeout_s=20, what="fulfilled by the webhook")  # fmt: skip
     assert get_order_calls(hook_sandbox, request_id) == 1
-    assert rt.cipher.decrypt(rt.store.get(request_id).cards_token)
+    assert cards_of(rt, request_id)
 
 
 def test_a_webhook_with_a_wrong_secret_is_refused_and_polls_nothing(

@@ -197,7 +197,7 @@ def _print_one_order_cards(console: Console, rt: Runtime, request_ids: list[str]
     for request_id in request_ids:
         record = rt.store.get(request_id)
         if record and record.cards_token:
-            cards = rt.cipher.decrypt(record.cards_token)
+            cards = rt.cipher.decrypt(record.cards_token, record.cards_context)
             table = Table(title=f"cards of order {request_id} (decrypted, shown masked)")
             for column in ("product", "serial", "code", "pin", "expires"):
                 table.add_column(column)

@@ -1,9 +1,14 @@
-"""Encryption of card data (codes, PINs) before it touches Redis."""
+"""Encryption of card data (codes, PINs) before it touches Redis, bound to the order it belongs to.
+
+Fernet authenticates the whole token, so the binding travels inside it: the plaintext is
+`{"context": {"request_id", "producer"}, "payload": ...}`, and every decrypt names the context it expects.
+A token copied into another order, or an order whose producer field was changed, does not decrypt.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -12,6 +17,14 @@ from worker.errors import GiftqError
 
 class CipherError(GiftqError):
     """Raised when card data cannot be encrypted or decrypted with the configured keys."""
+
+    reason = "CardsUndecryptable"
+
+
+class CardsNotBound(CipherError):
+    """Raised when card data decrypts but was bound to another order or producer (moved or re-assigned)."""
+
+    reason = "CardsNotBound"
 
 
 class CardCipher:
@@ -25,16 +38,20 @@ class CardCipher:
         except (ValueError, TypeError):
             raise CipherError("GIFTQ_FERNET_KEYS holds a key that is not a valid Fernet key") from None
 
-    def encrypt(self, payload: object) -> str:
-        """Encrypt a JSON-serialisable payload into a token safe to store."""
-        return self._fernet.encrypt(json.dumps(payload).encode()).decode()
+    def encrypt(self, payload: object, context: Mapping[str, str]) -> str:
+        """Encrypt a JSON-serialisable payload, bound to `context` (whose order it is), into a token safe to store."""
+        return self._fernet.encrypt(json.dumps({"context": dict(context), "payload": payload}).encode()).decode()
 
-    def decrypt(self, token: str) -> object:
-        """Decrypt a token written by `encrypt` with any of the configured keys."""
+    def decrypt(self, token: str, context: Mapping[str, str]) -> object:
+        """Decrypt a token written by `encrypt` with any configured key; raises CipherError unless it was bound
+        to exactly `context`."""
         try:
-            return json.loads(self._fernet.decrypt(token.encode()))
+            sealed = json.loads(self._fernet.decrypt(token.encode()))
         except InvalidToken:
             raise CipherError("stored card data does not decrypt with any configured key") from None
+        if not isinstance(sealed, dict) or sealed.get("context") != dict(context):
+            raise CardsNotBound("stored card data belongs to another order or producer: refused") from None
+        return sealed["payload"]
 
     def rotate(self, token: str) -> str:
         """Re-encrypt a token under the newest key."""

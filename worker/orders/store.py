@@ -48,6 +48,11 @@ class OrderRecord:
     cards_reads: int = 0  # how many times the producer read the decrypted cards
     cards_erased_ms: int = 0  # when retention erased the cards (0: not erased)
 
+    @property
+    def cards_context(self) -> dict[str, str]:
+        """What this order's cards are bound to when encrypted (worker/orders/crypto.py): its RequestId and producer."""
+        return {"request_id": self.request_id, "producer": self.producer}
+
     @classmethod
     def from_hash(cls, raw: dict[bytes, bytes]) -> OrderRecord:
         values = {key.decode(): value.decode() for key, value in raw.items()}

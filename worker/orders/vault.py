@@ -7,6 +7,7 @@ only in the memory of the process answering `GET /orders/{request_id}/cards`, an
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ from worker.keys import Keys
 from worker.orders import states
 from worker.orders.crypto import CardCipher, CipherError
 from worker.orders.store import OrderRecord, OrderStore
+
+logger = logging.getLogger(__name__)
 
 CARDS_FIELD = "cards"
 CARDS_ERASED = "cards erased after retention"  # the history note of an erasure
@@ -55,7 +58,11 @@ class CardVault:
         """
         if record.cards_erased_ms:
             raise CardsErased(f"the cards of order {record.request_id} were erased after retention")
-        cards = self._cipher.decrypt(record.cards_token) if record.cards_token else []
+        try:
+            cards = self._cipher.decrypt(record.cards_token, record.cards_context) if record.cards_token else []
+        except CipherError as error:
+            logger.error("cards of order %s refused (%s): %s", record.request_id, error.reason, error)
+            raise
         now_ms = self._now_ms()
         reads_key = self._keys.cards_reads(record.request_id)
 
@@ -114,17 +121,17 @@ class CardVault:
         """
         for state in (states.FULFILLED, states.PARTIALLY_FULFILLED):
             for request_id in self._redis.zrevrange(self._keys.state_index(state), 0, KEY_CHECK_SAMPLE - 1):
-                token = self._redis.hget(self._keys.order(request_id.decode()), CARDS_FIELD)
-                if token:
-                    self._check_token(request_id.decode(), token.decode())
+                record = self._store.get(request_id.decode())
+                if record and record.cards_token:
+                    self._check_token(record)
                     return
 
-    def _check_token(self, request_id: str, token: str) -> None:
+    def _check_token(self, record: OrderRecord) -> None:
         try:
-            self._cipher.decrypt(token)
+            self._cipher.decrypt(record.cards_token, record.cards_context)
         except CipherError:
             raise CipherError(
-                f"GIFTQ_FERNET_KEYS cannot decrypt the stored cards of order {request_id}: keep the old key "
+                f"GIFTQ_FERNET_KEYS cannot decrypt the stored cards of order {record.request_id}: keep the old key "
                 "after the new one until `giftq keys rotate` has run"
             ) from None
 
