@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from unittest import mock
 
 from environs import Env, EnvError
+from marshmallow.validate import OneOf
 
 START_TO_START, END_TO_START = "start", "end"
 MIN_MARGIN_MS = 10  # below this a placing task could hardly ever send its request in time
@@ -121,6 +122,7 @@ class Settings:
     key_prefix: str  # prefix of every Redis key giftq writes (store and throttle)
     broker_key_prefix: str  # prefix of the broker's keys; "" keeps Celery's plain names for producers
     allow_volatile_store: bool  # start even if the store Redis may evict or forget
+    allow_appendfsync: str  # an appendfsync other than "always" the operator accepts for the store ("" none)
     fernet_keys: tuple[str, ...] = field(repr=False)  # newest first; card data is encrypted with the first
     bamboo: BambooSettings
     poll_interval_ms: int  # first wait before Get Order; doubles up to poll_max_interval_ms
@@ -196,6 +198,7 @@ def _read(env: Env) -> Settings:
             key_prefix=env.str("KEY_PREFIX", "giftq"),
             broker_key_prefix=env.str("BROKER_KEY_PREFIX", ""),
             allow_volatile_store=env.bool("ALLOW_VOLATILE_STORE", False),
+            allow_appendfsync=env.str("ALLOW_APPENDFSYNC", "", validate=OneOf(["", "everysec", "no"])),
             fernet_keys=tuple(env.list("FERNET_KEYS", [])),
             bamboo=_read_bamboo(env),
             poll_interval_ms=env.int("POLL_INTERVAL_MS", 1000),

@@ -8,12 +8,14 @@ runtime never imports the app. A worker checks its settings once at start and re
 from __future__ import annotations
 
 import logging
+import sys
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import beat_init, worker_init, worker_process_init
 
-from config.settings import load_settings
+from config.settings import SettingsError, load_settings
 from worker.delivery import GiftqTask
+from worker.errors import GiftqError
 from worker.redaction import install_redaction
 from worker.runtime import Runtime, build_runtime
 
@@ -52,10 +54,19 @@ def runtime() -> Runtime:
 
 
 @worker_init.connect
+@beat_init.connect
 def _check_settings_before_start(**_: object) -> None:
-    """Fail at start, not at the first order: store durability, Fernet keys, provider credentials."""
+    """Fail at start, not at the first order: store durability, Fernet keys, provider credentials.
+
+    Celery logs and swallows an exception raised by a signal handler, and would run on; SystemExit it does not.
+    """
     install_redaction()
-    app.runtime()
+    try:
+        app.runtime()
+    except (GiftqError, SettingsError) as error:
+        logger.critical("giftq cannot start: %s", error)
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
     logger.info("giftq settings checked: store is durable, card keys and provider credentials present")
 
 

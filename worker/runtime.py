@@ -7,6 +7,7 @@ so it never imports the Celery app: the app holds the process's runtime (`worker
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ from worker.orders.vault import CardVault
 from worker.providers.bamboo import BambooClient
 from worker.providers.base import Provider
 from worker.throttle.scheduler import Throttle
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,8 @@ def build_runtime(
         raise SettingsError("no Bamboo credential: set GIFTQ_BAMBOO_CLIENT_ID and GIFTQ_BAMBOO_CLIENT_SECRET")
     client = redis.Redis.from_url(settings.store_redis_url(), health_check_interval=30)
     if check_store and not settings.allow_volatile_store:
-        check_durable(client)
+        for warning in check_durable(client, accepted_fsync=settings.allow_appendfsync or "always"):
+            logger.warning("%s", warning)
     keys = Keys(settings.key_prefix)
     providers = {c.client_id: BambooClient(bamboo.base_url, c, timeout_s=bamboo.timeout_s) for c in bamboo.credentials}
     store = OrderStore(

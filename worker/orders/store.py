@@ -17,6 +17,8 @@ from worker.scripts import load_scripts
 
 LUA_DIR = Path(__file__).parent / "lua"
 
+CONFIG_CHECKED = ("maxmemory-policy", "appendonly", "appendfsync", "maxmemory")
+MEMORY_HEADROOM_WARN = 0.8  # a store Redis past this share of its maxmemory is warned about at start
 SCAN_BUDGET = 1000  # index entries one page may read when it filters by producer
 AMEND_ATTEMPTS = 20  # an amendment whose record keeps changing under it gives up after this many tries
 # How a notification went, stored as notify_<name> fields of the order hash.
@@ -244,22 +246,42 @@ class OrderStore:
             return [OrderRecord.from_hash(raw) if raw else None for raw in pipe.execute()]
 
 
-def check_durable(client: redis.Redis) -> None:
-    """Refuse a store Redis that may evict keys or forget writes on restart (the store holds money)."""
+def check_durable(client: redis.Redis, *, accepted_fsync: str = "always") -> list[str]:
+    """Refuse a store Redis that may evict keys or forget writes on restart (the store holds money).
+
+    `appendfsync` must be `always` unless the operator accepted another value in so many words
+    (GIFTQ_ALLOW_APPENDFSYNC). Returns warnings that are no reason to refuse (no memory ceiling, little headroom).
+    """
     try:
-        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
-        appendonly = client.config_get("appendonly").get("appendonly")
+        config = {name: client.config_get(name).get(name) for name in CONFIG_CHECKED}
+        memory = client.info("memory")
     except redis.ResponseError as error:
         raise StoreError(
             f"cannot read the store Redis configuration ({error}); if it is durable by other means, "
             "set GIFTQ_ALLOW_VOLATILE_STORE=true"
         ) from None
+    policy, appendonly, fsync = config["maxmemory-policy"], config["appendonly"], config["appendfsync"]
     if policy != "noeviction" or appendonly != "yes":
         raise StoreError(
             f"the store Redis may lose orders (maxmemory-policy={policy}, appendonly={appendonly}); "
             "run it with --appendonly yes --maxmemory-policy noeviction, "
             "or set GIFTQ_ALLOW_VOLATILE_STORE=true to accept that risk"
         )
+    if fsync not in ("always", accepted_fsync):
+        raise StoreError(
+            f"the store Redis may forget the last writes of paid orders on a crash (appendfsync={fsync}); "
+            f"run it with --appendfsync always, or set GIFTQ_ALLOW_APPENDFSYNC={fsync} to accept that risk"
+        )
+    return _memory_warnings(int(config["maxmemory"] or 0), int(memory.get("used_memory", 0)))
+
+
+def _memory_warnings(maxmemory: int, used: int) -> list[str]:
+    """A store without a memory ceiling, or near it: a full noeviction Redis refuses every write, paid orders too."""
+    if not maxmemory:
+        return ["the store Redis has no maxmemory: set one below the host's memory, and alarm on used_memory"]
+    if used > maxmemory * MEMORY_HEADROOM_WARN:
+        return [f"the store Redis uses {used * 100 // maxmemory}% of its maxmemory: once full it refuses every write"]
+    return []
 
 
 def _parse_cursor(cursor: str | None) -> tuple[int | str, str]:
