@@ -45,7 +45,10 @@ def webhooks_blueprint(rt: Runtime, poll_now: Callable[[str], object]) -> Bluepr
         record = rt.store.get(body["requestId"])
         if record is None:
             abort(404, message=f"no order {body['requestId']}")
-        if record.state in (states.PLACED, states.NEEDS_ATTENTION):
+        interval_s = rt.settings.webhook_poll_interval_s  # a replayed body polls once per interval, no more
+        if record.state in (states.PLACED, states.NEEDS_ATTENTION) and rt.store.claim_extra_poll(
+            record.request_id, interval_s=interval_s
+        ):
             poll_now(record.request_id)
         return {"request_id": record.request_id, "state": record.state}, 202
 

@@ -139,6 +139,7 @@ class Settings:
     api: ApiSettings
     notify: NotifySettings
     card_retention_s: int  # cards of a delivered order (notified or read) are erased this long after delivery
+    webhook_poll_interval_s: int = 30  # a provider webhook makes at most one extra Get Order per order this often
     intake_producers: tuple[str, ...] = ()  # producers sending by task name, each to its own intake queue
 
     def producer_of_queue(self, queue: str | None) -> str | None:
@@ -215,6 +216,7 @@ def _read(env: Env) -> Settings:
             api=api,
             notify=_read_notify(env),
             card_retention_s=env.int("CARD_RETENTION_S", 7 * 86400),
+            webhook_poll_interval_s=env.int("WEBHOOK_POLL_INTERVAL_S", 30),
             intake_producers=_intake_producers(env.list("INTAKE_PRODUCERS", [])),
         )
 

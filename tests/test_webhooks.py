@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,28 @@ def test_a_webhook_without_a_request_id_is_a_json_400(hook_env: dict, api: ApiSe
     response = requests.post(f"{api.url}/webhooks/bamboo", data="not json", timeout=10)
     assert response.status_code == 400
     assert response.json()["reason"] == "InvalidWebhook"
+
+
+def test_a_replayed_webhook_makes_at_most_one_extra_get_order(
+    hook_env: dict, rt: Runtime, hook_sandbox: Sandbox, api: ApiServer, start_workers, redis_client
+) -> None:
+    # Given a placed order, not final at the provider (unknown to it), and a worker
+    request_id = str(uuid.uuid4())
+    rt.store.create(request_id, {"RequestId": request_id}, credential="giftq-demo", provider_request_id=request_id)
+    for state in (states.SUBMITTING, states.PLACED):
+        rt.store.transition(request_id, state)
+    start_workers(1)
+    body = {"requestId": request_id, "status": "succeeded", "secretKey": SECRET}
+
+    # When one valid webhook body is sent 130 times
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: requests.post(f"{api.url}/webhooks/bamboo", json=body, timeout=10),
+                                range(130)))  # fmt: skip
+
+    # Then every one is answered alike, and the order gets one Get Order, once the queue has drained
+    assert {answer.status_code for answer in answers} == {202}
+    wait_for(lambda: get_order_calls(hook_sandbox, request_id) >= 1, timeout_s=20, what="the webhook's Get Order")
+    queue = f"{hook_env['GIFTQ_BROKER_KEY_PREFIX']}giftq"
+    wait_for(lambda: redis_client.llen(queue) == 0, timeout_s=20, what="the broker queue drained")
+    assert get_order_calls(hook_sandbox, request_id) == 1
+    assert rt.store.get(request_id).state == states.PLACED

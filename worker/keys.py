@@ -52,6 +52,10 @@ class Keys:
         """Marks that one step of an order (e.g. poll attempt 3) was taken, so a second delivery skips it."""
         return f"{self.prefix}:order:{{{request_id}}}:step:{step}"
 
+    def extra_poll(self, request_id: str) -> str:
+        """Marks that a provider webhook made an order's Get Order happen now (SET NX with a TTL: one per interval)."""
+        return f"{self.prefix}:order:{{{request_id}}}:extra_poll"
+
     def deliveries(self, task_id: str, retries: int) -> str:
         """How many times one task message (one retry of it) was delivered."""
         return f"{self.prefix}:delivery:{task_id}:{retries}"

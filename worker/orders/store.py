@@ -197,6 +197,10 @@ class OrderStore:
         """
         return bool(self._redis.set(self._keys.step(request_id, step), "running", nx=True, ex=lease_s))
 
+    def claim_extra_poll(self, request_id: str, *, interval_s: int) -> bool:
+        """True for the first call per order in `interval_s`: a webhook's poll now, at most one per interval."""
+        return bool(self._redis.set(self._keys.extra_poll(request_id), "1", nx=True, ex=max(interval_s, 1)))
+
     def end_step(self, request_id: str, step: str, *, keep_s: int = 86400) -> None:
         """Mark a step done: every later delivery of it is skipped."""
         self._redis.set(self._keys.step(request_id, step), "done", ex=keep_s)
