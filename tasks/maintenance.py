@@ -91,18 +91,25 @@ def _placed(rt: Runtime, before_ms: int) -> int:
 def _unnotified(rt: Runtime, before_ms: int) -> int:
     """A process died between an order's final move and enqueuing its notification: enqueue it now.
 
-    Only notifications never begun are started here; one under way retries by itself (its message comes
-    back if its worker dies), and attempt 0 runs at most once however often it is enqueued.
+    Each run reads the next BATCH final orders of each state, from where the last run stopped, and starts over
+    at the end: however many final orders there are, every one is looked at. Only notifications never begun
+    are started here; one under way retries by itself (its message comes back if its worker dies), and
+    attempt 0 runs at most once however often it is enqueued.
     """
     started = 0
     for state in sorted(states.FINAL):
-        for request_id in rt.store.request_ids(state, BATCH, before_ms=before_ms):
-            record = rt.store.get(request_id)
-            if record and record.notify and not record.notification:
-                logger.warning("reconcile: order %s is %s but its producer was never told; notifying", request_id,
-                               state)  # fmt: skip
-                enqueue_notify(request_id, attempt=0)
+        cursor_key = rt.keys.reconcile_cursor(state)
+        page = rt.store.page(state, limit=BATCH, after=(rt.redis.get(cursor_key) or b"").decode() or None)
+        for record in page.orders:
+            if record.updated_ms < before_ms and record.notify and not record.notification:
+                logger.warning("reconcile: order %s is %s but its producer was never told; notifying",
+                               record.request_id, state)  # fmt: skip
+                enqueue_notify(record.request_id, attempt=0)
                 started += 1
+        if page.next_cursor and page.orders:
+            rt.redis.set(cursor_key, page.next_cursor)
+        else:
+            rt.redis.delete(cursor_key)
     return started
 
 

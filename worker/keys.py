@@ -64,6 +64,10 @@ class Keys:
         """List of task messages parked after too many deliveries (their arguments are RequestIds only)."""
         return f"{self.prefix}:dead_letters"
 
+    def reconcile_cursor(self, state: str) -> str:
+        """Where reconciliation's walk through one state's index stopped last (a page cursor; absent: the start)."""
+        return f"{self.prefix}:reconcile:cursor:{state}"
+
     def catalog(self, credential: str) -> str:
         """Hash of one credential's cached catalog and accounts: `fetched_ms` (Redis clock) and `data` (JSON)."""
         return f"{self.prefix}:catalog:{{{credential}}}"
