@@ -14,6 +14,7 @@ order meets the same rules whichever way it came. The steps, and why in this ord
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -86,14 +87,14 @@ class Intake:
         """
         if not _PRODUCER_NAME.match(producer):
             raise OrderRejected(INVALID_PRODUCER, "a producer name is up to 64 letters, digits, '_', '.' or '-'")
-        request = self._validate(order, _SHAPE, producer, storable=_storable(order))
+        request = self._validate(order, _SHAPE, producer, storable=body_digest(order))
         request_id = request["RequestId"]
         existing = self._store.get(request_id)
         if existing:
             return Submission(_same_order(existing, request, producer), created=False)
         catalog = self._catalog_for(self._credential_for(request["AccountId"]))
         full = OrderRequestSchema(catalog=catalog.snapshot(), sandbox_mode=self._sandbox_mode)
-        self._validate(order, full, producer, storable=_without_key(request))
+        self._validate(order, full, producer, storable=body_digest(_without_key(request)))
         fields = self._fields(request_id, order, producer)
         if "Notify" in request:
             fields["notify"] = json.dumps(request["Notify"], sort_keys=True)
@@ -105,7 +106,11 @@ class Intake:
         return Submission(stored, created=True)
 
     def _validate(self, order: object, schema: OrderRequestSchema, producer: str, *, storable: dict) -> dict:
-        """The canonical order, or OrderRejected, stored as `rejected` (with `storable`) if it has a RequestId."""
+        """The canonical order, or OrderRejected, stored as `rejected` (with `storable`) if it has a RequestId.
+
+        A refused order keeps its reason, identity and the digest of its body, never the body: a producer cannot
+        fill the store with what giftq refused.
+        """
         try:
             request = canonical(order, schema, producer)
             if request.get("Notify", {}).get("CallbackUrl") and producer not in self._callback_producers:
@@ -156,9 +161,11 @@ def canonical(order: object, schema: OrderRequestSchema = _SHAPE, producer: str 
 def _same_order(existing: OrderRecord, request: dict, producer: str) -> OrderRecord:
     """The stored order if this submit is a retry of it; a refused one is refused again, with its reason."""
     same_notify = existing.notify == request.get("Notify", {})
-    if existing.producer != producer or existing.request != _without_key(request) or not same_notify:
+    refused = existing.state == states.REJECTED
+    stored = body_digest(_without_key(request)) if refused else _without_key(request)
+    if existing.producer != producer or existing.request != stored or not same_notify:
         raise IdempotencyConflict(existing.request_id)
-    if existing.state == states.REJECTED:
+    if refused:
         raise OrderRejected(existing.reason, "this RequestId was refused before", existing.request_id)
     return existing
 
@@ -183,11 +190,10 @@ def _without_key(request: object) -> dict:
     return {key: value for key, value in request.items() if key not in ("IdempotencyKey", "Notify")}
 
 
-def _storable(order: object) -> dict:
-    """The parts of a refused order worth keeping for a look-up (it was never valid, so keep it small)."""
-    if not isinstance(order, dict):
-        return {}
-    return {key: order[key] for key in ("RequestId", "AccountId", "Products") if key in order}
+def body_digest(body: object) -> dict:
+    """What a refused order keeps of its body: a SHA-256 of its canonical JSON (to tell a retry from another)."""
+    canonical_json = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=True)
+    return {"digest": "sha256:" + hashlib.sha256(canonical_json.encode("utf-8", "replace")).hexdigest()}
 
 
 def _describe(messages: object) -> str:
