@@ -139,6 +139,7 @@ class Settings:
     api: ApiSettings
     notify: NotifySettings
     card_retention_s: int  # cards of a delivered order (notified or read) are erased this long after delivery
+    producer_accounts: dict[str, frozenset[int]] | None = None  # producer -> accounts it may charge; None: any
     webhook_poll_interval_s: int = 30  # a provider webhook makes at most one extra Get Order per order this often
     intake_producers: tuple[str, ...] = ()  # producers sending by task name, each to its own intake queue
 
@@ -216,6 +217,7 @@ def _read(env: Env) -> Settings:
             api=api,
             notify=_read_notify(env),
             card_retention_s=env.int("CARD_RETENTION_S", 7 * 86400),
+            producer_accounts=_producer_accounts(env.list("PRODUCER_ACCOUNTS", [])),
             webhook_poll_interval_s=env.int("WEBHOOK_POLL_INTERVAL_S", 30),
             intake_producers=_intake_producers(env.list("INTAKE_PRODUCERS", [])),
         )
@@ -230,6 +232,20 @@ def _read_notify(env: Env) -> NotifySettings:
         max_backoff_s=min(env.int("NOTIFY_MAX_BACKOFF_S", 120), env.int("VISIBILITY_TIMEOUT_S", 300) // 2),
         deadline_s=env.int("NOTIFY_DEADLINE_S", 3 * 86400),
     )
+
+
+def _producer_accounts(entries: list[str]) -> dict[str, frozenset[int]] | None:
+    """GIFTQ_PRODUCER_ACCOUNTS: `producer:account+account,...`; unset, any producer may charge any account."""
+    if not entries:
+        return None
+    accounts: dict[str, frozenset[int]] = {}
+    for entry in entries:
+        match = re.fullmatch(rf"({_NAME}):(\d+(?:\+\d+)*)", entry.strip())
+        if not match:
+            raise SettingsError(f"GIFTQ_PRODUCER_ACCOUNTS entries are producer:account+account, not {entry!r}")
+        producer, given = match.group(1), {int(account) for account in match.group(2).split("+")}
+        accounts[producer] = accounts.get(producer, frozenset()) | given
+    return accounts
 
 
 def _intake_producers(names: list[str]) -> tuple[str, ...]:

@@ -9,10 +9,11 @@ import uuid
 
 import pytest
 
+from config.settings import settings_from
 from worker.errors import OrderRejected
 from worker.orders import states
-from worker.orders.intake import body_digest
-from worker.runtime import Runtime
+from worker.orders.intake import ACCOUNT_NOT_ALLOWED, body_digest
+from worker.runtime import Runtime, build_runtime
 
 
 def a_60_kb_order_refused_by_its_shape() -> dict:
@@ -48,3 +49,24 @@ def test_a_retry_of_a_refused_order_is_refused_again_and_another_body_is_a_confl
     other = {**order, "Products": [{"ProductId": 100001, "Quantity": 2, "Value": "25"}]}
     with pytest.raises(Exception, match="already submitted"):
         intake.submit(other, producer="shop")
+
+
+def test_an_order_for_an_account_its_producer_may_not_charge_is_refused_with_its_reason(
+    giftq_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an operator who lets shop charge account 655 only, and blog 555
+    giftq_env["GIFTQ_PRODUCER_ACCOUNTS"] = "shop:655,blog:555"
+    rt = build_runtime(settings_from(giftq_env))
+    intake = rt.intake(lambda request_id: None)
+    order = {"RequestId": str(uuid.uuid4()), "AccountId": 555,
+             "Products": [{"ProductId": 100002, "Quantity": 1, "Value": "20"}]}  # fmt: skip
+
+    # When shop orders on account 555, Then it is refused with AccountNotAllowed, and stored so
+    with pytest.raises(OrderRejected) as refused:
+        intake.submit(order, producer="shop")
+    assert refused.value.reason == ACCOUNT_NOT_ALLOWED
+    assert rt.store.get(order["RequestId"]).reason == ACCOUNT_NOT_ALLOWED
+    # And blog, whose account it is, may
+    other = {**order, "RequestId": str(uuid.uuid4())}
+    assert intake.submit(other, producer="blog").created
+    rt.redis.close()

@@ -48,7 +48,8 @@ class Runtime:
         """Order intake; `enqueue` starts the placing of a stored order."""
         return Intake(store=self.store, catalog_for=self.catalog, credential_for=self.credential_for,
                       sandbox_mode=self.settings.bamboo.sandbox_mode, enqueue=enqueue,
-                      callback_producers=frozenset(self.settings.notify.callback_secrets))  # fmt: skip
+                      callback_producers=frozenset(self.settings.notify.callback_secrets),
+                      producer_accounts=self.settings.producer_accounts)  # fmt: skip
 
     def catalog(self, credential: str) -> CatalogCache:
         """The cached catalog and accounts of one credential."""

@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -36,6 +36,7 @@ IDEMPOTENCY_NAMESPACE = uuid.UUID("5d8c6f4e-2b1a-4e8f-9c3d-7a6b5e4f3a21")
 ORDER_ALREADY_EXISTS = "OrderAlreadyExists"
 INVALID_PRODUCER = "InvalidProducer"
 NO_CALLBACK_SECRET = "NoCallbackSecret"
+ACCOUNT_NOT_ALLOWED = "AccountNotAllowed"  # the operator did not let this producer charge this account
 _CENT = Decimal("0.01")
 _PRODUCER_NAME = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")  # no ':', so "<producer>:<key>" reads one way only
 
@@ -70,9 +71,14 @@ class Intake:
 
     def __init__(self, *, store: OrderStore, catalog_for: Callable[[str], CatalogCache],
                  credential_for: Callable[[int], str], sandbox_mode: bool,
-                 enqueue: Callable[[str], object], callback_producers: frozenset[str] = frozenset()):  # fmt: skip
-        """`callback_producers`: the producers with a callback secret (GIFTQ_CALLBACK_SECRETS), who may ask for one."""
+                 enqueue: Callable[[str], object], callback_producers: frozenset[str] = frozenset(),
+                 producer_accounts: Mapping[str, frozenset[int]] | None = None):  # fmt: skip
+        """`callback_producers`: the producers with a callback secret (GIFTQ_CALLBACK_SECRETS), who may ask for one.
+
+        `producer_accounts`: the accounts each producer may charge (GIFTQ_PRODUCER_ACCOUNTS); None: any account.
+        """
         self._callback_producers = callback_producers
+        self._producer_accounts = producer_accounts
         self._store = store
         self._catalog_for = catalog_for
         self._credential_for = credential_for
@@ -113,6 +119,7 @@ class Intake:
         """
         try:
             request = canonical(order, schema, producer)
+            self._check_account(request, producer)
             if request.get("Notify", {}).get("CallbackUrl") and producer not in self._callback_producers:
                 detail = f"producer {producer!r} has no callback secret (GIFTQ_CALLBACK_SECRETS); ask giftq's operator"
                 raise OrderRejected(NO_CALLBACK_SECRET, detail, request["RequestId"])
@@ -122,6 +129,13 @@ class Intake:
                 fields = self._fields(rejected.request_id, order, producer)
                 self._store.create_rejected(rejected.request_id, storable, rejected.reason, **fields)
             raise
+
+    def _check_account(self, request: dict, producer: str) -> None:
+        """Refuse an order charging an account the operator did not give its producer."""
+        if self._producer_accounts is None or request["AccountId"] in self._producer_accounts.get(producer, ()):
+            return
+        detail = f"producer {producer!r} may not charge account {request['AccountId']} (GIFTQ_PRODUCER_ACCOUNTS)"
+        raise OrderRejected(ACCOUNT_NOT_ALLOWED, detail, request["RequestId"])
 
     def _fields(self, request_id: str, order: object, producer: str) -> dict[str, str]:
         """What the record keeps besides the request: who sent it, for which credential, under which key."""
