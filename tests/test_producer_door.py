@@ -8,6 +8,8 @@ broker URL could `HSET` another producer's order to itself and read its cards, o
 from __future__ import annotations
 
 import json
+import os
+import re
 import secrets
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from tests.conftest import environment_for
 from tests.waiting import final_state, wait_for
 from worker.broker import GIFTQ_ACL_RULES, producer_acl_rules
 from worker.cli.processes import Child, Sandbox, start_worker
-from worker.cli.redis_server import RedisServer
+from worker.cli.redis_server import RedisServer, find_redis_server, free_port
 from worker.keys import Keys
 from worker.orders import states
 from worker.orders.intake import request_id_for
@@ -196,3 +198,44 @@ def _raw_message(door: Door, task: str) -> dict:
     raw = admin.rpop(f"{door.broker_prefix}scratch")
     admin.close()
     return json.loads(raw)
+
+
+def test_giftq_acl_writes_an_acl_file_that_redis_enforces(sandbox: Sandbox, tmp_path: Path) -> None:
+    # Given the ACL file `giftq acl` writes for two producers
+    port = free_port()
+    acl = tmp_path / "users.acl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIFTQ_")} | {"GIFTQ_BROKER_KEY_PREFIX": "p:"}
+    written = subprocess.run([sys.executable, "-m", "worker.cli", "acl", "--out", str(acl), "--producer", "shop",
+                              "--producer", "blog", "--host", f"127.0.0.1:{port}"],
+                             env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    assert oct(acl.stat().st_mode & 0o777) == "0o600"
+    urls = dict(re.findall(r"(giftq's processes|producer shop|producer blog): .*?(redis://[^\s,]+)", written.stdout))
+
+    # When a redis-server runs with it
+    server = subprocess.Popen([find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--dir", str(tmp_path), "--aclfile", str(acl)], stdout=subprocess.DEVNULL)  # fmt: skip
+    try:
+        giftq = redis.Redis.from_url(urls["giftq's processes"])
+        wait_for(lambda: _answers(giftq), timeout_s=10, what="redis-server up")
+        shop = redis.Redis.from_url(urls["producer shop"])
+        # Then giftq may do anything, shop push to its own queue only, and nobody gets in without a user
+        assert giftq.set("p:anything", "1")
+        assert shop.lpush("p:giftq.intake.shop", "x") == 1
+        for command in (("LPUSH", "p:giftq.intake.blog", "x"), ("LPUSH", "p:giftq", "x"), ("GET", "p:anything")):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                shop.execute_command(*command)
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis(port=port).ping()
+        giftq.close()
+        shop.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False

@@ -59,7 +59,7 @@ def producer_acl_rules(queue: str, *, key_prefix: str = "") -> list[str]:
     bindings = [_glob_escaped(f"{key_prefix}_kombu.{kind}.{queue}") for kind in ("binding", "binding_permanent")]
     keys = [own, f"{own}{REDIS_PRIORITY_SEPARATOR}*", *bindings]
     commands = ["lpush", "llen", "sadd", "smembers", "multi", "exec", "discard", "ping", "hello", "auth", "select",
-                "client|setinfo", "client|setname"]  # fmt: skip
+                "client|setname"]  # fmt: skip
     return ["resetkeys", "resetchannels", *(f"~{key}" for key in keys), "-@all", *(f"+{c}" for c in commands)]
 
 

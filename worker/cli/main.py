@@ -77,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
                         "--scope cards alone adds cards to orders")  # fmt: skip
     apikey.set_defaults(handler=_apikey)
 
+    acl = commands.add_parser("acl", help="write a Redis ACL file: giftq's user and one user per producer")
+    acl.add_argument("--out", required=True, help="the ACL file to write (for redis-server --aclfile); mode 0600")
+    acl.add_argument("--producer", action="append", default=[],
+                     help="a producer sending by task name (repeatable; default GIFTQ_INTAKE_PRODUCERS)")  # fmt: skip
+    acl.add_argument("--host", default="127.0.0.1:6379", help="host:port the URLs printed name (default %(default)s)")
+    acl.set_defaults(handler=_acl)
+
     commands.add_parser("sandbox", help="start a provider sandbox: giftq sandbox bamboo --port N", add_help=False)
     return parser
 
@@ -176,6 +183,33 @@ def _api(args: argparse.Namespace) -> int:
     from config.settings import load_settings
 
     serve(load_settings(), bind=args.bind)
+    return 0
+
+
+def _acl(args: argparse.Namespace) -> int:
+    """Write an ACL file with fresh passwords: default user off, giftq's user, one user per producer's queue."""
+    import os
+    import secrets
+
+    from config.settings import intake_queue, load_settings
+    from worker.broker import GIFTQ_ACL_RULES, producer_acl_rules
+
+    settings = load_settings()
+    producers = args.producer or list(settings.intake_producers)
+    if not producers:
+        raise GiftqError("name the producers: --producer NAME (or set GIFTQ_INTAKE_PRODUCERS)")
+    passwords = {name: secrets.token_urlsafe(24) for name in ("giftq", *producers)}
+    lines = ["user default off", f"user giftq on >{passwords['giftq']} {' '.join(GIFTQ_ACL_RULES)}"]
+    for name in producers:
+        rules = producer_acl_rules(intake_queue(name), key_prefix=settings.broker_key_prefix)
+        lines.append(f"user {name} on >{passwords[name]} {' '.join(rules)}")
+    descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="latin-1") as out:
+        out.write("\n".join(lines) + "\n")
+    print(f"wrote {args.out}: start the Redis with --aclfile {args.out}")
+    print(f"giftq's processes: GIFTQ_REDIS_URL=redis://giftq:{passwords['giftq']}@{args.host}/0")
+    for name in producers:
+        print(f"producer {name}: broker redis://{name}:{passwords[name]}@{args.host}/0, queue {intake_queue(name)}")
     return 0
 
 
