@@ -6,15 +6,25 @@ The attack it stops: with write access to the store, `HSET <order> producer evil
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import requests
 
-from tests.test_api_cards import an_order, cards_auth, final_order, get_cards
+from tests.test_api_cards import cards_auth, final_order, get_cards
 from worker.cli.processes import ApiServer, Sandbox
 from worker.orders import states
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.timeout(90)
+
+
+PRODUCTS = iter(range(100010, 100025))  # plain products of their own, so no other test's window holds these back
+
+
+def an_order(quantity: int = 2) -> dict:
+    return {"RequestId": str(uuid.uuid4()), "AccountId": 655,
+            "Products": [{"ProductId": next(PRODUCTS), "Quantity": quantity, "Value": 20}]}  # fmt: skip
 
 
 def issued_codes(sandbox: Sandbox, request_id: str) -> set[str]:

@@ -73,7 +73,9 @@ def _too_many_deliveries(task: Task, args: tuple, kwargs: dict) -> bool:
         count, _ = pipe.incr(key).expire(key, DELIVERY_COUNT_TTL_S).execute()
     if count <= rt.settings.max_deliveries:
         return False
-    letter = {"task": task.name, "id": task.request.id, "args": args, "kwargs": kwargs, "at": time.time()}
+    queue = (task.request.delivery_info or {}).get("routing_key")  # a replay must keep the door it came through
+    letter = {"task": task.name, "id": task.request.id, "queue": queue, "args": args, "kwargs": kwargs,
+              "at": time.time()}  # fmt: skip
     rt.redis.rpush(rt.keys.dead_letters(), json.dumps(letter, default=str))
     logger.error("task %s[%s] delivered %d times: parked as a dead letter", task.name, task.request.id, count)
     return True

@@ -99,8 +99,8 @@ def _start_stack(stack: contextlib.ExitStack, workdir: Path, console: Console) -
         env["GIFTQ_REDIS_URL"] = redis_server.add_user("giftq", secrets.token_hex(16), GIFTQ_ACL_RULES)
         rules = producer_acl_rules(intake_queue(DEMO_PRODUCER), key_prefix=env["GIFTQ_BROKER_KEY_PREFIX"])
         producer_url = redis_server.add_user(DEMO_PRODUCER, secrets.token_hex(16), rules)
-        console.print(f"started redis-server on 127.0.0.1:{redis_server.port} ({redis_server.binary}), with ACL "
-                      f"users for giftq and for the producer {DEMO_PRODUCER!r}")  # fmt: skip
+        console.print(f"started redis-server on redis://127.0.0.1:{redis_server.port}/0 ({redis_server.binary}), "
+                      f"with ACL users for giftq and for the producer {DEMO_PRODUCER!r}")  # fmt: skip
     env.setdefault("GIFTQ_FERNET_KEYS", new_key())  # a throwaway key: the demo's cards die with it
     sandbox = Sandbox(workdir / "sandbox.log", fulfil_delay_ms=FULFIL_DELAY_MS)
     stack.callback(sandbox.stop)
