@@ -2,7 +2,7 @@
 
 `POST /orders` goes through the same `Intake.submit` as the `giftq.submit_order` task and `giftq submit`,
 its body read by `api/body.py` (bounded, Decimal numbers, no duplicate keys, Unicode text only). An order
-is visible only to the producer that submitted it.
+is visible only to the producer that submitted it; page cursors are sealed to it (`api/cursors.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from flask import g, request
 from flask_smorest import Blueprint, abort
 
 from api.body import BodyRefused, read_json_body
+from api.cursors import InvalidCursor, PageCursors
 from schemas.api import ErrorSchema, HealthSchema, OrderListQuerySchema, OrderPageSchema, OrderViewSchema
 from schemas.order import OrderRequestSchema
 from worker.errors import CatalogUnavailable, OrderRejected, StoreError
@@ -29,6 +30,7 @@ _REFUSED = (
 def orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
     """The orders endpoints and the health check, on the runtime's store."""
     blp = Blueprint("orders", __name__, description="Gift-card orders: submit one, follow it to its end.")
+    cursors = PageCursors(rt.settings.fernet_keys)
 
     @blp.route("/orders", methods=["POST"])
     @blp.doc(
@@ -75,12 +77,15 @@ def orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
     @blp.arguments(OrderListQuerySchema, location="query", error_status_code=422)
     @blp.response(200, OrderPageSchema)
     def list_orders(query: dict) -> dict:
-        """This producer's orders in one state, oldest first, a page at a time."""
+        """This producer's orders in one state, oldest first, a page at a time (422 InvalidCursor: start again)."""
+        state, producer = query["state"], g.producer
         try:
-            page = rt.store.page(query["state"], limit=query["limit"], after=query.get("cursor"), producer=g.producer)
-        except StoreError as error:
-            abort(422, message=str(error))
-        return {"orders": [view_of(rt, order, history=False) for order in page.orders], "next_cursor": page.next_cursor}
+            after = cursors.open(query["cursor"], producer=producer, state=state) if "cursor" in query else None
+            page = rt.store.page(state, limit=query["limit"], after=after, producer=producer)
+        except (InvalidCursor, StoreError) as error:  # a sealed position is the store's own: StoreError is a bug
+            abort(422, reason=InvalidCursor.reason, message=str(error))
+        next_cursor = cursors.seal(page.next_cursor, producer=producer, state=state) if page.next_cursor else None
+        return {"orders": [view_of(rt, order, history=False) for order in page.orders], "next_cursor": next_cursor}
 
     @blp.route("/health", methods=["GET"])
     @blp.response(200, HealthSchema)
