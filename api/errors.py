@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 
 from flask_smorest import Api
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from schemas.api import ErrorSchema
 
-REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "MissingScope", 404: "OrderNotFound", 413: "BodyTooLarge",
-           422: "InvalidQuery"}  # fmt: skip
+REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "MissingScope", 404: "OrderNotFound",
+           405: "MethodNotAllowed", 413: "BodyTooLarge", 422: "InvalidQuery"}  # fmt: skip
 
 
 def error_body(status: int, reason: str, message: str, request_id: str | None = None) -> dict:
@@ -36,4 +36,6 @@ class GiftqApi(Api):
         headers = dict(data.get("headers") or {})
         if error.code == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="giftq"'
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            headers["Allow"] = ", ".join(error.valid_methods)
         return error_body(error.code, reason, message, data.get("request_id")), error.code, headers
