@@ -1,7 +1,8 @@
 """The producers' HTTP API (flask-smorest): submit orders and follow them, on the schemas intake uses.
 
-Producers authenticate with `Authorization: Bearer <API key>`; each request is checked for the scope its
-endpoint needs. The endpoints are in api/orders.py, api/cards.py and api/webhooks.py; every error is JSON
+Producers authenticate with `Authorization: Bearer <API key>`; each authenticated request is counted
+against its key's rate limit (api/ratelimit.py), then checked for the scope its endpoint needs. The
+endpoints are in api/orders.py, api/cards.py and api/webhooks.py; every error is JSON
 `{"status", "reason", "message", "request_id"}` (api/errors.py). Served by gunicorn: `giftq api`.
 """
 
@@ -14,8 +15,9 @@ from flask_smorest import abort
 
 from api.apikeys import ApiKeys
 from api.cards import cards_blueprint
-from api.errors import GiftqApi
+from api.errors import RATE_LIMITED, GiftqApi
 from api.orders import orders_blueprint
+from api.ratelimit import RateLimiter
 from api.webhooks import WEBHOOK_PATH, webhooks_blueprint
 from config.settings import SCOPE_CARDS, SCOPE_ORDERS
 from worker.orders.intake import Intake
@@ -46,7 +48,10 @@ def create_app(rt: Runtime, intake: Intake, poll_now: Callable[[str], object] | 
     api = GiftqApi(app)
     api.spec.components.security_scheme("ApiKey", {"type": "http", "scheme": "bearer"})
     keys = ApiKeys(settings.keys)
-    app.before_request(lambda: _authenticate(keys))
+    limiter = RateLimiter(
+        rt.redis, rt.keys, requests=settings.rate_limit_requests, window_s=settings.rate_limit_window_s
+    )
+    app.before_request(lambda: _authenticate(keys, limiter))
     api.register_blueprint(orders_blueprint(rt, intake))
     api.register_blueprint(cards_blueprint(rt))
     if poll_now is not None:
@@ -54,14 +59,18 @@ def create_app(rt: Runtime, intake: Intake, poll_now: Callable[[str], object] | 
     return app
 
 
-def _authenticate(keys: ApiKeys) -> None:
-    """Who calls (401 without a valid key), with the scope it needs (403)."""
+def _authenticate(keys: ApiKeys, limiter: RateLimiter) -> None:
+    """Who calls (401 without a valid key), within its key's rate (429), with the scope it needs (403)."""
     if request.path in OPEN_PATHS or request.path.startswith("/swagger-ui"):
         return
     header = request.headers.get("Authorization", "")
     caller = keys.caller_for(header[len(BEARER) :] if header.startswith(BEARER) else None)
     if caller is None:
         abort(401, message="give a valid API key: Authorization: Bearer <key>")
+    wait_s = limiter.admit(caller.key_id)
+    if wait_s:
+        message = f"this API key is over its request rate; try again in {wait_s} s"
+        abort(429, reason=RATE_LIMITED, message=message, headers={"Retry-After": str(wait_s)})
     needed = SCOPE_OF_BLUEPRINT.get(request.blueprint or "")
     if needed and needed not in caller.scopes:
         abort(403, message=f"this API key lacks the {needed!r} scope (see `giftq apikey NAME --scope {needed}`)")

@@ -13,8 +13,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from schemas.api import ErrorSchema
 
+RATE_LIMITED = "RateLimited"
 REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "MissingScope", 404: "OrderNotFound",
-           405: "MethodNotAllowed", 413: "BodyTooLarge", 422: "InvalidQuery"}  # fmt: skip
+           405: "MethodNotAllowed", 413: "BodyTooLarge", 422: "InvalidQuery", 429: RATE_LIMITED}  # fmt: skip
 
 
 def error_body(status: int, reason: str, message: str, request_id: str | None = None) -> dict:
