@@ -18,13 +18,14 @@ from api.cards import cards_blueprint
 from api.errors import RATE_LIMITED, GiftqApi
 from api.orders import orders_blueprint
 from api.ratelimit import RateLimiter
+from api.swagger import SWAGGER_UI_PATH, swagger_assets_blueprint, swagger_ui_config
 from api.webhooks import WEBHOOK_PATH, webhooks_blueprint
 from config.settings import SCOPE_CARDS, SCOPE_ORDERS
 from worker.orders.intake import Intake
 from worker.runtime import Runtime
 
 BEARER = "Bearer "
-OPEN_PATHS = ("/health", "/openapi.json", "/swagger-ui", WEBHOOK_PATH)  # answered without an API key
+OPEN_PATHS = ("/health", "/openapi.json", WEBHOOK_PATH)  # answered without an API key, as is all of SWAGGER_UI_PATH
 SCOPE_OF_BLUEPRINT = {"orders": SCOPE_ORDERS, "cards": SCOPE_CARDS}  # what a key needs for each blueprint
 
 
@@ -42,8 +43,7 @@ def create_app(rt: Runtime, intake: Intake, poll_now: Callable[[str], object] | 
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/swagger-ui",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        **swagger_ui_config(settings.swagger_ui),
     )
     api = GiftqApi(app)
     api.spec.components.security_scheme("ApiKey", {"type": "http", "scheme": "bearer"})
@@ -56,12 +56,14 @@ def create_app(rt: Runtime, intake: Intake, poll_now: Callable[[str], object] | 
     api.register_blueprint(cards_blueprint(rt))
     if poll_now is not None:
         api.register_blueprint(webhooks_blueprint(rt, poll_now))
+    if settings.swagger_ui:
+        app.register_blueprint(swagger_assets_blueprint())
     return app
 
 
 def _authenticate(keys: ApiKeys, limiter: RateLimiter) -> None:
     """Who calls (401 without a valid key), within its key's rate (429), with the scope it needs (403)."""
-    if request.path in OPEN_PATHS or request.path.startswith("/swagger-ui"):
+    if request.path in OPEN_PATHS or request.path.startswith(SWAGGER_UI_PATH):
         return
     header = request.headers.get("Authorization", "")
     caller = keys.caller_for(header[len(BEARER) :] if header.startswith(BEARER) else None)

@@ -91,6 +91,7 @@ class ApiSettings:
     max_body_bytes: int  # larger request bodies are refused with 413
     rate_limit_requests: int  # requests one API key may make per rate_limit_window_s (429 beyond); 0: no limit
     rate_limit_window_s: int  # the rate limit's window, seconds
+    swagger_ui: bool  # serve Swagger UI at /swagger-ui, from the assets giftq ships (never a CDN)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +172,7 @@ def _read(env: Env) -> Settings:
             max_body_bytes=env.int("API_MAX_BODY_BYTES", 64 * 1024),
             rate_limit_requests=_int_at_least(env, "API_RATE_LIMIT_REQUESTS", 100, minimum=0),
             rate_limit_window_s=_int_at_least(env, "API_RATE_LIMIT_WINDOW_S", 1, minimum=1),
+            swagger_ui=env.bool("API_SWAGGER_UI", False),
         )
         return Settings(
             redis_url=env.str("REDIS_URL", None),
