@@ -15,7 +15,7 @@ from flask_smorest import abort
 
 from api.apikeys import ApiKeys
 from api.cards import cards_blueprint
-from api.errors import RATE_LIMITED, GiftqApi
+from api.errors import RATE_LIMITED, GiftqApi, install_store_unavailable
 from api.orders import orders_blueprint
 from api.ratelimit import RateLimiter
 from api.swagger import SWAGGER_UI_PATH, swagger_assets_blueprint, swagger_ui_config
@@ -47,6 +47,7 @@ def create_app(rt: Runtime, intake: Intake, poll_now: Callable[[str], object] | 
     )
     api = GiftqApi(app)
     api.spec.components.security_scheme("ApiKey", {"type": "http", "scheme": "bearer"})
+    install_store_unavailable(app)
     keys = ApiKeys(settings.keys)
     limiter = RateLimiter(
         rt.redis, rt.keys, requests=settings.rate_limit_requests, window_s=settings.rate_limit_window_s

@@ -1,23 +1,31 @@
 """giftq's one error shape for everything the API answers: `{"status", "reason", "message", "request_id"}`.
 
-Each status has a reason code a producer's code can branch on; a view that knows better gives its own
-(`abort(400, reason="NoProducts", ...)`).
+Each status has a reason code a producer's code can branch on (README, "Over HTTP", lists them); a view
+that knows better gives its own (`abort(400, reason="NoProducts", ...)`). A store Redis that cannot be
+reached is 503 `StoreUnavailable` with Retry-After, from any endpoint, rather than a 500.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
-from flask import request
+import redis
+from flask import Flask, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from schemas.api import ErrorSchema
 
+logger = logging.getLogger(__name__)
+
+STORE_UNAVAILABLE = "StoreUnavailable"
+STORE_RETRY_AFTER_S = 5  # a store restart or fail-over usually takes about this long
 RATE_LIMITED = "RateLimited"
-NO_SUCH_PATH = "NotFound"  # a 404 of the routing: no endpoint at that path (not an order that is not there)
 REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "MissingScope", 404: "OrderNotFound",
-           405: "MethodNotAllowed", 413: "BodyTooLarge", 422: "InvalidQuery", 429: RATE_LIMITED}  # fmt: skip
+           405: "MethodNotAllowed", 413: "BodyTooLarge", 422: "InvalidQuery", 429: RATE_LIMITED,
+           503: STORE_UNAVAILABLE}  # fmt: skip
+NO_SUCH_PATH = "NotFound"  # a 404 of the routing: no endpoint at that path (not an order that is not there)
 
 
 def error_body(status: int, reason: str, message: str, request_id: str | None = None) -> dict:
@@ -42,6 +50,20 @@ class GiftqApi(Api):
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             headers["Allow"] = ", ".join(error.valid_methods)
         return error_body(error.code, reason, message, data.get("request_id")), error.code, headers
+
+
+def install_store_unavailable(app: Flask) -> None:
+    """Answer 503 `StoreUnavailable` (with Retry-After) when the store Redis cannot be reached, on any endpoint."""
+
+    def store_unavailable(error: redis.RedisError) -> tuple[dict, int, dict]:
+        # The exception's text may name the store's address; the log says only what kind of failure it was.
+        logger.warning("store Redis unreachable (%s) on %s %s", type(error).__name__, request.method, request.path)
+        message = "the order store cannot be reached; try again shortly (the same order again is answered as one)"
+        headers = {"Retry-After": str(STORE_RETRY_AFTER_S)}
+        return error_body(503, STORE_UNAVAILABLE, message), 503, headers
+
+    app.register_error_handler(redis.ConnectionError, store_unavailable)
+    app.register_error_handler(redis.TimeoutError, store_unavailable)
 
 
 def _default_reason(error: HTTPException) -> str:
