@@ -14,6 +14,7 @@ from flask import g, request
 from flask_smorest import Blueprint, abort
 from werkzeug.exceptions import MethodNotAllowed
 
+from api.errors import refusals
 from schemas.api import CardsSchema, ErrorSchema
 from worker.orders import states
 from worker.orders.vault import CardsErased
@@ -33,6 +34,7 @@ def cards_blueprint(rt: Runtime) -> Blueprint:
     @blp.alt_response(404, schema=ErrorSchema, description="No such order of this producer")
     @blp.alt_response(409, schema=ErrorSchema, description="The order is not final yet")
     @blp.alt_response(410, schema=ErrorSchema, description="The cards were erased after retention")
+    @refusals(blp, 429, 503)
     def get_cards(request_id: str) -> tuple[dict, int, dict]:
         """The order's cards, decrypted: code, PIN, serial number, expiration. Each read is recorded."""
         if request.method != "GET":  # HEAD: see the module's docstring

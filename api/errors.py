@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 import redis
 from flask import Flask, request
-from flask_smorest import Api
+from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from schemas.api import ErrorSchema
@@ -70,3 +71,25 @@ def _default_reason(error: HTTPException) -> str:
     if error.code == 404 and request.routing_exception is error:
         return NO_SUCH_PATH
     return REASONS.get(error.code) or error.name.replace(" ", "")
+
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}}
+REFUSALS = {
+    413: "The body is larger than GIFTQ_API_MAX_BODY_BYTES, with a Content-Length or chunked: BodyTooLarge",
+    429: "This API key made more than its GIFTQ_API_RATE_LIMIT_REQUESTS requests per window: RateLimited",
+    503: "The order store cannot be reached: StoreUnavailable",
+}
+
+
+def refusals(blp: Blueprint, *statuses: int, **descriptions: str) -> Callable[[Callable], Callable]:
+    """Document the shared refusals `statuses` (REFUSALS) on an operation; `descriptions` replaces one by status,
+    e.g. `s503="..."`. 429 and 503 answer Retry-After."""
+
+    def decorate(view: Callable) -> Callable:
+        for status in statuses:
+            description = descriptions.get(f"s{status}", REFUSALS[status])
+            headers = RETRY_AFTER if status in (429, 503) else None
+            view = blp.alt_response(status, schema=ErrorSchema, description=description, headers=headers)(view)
+        return view
+
+    return decorate

@@ -12,6 +12,7 @@ from flask_smorest import Blueprint, abort
 
 from api.body import BodyRefused, read_json_body
 from api.cursors import InvalidCursor, PageCursors
+from api.errors import refusals
 from schemas.api import ErrorSchema, HealthSchema, OrderListQuerySchema, OrderPageSchema, OrderViewSchema
 from schemas.order import OrderRequestSchema
 from worker.errors import CatalogUnavailable, OrderRejected, StoreError
@@ -25,6 +26,7 @@ _REFUSED = (
     "(InvalidOrder), has a key twice in one object (DuplicateKey) or a lone surrogate (InvalidUnicode) "
     "is refused with nothing stored"
 )
+_UNAVAILABLE = "No catalog to validate with, nothing stored (CatalogUnavailable); or the store cannot be reached"
 
 
 def orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
@@ -41,8 +43,7 @@ def orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
     @blp.alt_response(200, schema=OrderViewSchema, description="The same order was already submitted")
     @blp.alt_response(400, schema=ErrorSchema, description=_REFUSED)
     @blp.alt_response(409, schema=ErrorSchema, description="The RequestId is taken by another body or producer")
-    @blp.alt_response(413, schema=ErrorSchema, description="The body is larger than GIFTQ_API_MAX_BODY_BYTES")
-    @blp.alt_response(503, schema=ErrorSchema, description="No catalog to validate with; nothing stored")
+    @refusals(blp, 413, 429, 503, s503=_UNAVAILABLE)
     def submit_order() -> tuple[dict, int]:
         """Submit an order: validated against every rule, stored once per RequestId, then placed."""
         try:
@@ -65,6 +66,7 @@ def orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
     @blp.doc(security=SECURITY)
     @blp.response(200, OrderViewSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such order of this producer")
+    @refusals(blp, 429, 503)
     def get_order(request_id: str) -> dict:
         """An order's state, reason and history. Never its cards."""
         record = rt.store.get(request_id)
@@ -76,6 +78,7 @@ def orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
     @blp.doc(security=SECURITY)
     @blp.arguments(OrderListQuerySchema, location="query", error_status_code=422)
     @blp.response(200, OrderPageSchema)
+    @refusals(blp, 429, 503)
     def list_orders(query: dict) -> dict:
         """This producer's orders in one state, oldest first, a page at a time (422 InvalidCursor: start again)."""
         state, producer = query["state"], g.producer
@@ -89,6 +92,7 @@ def orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
 
     @blp.route("/health", methods=["GET"])
     @blp.response(200, HealthSchema)
+    @refusals(blp, 503)
     def health() -> dict:
         """The API is up and its order store answers."""
         return {"ok": bool(rt.redis.ping())}
