@@ -3,13 +3,18 @@
 Only with an API key that has the `cards` scope (api/app.py checks scopes per blueprint). Every read is
 recorded on the order (producer, key id, time) before the cards are answered; another producer's order is a
 404, as if it did not exist. The answer is never cached (`Cache-Control: no-store`).
+
+HEAD is refused (405, `Allow: GET`): Flask answers HEAD by running the GET view and dropping the body,
+which would record a read, and so start the cards' retention clock, for cards nobody received.
 """
 
 from __future__ import annotations
 
-from flask import g
+from flask import g, request
 from flask_smorest import Blueprint, abort
+from werkzeug.exceptions import MethodNotAllowed
 
+from api.errors import refusals
 from schemas.api import CardsSchema, ErrorSchema
 from worker.orders import states
 from worker.orders.crypto import CipherError
@@ -31,8 +36,11 @@ def cards_blueprint(rt: Runtime) -> Blueprint:
     @blp.alt_response(409, schema=ErrorSchema, description="The order is not final yet")
     @blp.alt_response(410, schema=ErrorSchema, description="The cards were erased after retention")
     @blp.alt_response(500, schema=ErrorSchema, description="The stored cards are not this order's (CardsNotBound)")
+    @refusals(blp, 429, 503)
     def get_cards(request_id: str) -> tuple[dict, int, dict]:
         """The order's cards, decrypted: code, PIN, serial number, expiration. Each read is recorded."""
+        if request.method != "GET":  # HEAD: see the module's docstring
+            raise MethodNotAllowed(valid_methods=["GET"], description="HEAD would not be a read: use GET")
         record = rt.store.get(request_id)
         if record is None or record.producer != g.producer:
             abort(404, message=f"no order {request_id}")

@@ -99,6 +99,9 @@ class ApiSettings:
     threads: int  # threads per worker process (gthread)
     keys: tuple[tuple[str, str, tuple[str, ...]], ...]  # (producer name, sha256 hex of its API key, scopes)
     max_body_bytes: int  # larger request bodies are refused with 413
+    rate_limit_requests: int  # requests one API key may make per rate_limit_window_s (429 beyond); 0: no limit
+    rate_limit_window_s: int  # the rate limit's window, seconds
+    swagger_ui: bool  # serve Swagger UI at /swagger-ui, from the assets giftq ships (never a CDN)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,6 +195,9 @@ def _read(env: Env) -> Settings:
             threads=env.int("API_THREADS", 8),
             keys=_api_keys(env.list("API_KEYS", [])),
             max_body_bytes=env.int("API_MAX_BODY_BYTES", 64 * 1024),
+            rate_limit_requests=_int_at_least(env, "API_RATE_LIMIT_REQUESTS", 100, minimum=0),
+            rate_limit_window_s=_int_at_least(env, "API_RATE_LIMIT_WINDOW_S", 1, minimum=1),
+            swagger_ui=env.bool("API_SWAGGER_UI", False),
         )
         return Settings(
             redis_url=env.str("REDIS_URL", None),
@@ -308,6 +314,14 @@ def _read_limits(env: Env) -> Limits:
 def _client_pair(entry: str) -> tuple[str, str]:
     client_id, _, secret = entry.partition(":")
     return client_id.strip(), secret.strip()
+
+
+def _int_at_least(env: Env, name: str, default: int, *, minimum: int) -> int:
+    """The integer setting GIFTQ_`name` (`env` is prefixed already), refused when below `minimum`."""
+    value = env.int(name, default)
+    if value < minimum:
+        raise SettingsError(f"GIFTQ_{name} must be at least {minimum}")
+    return value
 
 
 _API_KEY_ENTRY = re.compile(r"^([A-Za-z0-9_.-]{1,64}):([0-9a-f]{64})(?::([a-z]+(?:\+[a-z]+)*))?$")

@@ -10,6 +10,9 @@ from marshmallow import Schema, fields, validate
 
 from worker.orders import states
 
+# A page cursor is opaque (api/cursors.py): base64url, at least a nonce, a tag and one byte long.
+CURSOR_FORM = r"^[A-Za-z0-9_-]{39,200}$"
+
 
 class ErrorSchema(Schema):
     """Every error the API answers: a machine-readable reason code and a sentence for people."""
@@ -100,7 +103,10 @@ class OrderListQuerySchema(Schema):
 
     state = fields.String(required=True, validate=validate.OneOf(states.ALL))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
-    cursor = fields.String(validate=validate.Length(max=200))
+    cursor = fields.String(
+        validate=validate.Regexp(CURSOR_FORM, error="not a cursor: pass back a next_cursor as it was given"),
+        metadata={"description": "A next_cursor of this producer's listing of this state, as it was given"},
+    )
 
 
 class HealthSchema(Schema):

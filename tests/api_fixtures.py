@@ -29,11 +29,12 @@ def module_env(request: pytest.FixtureRequest, redis_url: str, sandbox: Sandbox)
 
     It uses the sandbox's second credential unless the module sets BAMBOO_CLIENT: the sandbox is shared by
     the session and limits orders per product per minute and client, so modules that place orders use
-    a credential of their own where they can.
+    a credential of their own where they can. A module's API_ENV (a dict) adds or replaces variables,
+    e.g. a rate limit of its own.
     """
     prefix = f"m-{uuid.uuid4().hex[:10]}"
     client = getattr(request.module, "BAMBOO_CLIENT", SECOND_CLIENT)
-    yield environment_for(redis_url, prefix, sandbox, client)
+    yield {**environment_for(redis_url, prefix, sandbox, client), **getattr(request.module, "API_ENV", {})}
     client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(match=f"{prefix}*", count=1000):
         client.delete(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -15,6 +16,8 @@ from worker.orders.intake import request_id_for
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.timeout(60)
+
+API_ENV = {"GIFTQ_API_SWAGGER_UI": "true"}  # off by default (tests/test_api_docs.py); on here, from giftq's assets
 
 
 def an_order(**overrides: object) -> dict:
@@ -52,6 +55,16 @@ def test_the_openapi_document_and_swagger_ui_are_served(api: ApiServer) -> None:
     assert "ApiKey" in document["components"]["securitySchemes"]
     swagger = get(api, "/swagger-ui", producer=None)
     assert swagger.status_code == 200 and "swagger" in swagger.text.lower()
+
+
+def test_swagger_ui_loads_only_the_assets_giftq_serves_itself(api: ApiServer) -> None:
+    page = get(api, "/swagger-ui", producer=None).text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources and all(source.startswith("/swagger-ui/assets/") for source in sources), sources
+    for source in sources:
+        asset = get(api, source, producer=None)
+        assert asset.status_code == 200 and len(asset.content) > 1000, source
+    assert get(api, "/swagger-ui/assets/index.html", producer=None).status_code == 404
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong-key", "Basic c2hvcDpzZWNyZXQ=", "gq_test-key-of-shop"])

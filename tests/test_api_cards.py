@@ -124,3 +124,22 @@ def test_an_order_not_yet_delivered_keeps_its_cards_through_retention(
     final_order(api, order, auth())
     module_rt.vault.erase_delivered(retention_s=0)
     assert module_rt.store.get(order["RequestId"]).cards_token
+
+
+def test_head_of_the_cards_is_refused_and_records_no_read(
+    api: ApiServer, api_worker: object, module_rt: Runtime
+) -> None:
+    # Given a fulfilled order of shop whose cards nobody has read (a product of its own: the others' windows are full)
+    order = {**an_order(), "Products": [{"ProductId": 100004, "Quantity": 1, "Value": 20}]}
+    assert final_order(api, order, cards_auth())["state"] == states.FULFILLED
+
+    # When shop asks for the cards with HEAD
+    head = requests.head(f"{api.url}/orders/{order['RequestId']}/cards", headers=cards_auth(), timeout=10)
+
+    # Then it is refused with the method that reads them, no card data is sent, and no read is recorded
+    assert head.status_code == 405
+    assert head.headers["Allow"] == "GET"
+    assert head.content == b""
+    assert module_rt.vault.reads(order["RequestId"]) == []
+    assert module_rt.store.get(order["RequestId"]).cards_reads == 0
+    assert module_rt.redis.zscore(module_rt.keys.cards_delivered(), order["RequestId"]) is None

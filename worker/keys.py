@@ -36,6 +36,10 @@ class Keys:
         """Sorted set of RequestIds in one state, scored by the time they entered it (ms)."""
         return f"{self.prefix}:orders:state:{state}"
 
+    def api_rate(self, key_id: str) -> str:
+        """One API key's rate limit state: its theoretical arrival time (ms, GCRA), expiring when it is due."""
+        return f"{self.prefix}:api:rate:{key_id}"
+
     def schedule(self, credential: str) -> str:
         """Prefix of one credential's throttle keys (parked orders, slots, windows; see worker/throttle/lua/)."""
         return f"{self.prefix}:sched:{{{credential}}}"
