@@ -54,9 +54,13 @@ def readme_verifier() -> Callable[..., bool]:
 
 @pytest.fixture
 def notify_env(giftq_env: dict[str, str]) -> dict[str, str]:
-    """This test's giftq environment with a callback secret for `shop` and short notification backoffs."""
+    """This test's giftq environment with a callback secret for `shop` and short notification backoffs.
+
+    The test's callback receiver listens on loopback, and `shop` is notified on its own task and queue: both allowed.
+    """
     giftq_env.update(GIFTQ_CALLBACK_SECRETS=f"shop:{SECRET}", GIFTQ_NOTIFY_BACKOFF_MS="200",
-                     GIFTQ_NOTIFY_MAX_BACKOFF_S="1")  # fmt: skip
+                     GIFTQ_NOTIFY_MAX_BACKOFF_S="1", GIFTQ_CALLBACK_ALLOW_NETWORKS="127.0.0.1/32",
+                     GIFTQ_NOTIFY_TASKS="shop:shop.order_done@shop")  # fmt: skip
     return giftq_env
 
 

@@ -7,9 +7,11 @@ order meets the same rules whichever way it came. The steps, and why in this ord
    can be stored; with one, a refusal is stored as `rejected` with its reason.
 2. An order already stored under that RequestId is answered from the store: the same order for the same
    body and producer, a conflict otherwise. A producer's retry is answered even while the catalog is out.
-3. The catalog rules (account, products, stock, face value), against the cached catalog; if there is no
+3. What Notify asks for, against what the operator allows this producer (`notify_rules.py`): a callback
+   secret, a callback host that resolves only to addresses giftq may call, a configured task and queue.
+4. The catalog rules (account, products, stock, face value), against the cached catalog; if there is no
    catalog at all, CatalogUnavailable, and nothing is stored: the producer may simply try again.
-4. SET NX of the record, then the enqueue; of racing submits exactly one creates and enqueues.
+5. SET NX of the record, then the enqueue; of racing submits exactly one creates and enqueues.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from marshmallow import ValidationError
 
@@ -27,6 +30,7 @@ from schemas.order import OrderRequestSchema, reason_of
 from worker.errors import GiftqError, OrderRejected
 from worker.orders import states
 from worker.orders.catalog import CatalogCache
+from worker.orders.notify_rules import NotifyRules
 from worker.orders.store import OrderRecord, OrderStore
 
 # RequestId of an order given by IdempotencyKey: uuid5(IDEMPOTENCY_NAMESPACE, "<producer>:<key>").
@@ -34,11 +38,11 @@ from worker.orders.store import OrderRecord, OrderStore
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5d8c6f4e-2b1a-4e8f-9c3d-7a6b5e4f3a21")
 ORDER_ALREADY_EXISTS = "OrderAlreadyExists"
 INVALID_PRODUCER = "InvalidProducer"
-NO_CALLBACK_SECRET = "NoCallbackSecret"
 _CENT = Decimal("0.01")
 _PRODUCER_NAME = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")  # no ':', so "<producer>:<key>" reads one way only
 
 _SHAPE = OrderRequestSchema()
+T = TypeVar("T")
 
 
 class IdempotencyConflict(GiftqError):
@@ -69,9 +73,9 @@ class Intake:
 
     def __init__(self, *, store: OrderStore, catalog_for: Callable[[str], CatalogCache],
                  credential_for: Callable[[int], str], sandbox_mode: bool,
-                 enqueue: Callable[[str], object], callback_producers: frozenset[str] = frozenset()):  # fmt: skip
-        """`callback_producers`: the producers with a callback secret (GIFTQ_CALLBACK_SECRETS), who may ask for one."""
-        self._callback_producers = callback_producers
+                 enqueue: Callable[[str], object], notify_rules: NotifyRules | None = None):  # fmt: skip
+        """`notify_rules`: what each producer may ask for in Notify; without them, no Notify is accepted."""
+        self._notify_rules = notify_rules or NotifyRules()
         self._store = store
         self._catalog_for = catalog_for
         self._credential_for = credential_for
@@ -91,6 +95,9 @@ class Intake:
         existing = self._store.get(request_id)
         if existing:
             return Submission(_same_order(existing, request, producer), created=False)
+        notify_rules = self._notify_rules
+        self._refused_as_stored(lambda: notify_rules.check(request.get("Notify", {}), producer, request_id),
+                                order, producer, storable=_without_key(request))  # fmt: skip
         catalog = self._catalog_for(self._credential_for(request["AccountId"]))
         full = OrderRequestSchema(catalog=catalog.snapshot(), sandbox_mode=self._sandbox_mode)
         self._validate(order, full, producer, storable=_without_key(request))
@@ -106,12 +113,12 @@ class Intake:
 
     def _validate(self, order: object, schema: OrderRequestSchema, producer: str, *, storable: dict) -> dict:
         """The canonical order, or OrderRejected, stored as `rejected` (with `storable`) if it has a RequestId."""
+        return self._refused_as_stored(lambda: canonical(order, schema, producer), order, producer, storable=storable)
+
+    def _refused_as_stored(self, rule: Callable[[], T], order: object, producer: str, *, storable: dict) -> T:
+        """What `rule()` returns; an OrderRejected it raises is stored as `rejected` first, if it has a RequestId."""
         try:
-            request = canonical(order, schema, producer)
-            if request.get("Notify", {}).get("CallbackUrl") and producer not in self._callback_producers:
-                detail = f"producer {producer!r} has no callback secret (GIFTQ_CALLBACK_SECRETS); ask giftq's operator"
-                raise OrderRejected(NO_CALLBACK_SECRET, detail, request["RequestId"])
-            return request
+            return rule()
         except OrderRejected as rejected:
             if rejected.request_id:
                 fields = self._fields(rejected.request_id, order, producer)
@@ -155,7 +162,8 @@ def canonical(order: object, schema: OrderRequestSchema = _SHAPE, producer: str 
 
 def _same_order(existing: OrderRecord, request: dict, producer: str) -> OrderRecord:
     """The stored order if this submit is a retry of it; a refused one is refused again, with its reason."""
-    same_notify = existing.notify == request.get("Notify", {})
+    # A refused order is stored without its Notify (it must never be notified), so only its request is compared.
+    same_notify = existing.notify == request.get("Notify", {}) or existing.state == states.REJECTED
     if existing.producer != producer or existing.request != _without_key(request) or not same_notify:
         raise IdempotencyConflict(existing.request_id)
     if existing.state == states.REJECTED:
