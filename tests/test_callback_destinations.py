@@ -1,7 +1,7 @@
 """Callbacks go only where they should: a CallbackUrl whose host is, or resolves to, a loopback, private,
 link-local, multicast, reserved, unspecified or shared address is refused at intake (`InvalidCallbackUrl`),
-whatever form the address is written in; a name that resolves elsewhere at delivery fails the attempt; (and a
-callback connects to the address that was checked, never to a fresh look-up of the name: in the delivery tests).
+whatever form the address is written in; a name that resolves elsewhere at delivery fails the attempt; and a
+callback connects to the address that was checked, never to a fresh look-up of the name.
 
 Each test starts from the attack: a callback aimed at a listener on 127.0.0.1 (in the incident, the sandbox's
 `/_sandbox/reset`), and checks that nothing reaches it.
@@ -16,12 +16,14 @@ import pytest
 from celery import Celery
 
 from tests.callback_receiver import CallbackReceiver
+from tests.notify_helpers import CALLBACK_SECRET, LOOPBACK_ONLY, final_order, made_final, notifier_for
 from tests.waiting import final_state, wait_for
 from worker.cli.processes import Sandbox
 from worker.errors import OrderRejected
 from worker.orders import states
 from worker.orders.destinations import system_resolver
 from worker.orders.intake import Intake
+from worker.orders.notifications import DELIVERED, FAILING
 from worker.orders.notify_rules import NotifyRules
 from worker.runtime import Runtime
 
@@ -60,7 +62,6 @@ MALFORMED = {
     "no host": "http:///giftq-callback",
     "port 0": "http://93.184.216.34:0/giftq-callback",
 }
-CALLBACK_SECRET = "shop-callback-secret-0123456789"
 PUBLIC = "http://93.184.216.34/giftq-callback"  # a public address: accepted (intake resolves it, never calls it)
 
 
@@ -148,3 +149,52 @@ def test_through_a_worker_no_refused_callback_reaches_a_listener_on_loopback_nor
     assert refusals == {(states.REJECTED, "InvalidCallbackUrl")}
     assert not [call for call in sandbox.admin("GET", "calls")["calls"] if call["request_id"] in request_ids]
     assert receiver.received == []
+
+
+def test_a_name_public_at_intake_and_loopback_at_delivery_fails_the_attempt_as_refused_and_reaches_nothing(
+    rt: Runtime, receiver: CallbackReceiver
+) -> None:
+    # Given an order accepted with a callback to a name that then resolved to a public address
+    answers = {"hooks.shop.example": ["93.184.216.34"]}
+    resolve = lambda host, port: answers[host]  # noqa: E731
+    url = f"http://hooks.shop.example:{receiver.port}/giftq-callback"
+    submission = intake_of(rt, [], resolve=resolve).submit(an_order(url), producer="shop")
+    record = made_final(rt, submission.order.request_id)
+    # When, by delivery, the name resolves to the loopback address the listener is on (DNS rebinding)
+    answers["hooks.shop.example"] = ["127.0.0.1"]
+    outcome = notifier_for(rt, resolve=resolve).deliver(record, 0)
+    # Then the attempt fails as refused (the order stays as it is), and the listener got nothing
+    assert outcome.state == FAILING
+    assert rt.store.get(record.request_id).notification["last_error"] == "refused"
+    assert rt.store.get(record.request_id).state == states.FULFILLED
+    assert receiver.received == []
+
+
+def test_a_callback_connects_to_the_address_it_checked_and_keeps_the_name_in_its_host_header(
+    rt: Runtime, receiver: CallbackReceiver
+) -> None:
+    # Given a name only the test's resolver knows, resolving to loopback, which the operator allows
+    lookups: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    record = final_order(rt, {"CallbackUrl": f"http://hooks.shop.example:{receiver.port}/giftq-callback"})
+    # When the notification is delivered
+    outcome = notifier_for(rt, resolve=resolve, callback_allow_networks=LOOPBACK_ONLY).deliver(record, 0)
+    # Then it reached the checked address after one look-up (the system resolver never knew the name),
+    # and the request still names the host
+    assert outcome.state == DELIVERED
+    assert lookups == ["hooks.shop.example"]
+    assert [(r.path, r.headers["Host"]) for r in receiver.received] == [
+        ("/giftq-callback", f"hooks.shop.example:{receiver.port}")
+    ]
+
+
+def test_an_allowed_host_name_may_resolve_to_a_private_address(rt: Runtime, receiver: CallbackReceiver) -> None:
+    record = final_order(rt, {"CallbackUrl": f"http://hooks.shop.internal:{receiver.port}/giftq-callback"})
+    notifier = notifier_for(rt, resolve=lambda host, port: ["127.0.0.1"],
+                            callback_allow_hosts=frozenset({"hooks.shop.internal"}))  # fmt: skip
+    assert notifier.deliver(record, 0).state == DELIVERED
+    assert len(receiver.received) == 1

@@ -14,10 +14,12 @@ import pytest
 import redis
 from celery import Celery
 
+from tests.notify_helpers import final_order, notifier_for
 from tests.waiting import final_state, wait_for
 from worker.errors import OrderRejected
 from worker.orders import states
 from worker.orders.intake import Intake
+from worker.orders.notifications import FAILING
 from worker.orders.notify_rules import NotifyRules
 from worker.runtime import Runtime
 
@@ -97,3 +99,14 @@ def test_through_a_worker_an_order_aiming_at_another_producers_queue_or_giftqs_t
     client = redis.Redis.from_url(giftq_env["GIFTQ_REDIS_URL"])
     assert client.llen(f"{giftq_env['GIFTQ_BROKER_KEY_PREFIX']}shop") == 0
     client.close()
+
+
+def test_an_attempt_sends_no_task_the_settings_no_longer_allow(rt: Runtime) -> None:
+    # Given an order accepted with shop's task, and settings from which the operator has since removed it
+    record = final_order(rt, {"Task": "shop.order_done", "Queue": "shop"})
+    sent: list[tuple] = []
+    notifier = notifier_for(rt, send_task=lambda *args, **kwargs: sent.append((args, kwargs)), notify_tasks={})
+    # When it is notified, then nothing is sent and the attempt fails with a coarse reason
+    assert notifier.deliver(record, 0).state == FAILING
+    assert sent == []
+    assert rt.store.get(record.request_id).notification["last_error"] == "task: not-allowed"
