@@ -32,8 +32,14 @@ task_ignore_result = True  # tasks return nothing a producer needs; results live
 task_default_queue = "giftq"
 # The schedule's own tasks (a slot's placing, a look at a waiting schedule) get a queue of their own,
 # which every worker consumes beside "giftq": a burst of new orders must not delay a slot's task.
-task_queues = (Queue("giftq"), Queue("giftq.schedule"))
-task_routes = {name: {"queue": "giftq.schedule"} for name in ("giftq.place_reserved", "giftq.drive_schedule")}
+# Notifications get theirs too, consumed by workers of their own (Procfile: `notify`, the others `-X giftq.notify`):
+# a producer's callback server, slow or trickling, must never hold a process that places or polls orders.
+# A worker started without -Q/-X consumes all three.
+task_queues = (Queue("giftq"), Queue("giftq.schedule"), Queue("giftq.notify"))
+task_routes = {
+    **{name: {"queue": "giftq.schedule"} for name in ("giftq.place_reserved", "giftq.drive_schedule")},
+    "giftq.notify": {"queue": "giftq.notify"},
+}
 
 # Acknowledge after the task ran, and put it back when the worker process dies mid-task:
 # the order's state machine (compare-and-set) makes a second delivery harmless.
