@@ -16,6 +16,8 @@ from unittest import mock
 from environs import Env, EnvError
 from marshmallow.validate import OneOf
 
+from config.notify import IpNetwork, parse_allow_hosts, parse_allow_networks, parse_notify_tasks
+
 START_TO_START, END_TO_START = "start", "end"
 MIN_MARGIN_MS = 10  # below this a placing task could hardly ever send its request in time
 # What an API key may do: submit and follow orders ("orders"), read the decrypted cards of its orders ("cards").
@@ -23,7 +25,7 @@ SCOPE_ORDERS, SCOPE_CARDS = "orders", "cards"
 API_SCOPES = (SCOPE_ORDERS, SCOPE_CARDS)
 DEFAULT_SCOPES = (SCOPE_ORDERS,)  # an entry without a scope list: orders only, never cards
 # Queues: giftq's own, and one intake queue per producer that sends orders by task name (its only door).
-OWN_QUEUES = ("giftq", "giftq.schedule")
+OWN_QUEUES = ("giftq", "giftq.schedule", "giftq.notify")
 INTAKE_QUEUE_PREFIX = "giftq.intake."
 _NAME = r"[A-Za-z0-9_.-]{1,64}"  # a producer's name (API keys, callback secrets, intake queues)
 
@@ -109,7 +111,12 @@ class NotifySettings:
     """Telling producers their order is final: a Celery task of theirs and/or a signed HTTP callback."""
 
     callback_secrets: dict[str, str] = field(repr=False)  # producer -> HMAC secret of its callbacks
-    callback_timeout_s: float  # connect and read timeout of one callback POST
+    callback_timeout_s: float  # deadline of one whole callback: resolve, connect, send and read the answer
+    # Callbacks go to public addresses only, unless the operator allows a network or a host name here.
+    callback_allow_networks: tuple[IpNetwork, ...] = ()
+    callback_allow_hosts: frozenset[str] = frozenset()  # names allowed whatever address they resolve to
+    # producer -> the (task name, queue) pairs its orders may name in Notify; no giftq or Celery name ever
+    notify_tasks: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
     backoff_ms: int  # wait before the second attempt; doubles with each attempt, up to max_backoff_s
     max_backoff_s: int  # longest wait between two attempts (a broker countdown: kept under the visibility timeout)
     deadline_s: int  # a notification not acknowledged this long after the order became final is abandoned
@@ -232,7 +239,10 @@ def _read(env: Env) -> Settings:
 def _read_notify(env: Env) -> NotifySettings:
     return NotifySettings(
         callback_secrets=dict(_callback_secret(entry) for entry in env.list("CALLBACK_SECRETS", [])),
-        callback_timeout_s=env.float("CALLBACK_TIMEOUT_S", 10.0),
+        callback_timeout_s=_positive(env.float("CALLBACK_TIMEOUT_S", 10.0), "GIFTQ_CALLBACK_TIMEOUT_S"),
+        callback_allow_networks=parse_allow_networks(env.list("CALLBACK_ALLOW_NETWORKS", [])),
+        callback_allow_hosts=parse_allow_hosts(env.list("CALLBACK_ALLOW_HOSTS", [])),
+        notify_tasks=parse_notify_tasks(env.list("NOTIFY_TASKS", []), key_prefix=env.str("KEY_PREFIX", "giftq")),
         backoff_ms=env.int("NOTIFY_BACKOFF_MS", 1000),
         # A countdown must stay well under the broker's visibility timeout, or the message is delivered again.
         max_backoff_s=min(env.int("NOTIFY_MAX_BACKOFF_S", 120), env.int("VISIBILITY_TIMEOUT_S", 300) // 2),
@@ -261,6 +271,12 @@ def _intake_producers(names: list[str]) -> tuple[str, ...]:
         if not re.fullmatch(_NAME, name):
             raise SettingsError(f"GIFTQ_INTAKE_PRODUCERS: {name!r} is not a producer name (letters, digits, '_.-')")
     return tuple(dict.fromkeys(names))
+
+
+def _positive(value: float, name: str) -> float:
+    if not value > 0:
+        raise SettingsError(f"{name} must be more than 0")
+    return value
 
 
 def _callback_secret(entry: str) -> tuple[str, str]:

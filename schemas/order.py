@@ -15,6 +15,9 @@ from typing import Any, Protocol
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from config.notify import CELERY_NAME
+from schemas.callback_url import INVALID_CALLBACK_URL, BadCallbackUrl, parse_callback_url
+
 
 class Catalog(Protocol):
     """What the schema reads of a provider's catalog and accounts (`worker.orders.catalog.CatalogSnapshot`)."""
@@ -29,7 +32,6 @@ INVALID_ORDER = "InvalidOrder"
 INVALID_REQUEST_ID = "InvalidRequestId"
 INVALID_NOTIFY = "InvalidNotify"
 MAX_CALLBACK_URL_LENGTH = 2000  # characters; longer URLs are refused rather than cut
-_CELERY_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")  # a task or queue name: no spaces, no control characters
 _REASON = re.compile(r"^([A-Z][A-Za-z]+): ")
 _NO_PRODUCTS = "NoProducts: an order needs at least one product"
 
@@ -73,6 +75,14 @@ class OrderLineSchema(Schema):
     )
 
 
+def _callback_url_shape(url: str) -> None:
+    """The URL's own form (scheme, host, no userinfo); where its host resolves to is checked at intake."""
+    try:
+        parse_callback_url(url)
+    except BadCallbackUrl as bad:
+        raise ValidationError(f"{INVALID_CALLBACK_URL}: {bad}") from None
+
+
 class NotifySchema(Schema):
     """How the producer wants to hear that its order is final: a Celery task of its own, a callback, or both.
 
@@ -85,23 +95,22 @@ class NotifySchema(Schema):
         unknown = RAISE
 
     Task = fields.String(
-        validate=validate.Regexp(_CELERY_NAME, error=f"{INVALID_NOTIFY}: Task is a Celery task name"),
+        validate=validate.Regexp(CELERY_NAME, error=f"{INVALID_NOTIFY}: Task is a Celery task name"),
         metadata={"description": "Your Celery task's name, e.g. shop.order_done; give Queue with it"},
     )
     Queue = fields.String(
-        validate=validate.Regexp(_CELERY_NAME, error=f"{INVALID_NOTIFY}: Queue is a queue name"),
+        validate=validate.Regexp(CELERY_NAME, error=f"{INVALID_NOTIFY}: Queue is a queue name"),
         metadata={"description": "The queue your worker consumes on giftq's broker"},
     )
     CallbackUrl = fields.String(
         validate=[
             validate.Length(max=MAX_CALLBACK_URL_LENGTH, error=f"{INVALID_NOTIFY}: CallbackUrl is too long"),
-            validate.URL(
-                schemes={"http", "https"},
-                require_tld=False,
-                error=f"{INVALID_NOTIFY}: CallbackUrl is an http or https URL",
-            ),
+            _callback_url_shape,
         ],
-        metadata={"description": "POSTed, signed with your callback secret, when the order is final"},
+        metadata={
+            "description": "POSTed, signed with your callback secret, when the order is final; http or https, "
+            "no user or password, to a host giftq's operator allows (public addresses unless configured)"
+        },
     )
 
     @validates_schema

@@ -1,6 +1,7 @@
 """`giftq.notify`: tell a producer its order is final, the way it chose at submit, until it acknowledges.
 
-Enqueued by the order store when an order with a notification choice becomes final (worker/runtime.py).
+Enqueued by the order store when an order with a notification choice becomes final (worker/runtime.py), on a
+queue of its own, `giftq.notify` (config/celery.py), so a slow callback server holds no placing or polling.
 Its only argument is the RequestId (plus the attempt number); the message it sends carries counts, never cards.
 Failed attempts are tried again with a backoff doubling up to GIFTQ_NOTIFY_MAX_BACKOFF_S (a short countdown,
 under the broker's visibility timeout), until delivered or GIFTQ_NOTIFY_DEADLINE_S after the order became final.

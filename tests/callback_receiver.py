@@ -1,11 +1,12 @@
 """A producer's callback endpoint for tests: a loopback HTTP server keeping each request's raw body and headers.
 
 It can be started on a port chosen before it listens, so a test can send callbacks to an endpoint that is down
-and bring it up later.
+and bring it up later. Given a server-side TLS context, it answers https.
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,9 +26,10 @@ class Received:
 class CallbackReceiver:
     """Answers every POST with `status` and keeps it; `start()` and `stop()` bring it up and down."""
 
-    def __init__(self, *, port: int | None = None, status: int = 204):
+    def __init__(self, *, port: int | None = None, status: int = 204, tls: ssl.SSLContext | None = None):
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}/giftq-callback"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/giftq-callback"
+        self._tls = tls
         self.status = status
         self.received: list[Received] = []
         self._server: ThreadingHTTPServer | None = None
@@ -47,6 +49,8 @@ class CallbackReceiver:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self._tls:
+            self._server.socket = self._tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -20,6 +20,7 @@ from worker.orders.catalog import CatalogCache
 from worker.orders.crypto import CardCipher
 from worker.orders.intake import Intake
 from worker.orders.notifications import Notifier
+from worker.orders.notify_rules import NotifyRules
 from worker.orders.store import OrderStore, check_durable
 from worker.orders.vault import CardVault
 from worker.providers.bamboo import BambooClient
@@ -48,7 +49,7 @@ class Runtime:
         """Order intake; `enqueue` starts the placing of a stored order."""
         return Intake(store=self.store, catalog_for=self.catalog, credential_for=self.credential_for,
                       sandbox_mode=self.settings.bamboo.sandbox_mode, enqueue=enqueue,
-                      callback_producers=frozenset(self.settings.notify.callback_secrets),
+                      notify_rules=NotifyRules.from_settings(self.settings.notify),
                       producer_accounts=self.settings.producer_accounts)  # fmt: skip
 
     def catalog(self, credential: str) -> CatalogCache:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import requests
@@ -108,14 +109,29 @@ def _flag(name: str, value: object) -> str:
 
 
 def start_worker(
-    log_path: Path, env: dict[str, str], *, concurrency: int = 2, name: str = "worker", beat: bool = False
+    log_path: Path,
+    env: dict[str, str],
+    *,
+    concurrency: int = 2,
+    name: str = "worker",
+    beat: bool = False,
+    queues: Sequence[str] = (),
+    exclude_queues: Sequence[str] = (),
 ) -> Child:
-    """A real `celery -A worker worker` process with the given environment; with `beat`, it runs beat too."""
+    """A real `celery -A worker worker` process with the given environment; with `beat`, it runs beat too.
+
+    It consumes every queue of config/celery.py, or only `queues` (`-Q`), or all but `exclude_queues` (`-X`):
+    e.g. one worker with `exclude_queues=["giftq.notify"]` and one with `queues=["giftq.notify"]`, as the Procfile.
+    """
     command = [
         sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
         "--concurrency", str(concurrency), "--hostname", f"{name}-{os.getpid()}@%h", "--without-mingle",
         "--without-gossip",
     ]  # fmt: skip
+    if queues:
+        command += ["--queues", ",".join(queues)]
+    if exclude_queues:
+        command += ["--exclude-queues", ",".join(exclude_queues)]
     if beat:
         command += ["--beat", "--schedule", str(log_path.with_suffix(".beat-schedule"))]
     return Child(f"celery {name}", command, log_path, env=env)

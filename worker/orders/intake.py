@@ -7,9 +7,11 @@ order meets the same rules whichever way it came. The steps, and why in this ord
    can be stored; with one, a refusal is stored as `rejected` with its reason.
 2. An order already stored under that RequestId is answered from the store: the same order for the same
    body and producer, a conflict otherwise. A producer's retry is answered even while the catalog is out.
-3. The catalog rules (account, products, stock, face value), against the cached catalog; if there is no
+3. What Notify asks for, against what the operator allows this producer (`notify_rules.py`): a callback
+   secret, a callback host that resolves only to addresses giftq may call, a configured task and queue.
+4. The catalog rules (account, products, stock, face value), against the cached catalog; if there is no
    catalog at all, CatalogUnavailable, and nothing is stored: the producer may simply try again.
-4. SET NX of the record, then the enqueue; of racing submits exactly one creates and enqueues.
+5. SET NX of the record, then the enqueue; of racing submits exactly one creates and enqueues.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from marshmallow import ValidationError
 
@@ -28,6 +31,7 @@ from schemas.order import OrderRequestSchema, reason_of
 from worker.errors import GiftqError, OrderRejected
 from worker.orders import states
 from worker.orders.catalog import CatalogCache
+from worker.orders.notify_rules import NotifyRules
 from worker.orders.store import OrderRecord, OrderStore
 
 # RequestId of an order given by IdempotencyKey: uuid5(IDEMPOTENCY_NAMESPACE, "<producer>:<key>").
@@ -35,12 +39,12 @@ from worker.orders.store import OrderRecord, OrderStore
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5d8c6f4e-2b1a-4e8f-9c3d-7a6b5e4f3a21")
 ORDER_ALREADY_EXISTS = "OrderAlreadyExists"
 INVALID_PRODUCER = "InvalidProducer"
-NO_CALLBACK_SECRET = "NoCallbackSecret"
 ACCOUNT_NOT_ALLOWED = "AccountNotAllowed"  # the operator did not let this producer charge this account
 _CENT = Decimal("0.01")
 _PRODUCER_NAME = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")  # no ':', so "<producer>:<key>" reads one way only
 
 _SHAPE = OrderRequestSchema()
+T = TypeVar("T")
 
 
 class IdempotencyConflict(GiftqError):
@@ -71,13 +75,13 @@ class Intake:
 
     def __init__(self, *, store: OrderStore, catalog_for: Callable[[str], CatalogCache],
                  credential_for: Callable[[int], str], sandbox_mode: bool,
-                 enqueue: Callable[[str], object], callback_producers: frozenset[str] = frozenset(),
+                 enqueue: Callable[[str], object], notify_rules: NotifyRules | None = None,
                  producer_accounts: Mapping[str, frozenset[int]] | None = None):  # fmt: skip
-        """`callback_producers`: the producers with a callback secret (GIFTQ_CALLBACK_SECRETS), who may ask for one.
+        """`notify_rules`: what each producer may ask for in Notify; without them, no Notify is accepted.
 
         `producer_accounts`: the accounts each producer may charge (GIFTQ_PRODUCER_ACCOUNTS); None: any account.
         """
-        self._callback_producers = callback_producers
+        self._notify_rules = notify_rules or NotifyRules()
         self._producer_accounts = producer_accounts
         self._store = store
         self._catalog_for = catalog_for
@@ -98,9 +102,14 @@ class Intake:
         existing = self._store.get(request_id)
         if existing:
             return Submission(_same_order(existing, request, producer), created=False)
+        digest = body_digest(_without_key(request))
+        self._refused_as_stored(lambda: self._check_account(request, producer), order, producer, storable=digest)
+        notify_rules = self._notify_rules
+        self._refused_as_stored(lambda: notify_rules.check(request.get("Notify", {}), producer, request_id),
+                                order, producer, storable=digest)  # fmt: skip
         catalog = self._catalog_for(self._credential_for(request["AccountId"]))
         full = OrderRequestSchema(catalog=catalog.snapshot(), sandbox_mode=self._sandbox_mode)
-        self._validate(order, full, producer, storable=body_digest(_without_key(request)))
+        self._validate(order, full, producer, storable=digest)
         fields = self._fields(request_id, order, producer)
         if "Notify" in request:
             fields["notify"] = json.dumps(request["Notify"], sort_keys=True)
@@ -112,18 +121,17 @@ class Intake:
         return Submission(stored, created=True)
 
     def _validate(self, order: object, schema: OrderRequestSchema, producer: str, *, storable: dict) -> dict:
-        """The canonical order, or OrderRejected, stored as `rejected` (with `storable`) if it has a RequestId.
+        """The canonical order, or OrderRejected, stored as `rejected` (with `storable`) if it has a RequestId."""
+        return self._refused_as_stored(lambda: canonical(order, schema, producer), order, producer, storable=storable)
 
-        A refused order keeps its reason, identity and the digest of its body, never the body: a producer cannot
-        fill the store with what giftq refused.
+    def _refused_as_stored(self, rule: Callable[[], T], order: object, producer: str, *, storable: dict) -> T:
+        """What `rule()` returns; an OrderRejected it raises is stored as `rejected` first, if it has a RequestId.
+
+        A refused order keeps its reason, identity and the digest of its body (`storable`), never the body: a
+        producer cannot fill the store with what giftq refused.
         """
         try:
-            request = canonical(order, schema, producer)
-            self._check_account(request, producer)
-            if request.get("Notify", {}).get("CallbackUrl") and producer not in self._callback_producers:
-                detail = f"producer {producer!r} has no callback secret (GIFTQ_CALLBACK_SECRETS); ask giftq's operator"
-                raise OrderRejected(NO_CALLBACK_SECRET, detail, request["RequestId"])
-            return request
+            return rule()
         except OrderRejected as rejected:
             if rejected.request_id:
                 fields = self._fields(rejected.request_id, order, producer)
@@ -174,8 +182,9 @@ def canonical(order: object, schema: OrderRequestSchema = _SHAPE, producer: str 
 
 def _same_order(existing: OrderRecord, request: dict, producer: str) -> OrderRecord:
     """The stored order if this submit is a retry of it; a refused one is refused again, with its reason."""
-    same_notify = existing.notify == request.get("Notify", {})
+    # A refused order is stored without its Notify (it must never be notified) and with its body's digest only.
     refused = existing.state == states.REJECTED
+    same_notify = existing.notify == request.get("Notify", {}) or refused
     stored = body_digest(_without_key(request)) if refused else _without_key(request)
     if existing.producer != producer or existing.request != stored or not same_notify:
         raise IdempotencyConflict(existing.request_id)
