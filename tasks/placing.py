@@ -121,7 +121,7 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
         raise self.retry(countdown=claim.ms / 1000)
     handed_on = start_to_start and _hand_on(credential, token)
     try:
-        return _use_claim(rt, credential, record, request_id, claim, send_by)
+        return _use_claim(rt, credential, record, request_id, claim, send_by, slot_ms)
     finally:
         if not start_to_start and claim.outcome == "call":  # only a claim that called ends a call
             rt.throttle.release(credential)
@@ -130,11 +130,17 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
 
 
 def _use_claim(
-    rt: Runtime, credential: str, record: OrderRecord | None, request_id: str, claim: Claim, send_by: float
+    rt: Runtime,
+    credential: str,
+    record: OrderRecord | None,
+    request_id: str,
+    claim: Claim,
+    send_by: float,
+    slot_ms: int,
 ) -> str:
     """Place the order if the claim says call; park it again if the slot was given up."""
     if claim.outcome == "call":
-        return _checkout(rt, credential, record, send_by) if record else "slot unused"
+        return _checkout(rt, credential, record, send_by, started_ms=slot_ms + claim.ms) if record else "slot unused"
     if claim.outcome == "late":
         logger.warning("order %s: slot missed by %d ms (past the lease); parked again", request_id, claim.ms)
         _park_again(rt, request_id)
@@ -185,16 +191,19 @@ def _ready_to_call(rt: Runtime, request_id: str) -> OrderRecord | None:
     return record
 
 
-def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float) -> str:
-    """Call Place Order for an order that owns a slot now. Only a slot holder gets here.
+def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float, *, started_ms: int) -> str:
+    """Call Place Order for an order that owns a slot now (claimed at `started_ms`). Only a slot holder gets here.
 
     A request that cannot be sent by `send_by` (time.monotonic()) is not sent: it could arrive too close to
-    the next slot's call. The slot stays counted and the order is parked again.
+    the next slot's call. Its product-window entries are given back at once (the spacing slot is spent: the
+    next one was reserved from this claim) and the order is parked again.
     """
     request_id = record.request_id
     try:
         _send(rt, credential, record, send_by)
     except NotSent as not_sent:
+        product_ids = [line["ProductId"] for line in record.request["Products"]]
+        rt.throttle.give_back(credential, request_id, started_ms, product_ids)
         _park_again(rt, request_id)
         misses = _not_sent_in_a_row[credential]
         if misses < NOT_SENT_ALARM:

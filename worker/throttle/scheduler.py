@@ -116,6 +116,22 @@ class Throttle:
         outcome = {1: "call", 2: "early", 3: "late", 4: "held", 0: "missing"}[int(result[0])]
         return Claim(outcome, int(result[1]) if len(result) > 1 else 0)
 
+    def give_back(
+        self,
+        credential: str,
+        request_id: str,
+        started_ms: int,
+        product_ids: Sequence[int],
+        *,
+        now_ms: int | None = None,
+    ) -> int:
+        """A claimed call that was never sent: take its entries out of its products' windows, so the miss costs
+        the credential one spacing and no product a window. `started_ms` is the claim's start (slot + late ms).
+
+        Returns how many window entries were taken out.
+        """
+        return int(self._run("give_back_slot", credential, now_ms, [request_id, started_ms, *product_ids]))
+
     def release(self, credential: str, *, now_ms: int | None = None) -> int:
         """Record that a Place Order call ended (end-to-start spacing counts from here)."""
         return int(self._run("release_slot", credential, now_ms, []))

@@ -1,0 +1,73 @@
+"""A Place Order request that was never sent gives back what its claim took: a miss costs one spacing, never a window.
+
+Before, a request "not sent in time" on a hot product kept its product-window entry, so that product lost a whole
+window (a minute at Bamboo's limits) for a call the provider never received.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+import redis
+
+from config.settings import Limits
+from tasks.placing import _checkout
+from worker.keys import Keys
+from worker.orders import states
+from worker.runtime import Runtime
+from worker.throttle.scheduler import Go, Throttle
+
+ONE_PER_WINDOW = Limits(spacing_ms=100, margin_ms=10, product_limit=1, product_window_ms=60_000)
+
+
+def test_a_claim_given_back_frees_its_products_window_so_the_order_goes_one_spacing_later(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    # Given a product allowed once a minute, and an order that claimed its slot at t
+    throttle = Throttle(redis_client, Keys(key_prefix))
+    t = 1_000_000
+    go = throttle.park_and_schedule("c", ONE_PER_WINDOW, request_id="r1", age_ms=0, product_ids=[7], cards=1,
+                                    now_ms=t)  # fmt: skip
+    assert isinstance(go, Go)
+    assert throttle.claim("c", ONE_PER_WINDOW, "r1", go.slot_ms, now_ms=go.slot_ms).outcome == "call"
+
+    # When its request was never sent, and it gives the claim back and is parked again
+    assert throttle.give_back("c", "r1", go.slot_ms, [7]) == 1
+    again = throttle.park_and_schedule("c", ONE_PER_WINDOW, request_id="r1", age_ms=0, product_ids=[7], cards=1,
+                                       now_ms=go.slot_ms + 1)  # fmt: skip
+    if not isinstance(again, Go):
+        again = throttle.schedule_next("c", ONE_PER_WINDOW, go.token, now_ms=go.slot_ms + 1)
+
+    # Then it goes again within one spacing and margin, not a window later
+    assert isinstance(again, Go) and again.request_id == "r1"
+    assert again.slot_ms - go.slot_ms <= ONE_PER_WINDOW.spacing_ms + ONE_PER_WINDOW.margin_ms
+
+
+def test_a_request_past_its_send_deadline_gives_back_its_window_entry(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an order that claimed a slot, over the real store and throttle
+    monkeypatch.setattr("tasks.placing._not_sent_in_a_row", Counter())
+    limits = rt.limits("giftq-demo")
+    request_id = "00000000-0000-4000-8000-0000000000aa"
+    order = {"RequestId": request_id, "AccountId": 555, "Products": [{"ProductId": 100010, "Quantity": 1,
+                                                                      "Value": "25.00"}]}  # fmt: skip
+    rt.store.create(request_id, order, credential="giftq-demo", provider_request_id=request_id)
+    rt.store.transition(request_id, states.SUBMITTING)
+    go = rt.throttle.park_and_schedule("giftq-demo", limits, request_id=request_id, age_ms=0, product_ids=[100010],
+                                       cards=1)  # fmt: skip
+    assert isinstance(go, Go)
+    claim = rt.throttle.claim("giftq-demo", limits, request_id, go.slot_ms, now_ms=go.slot_ms)
+    window = f"{rt.keys.schedule('giftq-demo')}:window:100010"
+    assert rt.redis.zcard(window) == 1
+
+    # When the placing task gets to send only after its deadline
+    outcome = _checkout(rt, "giftq-demo", rt.store.get(request_id), time.monotonic() - 0.001,
+                        started_ms=go.slot_ms + claim.ms)  # fmt: skip
+
+    # Then nothing was sent, the product's window holds nothing for it, and the order is parked again
+    assert outcome == "not sent"
+    assert rt.redis.zcard(window) == 0
+    assert rt.redis.hexists(rt.keys.parked("giftq-demo"), request_id)
