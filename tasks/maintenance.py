@@ -15,6 +15,7 @@ from tasks.placing import follow, place_order, resolve_order
 from worker.celery import app, runtime
 from worker.errors import CatalogUnavailable, ProviderError
 from worker.orders import states
+from worker.orders.continuity import StoreLost
 from worker.runtime import Runtime
 from worker.throttle.scheduler import Deferral
 
@@ -26,8 +27,16 @@ ATTENTION_BATCH = 20  # needs_attention orders looked at per run (each costs a G
 
 @app.task(name="giftq.kick_schedules", expires=10)
 def kick_schedules() -> None:
-    """Restart the schedule of any credential whose driver died (a lost message, a dead host)."""
+    """Restart the schedule of any credential whose driver died (a lost message, a dead host).
+
+    Every tick first checks, and moves on, the store's marker: a store that lost its data stops placing.
+    """
     rt = runtime()
+    try:
+        rt.continuity.check(advance=True)
+    except StoreLost as lost:
+        logger.critical("%s", lost)
+        return
     for credential in rt.providers:
         follow(rt, credential, rt.throttle.schedule_next(credential, rt.limits(credential), ""))
 

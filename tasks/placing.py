@@ -26,6 +26,7 @@ from tasks.orders import enqueue_poll
 from worker.celery import app, runtime
 from worker.errors import NotSent, OrderNotFound, OrderRejected, ProviderError, RateLimited, UnknownOutcome
 from worker.orders import states
+from worker.orders.continuity import StoreLost
 from worker.orders.store import OrderRecord
 from worker.providers.base import OrderLine, PlaceRequest
 from worker.runtime import Runtime
@@ -103,6 +104,11 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
     it counts from the call's end, so this task drives it on afterwards.
     """
     rt = runtime()
+    try:
+        rt.continuity.check()
+    except StoreLost as lost:  # nothing is placed on a store that forgot what it held; the slot stays unclaimed
+        logger.critical("order %s not placed: %s", request_id, lost)
+        return "store lost"
     limits = rt.limits(credential)
     early_ms = slot_ms - rt.now_ms()
     if early_ms > limits.lead_ms + limits.margin_ms:

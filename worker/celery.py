@@ -26,15 +26,21 @@ class GiftqCelery(Celery):
     """Celery, plus this process's runtime: built on first use, built again in each forked pool process."""
 
     _runtime: Runtime | None = None
+    _store_seen: tuple[str, int] = ("", 0)  # the store's marker as this process (or its parent) saw it
 
     def runtime(self) -> Runtime:
         """This process's runtime (store, throttle, providers, ...), whose tasks are sent through this app."""
         if self._runtime is None:
-            self._runtime = build_runtime(load_settings(), send_task=self.send_task)
+            self._runtime = build_runtime(load_settings(), send_task=self.send_task, store_seen=self._store_seen)
         return self._runtime
 
     def forget_runtime(self) -> None:
-        """Drop the runtime, so the next `runtime()` builds one with connections of this process's own."""
+        """Drop the runtime, so the next `runtime()` builds one with connections of this process's own.
+
+        What it saw of the store is kept: a store that lost its data while the child was forked still shows.
+        """
+        if self._runtime is not None:
+            self._store_seen = self._runtime.continuity.seen
         self._runtime = None
 
 

@@ -72,6 +72,10 @@ class Keys:
         """Where reconciliation's walk through one state's index stopped last (a page cursor; absent: the start)."""
         return f"{self.prefix}:reconcile:cursor:{state}"
 
+    def store_marker(self) -> str:
+        """Hash naming this store: its id, a generation beat advances, why placing stopped (orders/continuity.py)."""
+        return f"{self.prefix}:store:marker"
+
     def catalog(self, credential: str) -> str:
         """Hash of one credential's cached catalog and accounts: `fetched_ms` (Redis clock) and `data` (JSON)."""
         return f"{self.prefix}:catalog:{{{credential}}}"

@@ -17,6 +17,7 @@ from celery import Celery
 from config.settings import Limits, Settings, SettingsError
 from worker.keys import Keys
 from worker.orders.catalog import CatalogCache
+from worker.orders.continuity import Continuity, StoreLost
 from worker.orders.crypto import CardCipher
 from worker.orders.intake import Intake
 from worker.orders.notifications import Notifier
@@ -44,6 +45,7 @@ class Runtime:
     catalogs: dict[str, CatalogCache]
     vault: CardVault
     notifier: Notifier
+    continuity: Continuity  # this process's memory of the store's marker: a store that lost data stops placing
 
     def intake(self, enqueue: Callable[[str], object]) -> Intake:
         """Order intake; `enqueue` starts the placing of a stored order."""
@@ -82,12 +84,14 @@ def build_runtime(
     send_task: Callable[..., object] | None = None,
     check_store: bool = True,
     check_keys: bool = True,
+    store_seen: tuple[str, int] = ("", 0),
 ) -> Runtime:
     """Connect to the store Redis and build every piece; raises a clear error if a setting is missing or unsafe.
 
     That includes card keys that cannot decrypt the newest stored cards: a wrong key fails here, at start.
     `send_task(name, **options)` sends a task by name (the Celery app's own); without it, tasks are sent
-    the way a producer sends them, through a Celery app of giftq's broker settings.
+    the way a producer sends them, through a Celery app of giftq's broker settings. `store_seen`: the store's
+    marker as this process saw it before (worker/orders/continuity.py).
     """
     send_task = send_task or _producer_send_task()
     bamboo = settings.bamboo
@@ -102,6 +106,11 @@ def build_runtime(
     store = OrderStore(
         client, keys, retention_s=settings.order_retention_s, on_final=functools.partial(_enqueue_notify, send_task)
     )
+    continuity = Continuity(client, keys, seen=store_seen)
+    try:
+        continuity.check()
+    except StoreLost as lost:  # this process may still show orders; placing refuses until an operator resumes
+        logger.error("%s", lost)
     cipher = CardCipher(settings.fernet_keys)
     vault = CardVault(client, keys, store, cipher)
     if check_keys:
@@ -121,6 +130,7 @@ def build_runtime(
             for credential, provider in providers.items()
         },
         vault=vault,
+        continuity=continuity,
         notifier=Notifier(store, vault, settings.notify, send_task=send_task, now_ms=lambda: _now_ms(client)),
     )
 

@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
                         "--scope cards alone adds cards to orders")  # fmt: skip
     apikey.set_defaults(handler=_apikey)
 
+    store = commands.add_parser("store", help="the order store: resume placing after a store lost data")
+    store_commands = store.add_subparsers(dest="store_command", required=True)
+    resume = store_commands.add_parser("resume", help="accept the store as it is now (after reconciling by hand)")
+    resume.set_defaults(handler=_resume_store)
+
     acl = commands.add_parser("acl", help="write a Redis ACL file: giftq's user and one user per producer")
     acl.add_argument("--out", required=True, help="the ACL file to write (for redis-server --aclfile); mode 0600")
     acl.add_argument("--producer", action="append", default=[],
@@ -183,6 +188,15 @@ def _api(args: argparse.Namespace) -> int:
     from config.settings import load_settings
 
     serve(load_settings(), bind=args.bind)
+    return 0
+
+
+def _resume_store(_: argparse.Namespace) -> int:
+    """Placing stopped because the store lost data; the operator has reconciled with the provider: go on."""
+    from worker.celery import runtime
+
+    reason = runtime().continuity.resume()
+    print(f"placing resumed (it had stopped: {reason})" if reason else "placing had not stopped; nothing to do")
     return 0
 
 
