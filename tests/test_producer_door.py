@@ -239,3 +239,46 @@ def _answers(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.ConnectionError:
         return False
+
+
+LINKED_SCRIPT = """
+import json, sys
+from celery import Celery, signature
+
+given = json.loads(sys.argv[1])
+app = Celery(broker=given["url"])
+app.conf.broker_transport_options = {"global_keyprefix": given["prefix"]}
+follow = signature("giftq.submit_order", args=given["args"], kwargs={"producer": "shop"}, queue=given["to"],
+                   immutable=True, app=app)
+app.send_task(given["task"], args=given["task_args"], queue=given["queue"], **{given["how"]: follow},
+              time_limit=1)
+print("sent")
+"""
+
+
+@pytest.mark.parametrize(
+    ("task", "how", "to"),
+    [("giftq.kick_schedules", "link", "giftq"), ("giftq.submit_order", "link", "giftq"),
+     ("giftq.submit_order", "link_error", "giftq"), ("giftq.kick_schedules", "chain", intake_queue("shop"))],
+    ids=["link of a refused task", "link of an order", "link_error of an order", "chain into shop's queue"],
+)  # fmt: skip
+def test_a_producers_message_makes_the_worker_send_nothing_further(door: Door, task: str, how: str, to: str) -> None:
+    # Given evil's message on its own queue that asks for a further task in shop's name
+    key = f"cart-{uuid.uuid4()}"
+    order = {"IdempotencyKey": key, **ORDER}
+    given = {"url": door.urls["evil"], "prefix": door.broker_prefix, "task": task, "queue": intake_queue("evil"),
+             "task_args": [order] if task == "giftq.submit_order" else [], "args": [order], "to": to,
+             "how": "chain" if how == "chain" else how}  # fmt: skip
+    script = LINKED_SCRIPT.replace('**{given["how"]: follow}', "chain=[follow]") if how == "chain" else LINKED_SCRIPT
+    sent = subprocess.run([sys.executable, "-I", "-c", script, json.dumps(given)], capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+    assert sent.stdout.strip() == "sent", sent.stderr
+
+    # Then the worker refuses the message, and no order ever exists in shop's name
+    wait_for(lambda: "may not carry" in door.worker.log_path.read_text(), timeout_s=20, what="the message refused")
+    wait_for(lambda: not door.rt.redis.llen(f"{door.broker_prefix}{intake_queue('evil')}"), timeout_s=20,
+             what="evil's queue drained")  # fmt: skip
+    assert door.rt.store.get(request_id_for("shop", key)) is None
+    admin = redis.Redis.from_url(door.giftq_url)
+    assert all(admin.llen(f"{door.broker_prefix}{queue}") == 0 for queue in ("giftq", intake_queue("shop")))
+    admin.close()

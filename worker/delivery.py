@@ -14,6 +14,8 @@ import time
 
 from celery import Task
 
+from worker.redaction import drop_canvas
+
 logger = logging.getLogger(__name__)
 
 DELIVERY_COUNT_TTL_S = 86400
@@ -34,7 +36,10 @@ class GiftqTask(Task):
 
     def __call__(self, *args: object, **kwargs: object) -> object:
         if not self.request.called_directly and self.request.id:
-            refusal = self._door_refusal(kwargs)
+            # giftq's own messages carry no canvas: one that does was written by someone else. Drop it before
+            # anything can succeed or fail, or Celery would publish it with giftq's broker user.
+            canvas = drop_canvas(self.request)
+            refusal = f"a message may not carry {', '.join(canvas)}" if canvas else self._door_refusal(kwargs)
             if refusal:
                 logger.error("task %s[%s] from queue %s refused: %s", self.name, self.request.id, self._queue(),
                              refusal)  # fmt: skip

@@ -18,6 +18,8 @@ import re
 
 from celery.worker.request import Request
 
+from config.settings import INTAKE_QUEUE_PREFIX
+
 MASK = "***"
 _SECRET_KEYS = (
     r"cardCode|card_code|cardNumber|card_number|code|pin|PIN|Pin|cards|secretKey|secret_key|secret|client_secret"
@@ -110,7 +112,10 @@ class RedactedRequest(Request):
     """The worker's view of a task message, showing Flower and the logs only `task_argsrepr` of its arguments.
 
     Celery fills argsrepr/kwargsrepr from the message, which the producer's Celery wrote (a repr of the whole
-    order); the worker sends them in its `task-received` event (Flower) and logs them on failure.
+    order); the worker sends them in its `task-received` event (Flower) and logs them on failure. Nor does a
+    message decide what else the worker does: callbacks, errbacks, chains and chords it carries are dropped
+    (giftq's worker would publish them with its own broker user, to any queue), and so are its time limits
+    and, on a producer's intake queue, its ETA. The pool process drops them again (`worker.delivery`).
     """
 
     def __init__(self, *args: object, **kwargs: object):
@@ -118,3 +123,26 @@ class RedactedRequest(Request):
         self._argsrepr = task_argsrepr(self.args)
         self._kwargsrepr = task_kwargsrepr(self.kwargs)
         self._request_dict["argsrepr"], self._request_dict["kwargsrepr"] = self._argsrepr, self._kwargsrepr
+        _, _, embed = self._payload
+        drop_canvas(embed if isinstance(embed, dict) else {})
+        self.time_limits = (None, None)
+        if str((self.delivery_info or {}).get("routing_key") or "").startswith(INTAKE_QUEUE_PREFIX):
+            self._eta = None
+
+
+CANVAS_FIELDS = ("callbacks", "errbacks", "chain", "chord")
+
+
+def drop_canvas(request: object) -> list[str]:
+    """Remove what would make the worker send further tasks from a message's request; return what was there."""
+    present = [name for name in CANVAS_FIELDS if _get(request, name)]
+    for name in CANVAS_FIELDS:
+        if isinstance(request, dict):
+            request.pop(name, None)
+        elif hasattr(request, name):
+            setattr(request, name, None)
+    return present
+
+
+def _get(request: object, name: str) -> object:
+    return request.get(name) if isinstance(request, dict) else getattr(request, name, None)
