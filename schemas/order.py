@@ -30,6 +30,7 @@ MAX_CARDS_PER_ORDER = 500
 MAX_FACE_VALUE = Decimal(1_000_000)  # no gift card is worth more; bounds the arithmetic before the catalog is asked
 INVALID_ORDER = "InvalidOrder"
 INVALID_REQUEST_ID = "InvalidRequestId"
+DERIVED_UUID_VERSION = 5  # a RequestId giftq derives from an IdempotencyKey (uuid5); never one a producer sends
 INVALID_NOTIFY = "InvalidNotify"
 MAX_CALLBACK_URL_LENGTH = 2000  # characters; longer URLs are refused rather than cut
 _REASON = re.compile(r"^([A-Z][A-Za-z]+): ")
@@ -160,6 +161,13 @@ class OrderRequestSchema(Schema):
         if ("RequestId" in data) == ("IdempotencyKey" in data):
             raise ValidationError(
                 f"{INVALID_REQUEST_ID}: give exactly one of RequestId and IdempotencyKey", "RequestId"
+            )
+        if "RequestId" in data and data["RequestId"].version == DERIVED_UUID_VERSION:
+            # giftq derives version-5 RequestIds from IdempotencyKeys, which anyone can compute: taking one first
+            # would make another producer's order a conflict.
+            raise ValidationError(
+                f"{INVALID_REQUEST_ID}: version-5 GUIDs are derived from IdempotencyKeys; send a random GUID",
+                "RequestId",
             )
         if self.catalog is not None:
             self._check_account(data["AccountId"])

@@ -12,7 +12,7 @@ import pytest
 from config.settings import settings_from
 from worker.errors import OrderRejected
 from worker.orders import states
-from worker.orders.intake import ACCOUNT_NOT_ALLOWED, body_digest
+from worker.orders.intake import ACCOUNT_NOT_ALLOWED, body_digest, request_id_for
 from worker.runtime import Runtime, build_runtime
 
 
@@ -70,3 +70,14 @@ def test_an_order_for_an_account_its_producer_may_not_charge_is_refused_with_its
     other = {**order, "RequestId": str(uuid.uuid4())}
     assert intake.submit(other, producer="blog").created
     rt.redis.close()
+
+
+def test_a_version_5_request_id_is_refused_so_no_producer_can_take_anothers_idempotency_key(rt: Runtime) -> None:
+    # Given the RequestId giftq derives from shop's IdempotencyKey, which anyone can compute
+    squatted = request_id_for("shop", "cart-1042")
+    order = {"RequestId": squatted, "AccountId": 555, "Products": [{"ProductId": 100001, "Quantity": 1, "Value": 25}]}
+    # When blog sends it as its own RequestId, Then it is refused and nothing is stored under it
+    with pytest.raises(OrderRejected) as refused:
+        rt.intake(lambda request_id: None).submit(order, producer="blog")
+    assert refused.value.reason == "InvalidRequestId"
+    assert rt.store.get(squatted) is None

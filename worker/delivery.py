@@ -8,6 +8,7 @@ A message delivered again and again is parked as a dead letter, not run forever.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -19,6 +20,8 @@ from worker.redaction import drop_canvas
 logger = logging.getLogger(__name__)
 
 DELIVERY_COUNT_TTL_S = 86400
+DEAD_LETTERS_KEPT = 10_000  # the newest dead letters kept; older ones are dropped (logged when parked)
+DEAD_LETTER_MAX_BYTES = 16_384  # a larger message keeps a digest of its arguments, not the arguments
 INTAKE_TASK = "giftq.submit_order"  # the one task a producer's intake queue lets in
 REFUSED = "refused at the door"
 
@@ -81,6 +84,11 @@ def _too_many_deliveries(task: Task, args: tuple, kwargs: dict) -> bool:
     queue = (task.request.delivery_info or {}).get("routing_key")  # a replay must keep the door it came through
     letter = {"task": task.name, "id": task.request.id, "queue": queue, "args": args, "kwargs": kwargs,
               "at": time.time()}  # fmt: skip
-    rt.redis.rpush(rt.keys.dead_letters(), json.dumps(letter, default=str))
+    body = json.dumps(letter, default=str)
+    if len(body) > DEAD_LETTER_MAX_BYTES:  # a producer's message may be large: the store keeps a bounded trace
+        digest = hashlib.sha256(json.dumps([args, kwargs], default=str).encode()).hexdigest()
+        body = json.dumps({**letter, "args": None, "kwargs": None, "arguments_sha256": digest}, default=str)
+    with rt.redis.pipeline() as pipe:
+        pipe.rpush(rt.keys.dead_letters(), body).ltrim(rt.keys.dead_letters(), -DEAD_LETTERS_KEPT, -1).execute()
     logger.error("task %s[%s] delivered %d times: parked as a dead letter", task.name, task.request.id, count)
     return True

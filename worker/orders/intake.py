@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from marshmallow import ValidationError
 
-from schemas.order import OrderRequestSchema, reason_of
+from schemas.order import DERIVED_UUID_VERSION, OrderRequestSchema, reason_of
 from worker.errors import GiftqError, OrderRejected
 from worker.orders import states
 from worker.orders.catalog import CatalogCache
@@ -201,9 +201,10 @@ def _request_id_of(order: object, producer: str) -> str | None:
     if isinstance(key, str) and 1 <= len(key) <= 200:
         return request_id_for(producer, key)
     try:
-        return str(uuid.UUID(str(order["RequestId"])))
+        given = uuid.UUID(str(order["RequestId"]))
     except (TypeError, KeyError, ValueError, AttributeError):
         return None
+    return None if given.version == DERIVED_UUID_VERSION else str(given)  # a derived one is never the sender's
 
 
 def _without_key(request: object) -> dict:
