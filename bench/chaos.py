@@ -71,7 +71,10 @@ FAULTS = (
     ("rate_limited_429", {"wait_s": 1}),
     ("connection_reset", {}),
     ("slow_response", {"delay_ms": 700}),
+    ("ok_200_without_request_id", {}),
+    ("ok_200_not_json", {"after_commit": True}),
 )
+GET_ORDER_FAULTS = (("order_not_found", {}),)  # a Get Order that lags the write: resolving places again
 
 
 @dataclass
@@ -155,13 +158,11 @@ def run_chaos(
         redis_server = stack.enter_context(RedisServer())
         sandbox = Sandbox(logs / "sandbox.log", **SANDBOX)
         stack.callback(sandbox.stop)
-        for kind, options in FAULTS:
-            for endpoint in ("place_order", "get_order"):
-                sandbox.admin(
-                    "POST",
-                    "faults",
-                    json={"kind": kind, "endpoint": endpoint, "probability": fault_probability, **options},
-                )
+        faults = [(kind, endpoint, options) for kind, options in FAULTS for endpoint in ("place_order", "get_order")]
+        for kind, endpoint, options in faults + [(kind, "get_order", options) for kind, options in GET_ORDER_FAULTS]:
+            sandbox.admin(
+                "POST", "faults", json={"kind": kind, "endpoint": endpoint, "probability": fault_probability, **options}
+            )
         prefix = f"chaos-{uuid.uuid4().hex[:8]}"
         env = {**giftq_env(redis_server.url, prefix, sandbox.url, LIMITS), **RECOVERY}
         cluster = Cluster(env, logs, workers)
