@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Card = tuple[str, str, str]  # (serial number, code, PIN)
 REJECTED = "rejected"  # a producer order in this state must not have been charged
@@ -26,7 +26,7 @@ class ProducerOrder:
     cards_ordered: int
     state: str
     credential: str = ""  # the provider client it was placed with; "" matches any
-    cards: frozenset[Card] | None = None
+    cards: frozenset[Card] | None = field(default=None, repr=False)  # codes and PINs: never in a repr
 
 
 @dataclass(frozen=True)
