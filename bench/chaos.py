@@ -5,9 +5,11 @@
 Starts a private redis-server (AOF), the Bamboo sandbox on a scaled clock with every fault kind drawn at a
 few percent, and giftq workers (one running beat). While the orders drain it SIGKILLs a random worker every
 few seconds and starts a new one, restarts Redis on its append-only file, and (like a process supervisor)
-starts a worker again if one exited. It prints orders by final state, orders charged twice, orders lost
-(not final and not needs_attention), limit violations found by the sandbox, and the time. `make test` runs
-a small version (tests/test_chaos.py).
+starts a worker again if one exited. It prints orders by final state, the "charged once" audit against the
+sandbox's ledger (orders charged twice, charges for no order, cards charged versus ordered, each final order's
+cards against the ones issued), orders lost (the sandbox fails no order here, so every order not `fulfilled`:
+`rejected`, `failed` and `needs_attention` count), limit violations found by the sandbox, and the time.
+`make test` runs a small version (tests/test_chaos.py).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from celery import Celery  # noqa: E402
 from bench.backlog import make_backlog  # noqa: E402
 from bench.stack import SLOT_MISSED, count_in_logs, giftq_env  # noqa: E402
 from config.settings import settings_from  # noqa: E402
-from worker.cli.demo import charged_twice  # noqa: E402
+from sandbox.ledger_audit import LedgerAudit  # noqa: E402
+from worker.cli.money_audit import audit_money  # noqa: E402
 from worker.cli.processes import Child, Sandbox, start_worker  # noqa: E402
 from worker.cli.redis_server import RedisServer  # noqa: E402
 from worker.orders import states  # noqa: E402
@@ -43,6 +46,8 @@ SANDBOX = {
     "product_window_ms": 3000,
     "get_order_limit": 100000,
     "fulfil_delay_ms": 300,
+    "fail_probability": 0.0,  # no order fails at the provider: every order must end fulfilled
+    "partial_probability": 0.0,
     "seed": 7,
 }
 # The margin covers the jitter from a slot's claim to the sandbox's record of the arrival; here that includes a
@@ -66,7 +71,10 @@ FAULTS = (
     ("rate_limited_429", {"wait_s": 1}),
     ("connection_reset", {}),
     ("slow_response", {"delay_ms": 700}),
+    ("ok_200_without_request_id", {}),
+    ("ok_200_not_json", {"after_commit": True}),
 )
+GET_ORDER_FAULTS = (("order_not_found", {}),)  # a Get Order that lags the write: resolving places again
 
 
 @dataclass
@@ -74,8 +82,8 @@ class ChaosResult:
     """What a chaos run ended with."""
 
     by_state: Counter
-    charged_twice: int
-    lost: int
+    money: LedgerAudit  # the "charged once" audit against the sandbox's ledger
+    lost: int  # orders not fulfilled: the sandbox fails none in this run
     violations: int
     kills: int
     redis_restarts: int
@@ -84,8 +92,24 @@ class ChaosResult:
     slots_missed: int = 0  # slots given up (claimed past the lease, or not sent in time), their orders parked again
 
     @property
+    def charged_twice(self) -> int:
+        """Charges beyond one per order: repeats, plus charges that belong to no order."""
+        return self.money.extra_charges
+
+    @property
     def clean(self) -> bool:
-        return self.charged_twice == 0 and self.lost == 0 and self.violations == 0
+        return self.money.clean and self.lost == 0 and self.violations == 0
+
+    def report(self) -> list[str]:
+        """The run's figures, one line each: final states, the money audit, lost orders, limit violations, time."""
+        return [
+            "orders by final state: " + ", ".join(f"{s}={n}" for s, n in sorted(self.by_state.items())),
+            *(f"{measure}: {value}" for measure, value in self.money.rows()),
+            f"lost: {self.lost}",
+            f"limit violations: {self.violations} (slots given up, orders parked again: {self.slots_missed})",
+            *(f"  {line}" for line in self.violation_details),
+            f"time: {self.seconds:.1f} s",
+        ]
 
 
 class Cluster:
@@ -134,13 +158,11 @@ def run_chaos(
         redis_server = stack.enter_context(RedisServer())
         sandbox = Sandbox(logs / "sandbox.log", **SANDBOX)
         stack.callback(sandbox.stop)
-        for kind, options in FAULTS:
-            for endpoint in ("place_order", "get_order"):
-                sandbox.admin(
-                    "POST",
-                    "faults",
-                    json={"kind": kind, "endpoint": endpoint, "probability": fault_probability, **options},
-                )
+        faults = [(kind, endpoint, options) for kind, options in FAULTS for endpoint in ("place_order", "get_order")]
+        for kind, endpoint, options in faults + [(kind, "get_order", options) for kind, options in GET_ORDER_FAULTS]:
+            sandbox.admin(
+                "POST", "faults", json={"kind": kind, "endpoint": endpoint, "probability": fault_probability, **options}
+            )
         prefix = f"chaos-{uuid.uuid4().hex[:8]}"
         env = {**giftq_env(redis_server.url, prefix, sandbox.url, LIMITS), **RECOVERY}
         cluster = Cluster(env, logs, workers)
@@ -210,10 +232,10 @@ def _result(
 ) -> ChaosResult:
     by_state = Counter(_states(rt, request_ids))
     findings = sandbox.admin("GET", "findings")
-    lost = sum(count for state, count in by_state.items() if state not in states.FINAL and state != "needs_attention")
+    lost = sum(count for state, count in by_state.items() if state != states.FULFILLED)
     return ChaosResult(
         by_state=by_state,
-        charged_twice=charged_twice(findings["accepted_request_ids"], request_ids),
+        money=audit_money(rt, sandbox.url, request_ids),
         lost=lost,
         violations=len(findings["spacing_violations"]) + len(findings["window_violations"]),
         violation_details=tuple(
@@ -251,13 +273,7 @@ def main() -> int:
         f"orders: {args.orders}, workers: {args.workers}, worker kills: {result.kills}, "
         f"redis restarts: {result.redis_restarts}, faults: {args.fault_probability:.0%} per kind and endpoint"
     )
-    print("orders by final state: " + ", ".join(f"{s}={n}" for s, n in sorted(result.by_state.items())))
-    print(f"charged twice: {result.charged_twice}")
-    print(f"lost: {result.lost}")
-    print(f"limit violations: {result.violations} (slots given up, orders parked again: {result.slots_missed})")
-    for line in result.violation_details:
-        print(f"  {line}")
-    print(f"time: {result.seconds:.1f} s")
+    print("\n".join(result.report()))
     return 0 if result.clean else 1
 
 

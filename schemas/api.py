@@ -71,7 +71,7 @@ class OrderViewSchema(Schema):
 
     request_id = fields.String(required=True)
     state = fields.String(required=True, validate=validate.OneOf(states.ALL))
-    reason = fields.String(metadata={"description": "Why it was rejected or failed; empty otherwise"})
+    reason = fields.String(metadata={"description": "Why it was rejected, failed or needs attention; else empty"})
     idempotency_key = fields.String(metadata={"description": "The producer's key, when it gave one"})
     created_ms = fields.Integer(required=True)
     updated_ms = fields.Integer(required=True)

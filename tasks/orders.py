@@ -12,7 +12,7 @@ import uuid
 from celery import Task
 
 from worker.celery import app, runtime
-from worker.errors import ProviderError, RateLimited
+from worker.errors import ProviderAuthFailed, ProviderError, ProviderRefused, RateLimited
 from worker.orders import states
 from worker.orders.store import OrderRecord
 from worker.providers.base import FAILED, PARTIALLY_FAILED, ProviderOrder
@@ -59,6 +59,9 @@ def poll_order(self: Task, request_id: str, attempt: int = 0, trigger: str = "")
         provider_order = rt.provider(record.credential).get(record.provider_request_id)
     except RateLimited as limited:
         raise self.retry(countdown=limited.wait_s, kwargs={"attempt": attempt, "trigger": trigger}) from None
+    except ProviderRefused as refused:
+        rt.store.end_step(request_id, step)
+        return needs_attention_after(rt, request_id, refused, call="Get Order")
     except ProviderError as error:
         logger.warning("order %s: Get Order failed (%s); polling again", request_id, error)
         provider_order = None
@@ -84,6 +87,23 @@ def _after_poll(
     return "polling"
 
 
+def needs_attention_after(rt: Runtime, request_id: str, refused: ProviderRefused, *, call: str) -> str:
+    """The provider refused the order's `call` in a way no retry changes (a revoked credential, ...): the order
+    needs attention, with the refusal's reason, and an ERROR names what to fix (a credential by its id only).
+
+    Nothing retries it; reconciliation looks at it at a low rate, so once an operator has fixed the cause an order
+    the provider has is finished from Get Order.
+    """
+    moved = rt.store.transition(request_id, states.NEEDS_ATTENTION, note=refused.reason, reason=refused.reason)
+    if isinstance(refused, ProviderAuthFailed):
+        fix = f"check credential {refused.client_id!r}: its client id and secret in the settings, its access at Bamboo"
+    else:
+        fix = "check the provider's base URL and what it answers"
+    logger.log(logging.ERROR if moved else logging.WARNING, "order %s: %s refused for good (%s); it needs attention "
+               "and is not retried: %s", request_id, call, refused, fix)  # fmt: skip
+    return states.NEEDS_ATTENTION
+
+
 def finish(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder) -> str:
     """Write the final result: cards encrypted, a summary in clear (counts only), the final state."""
     issued = [card for card in provider_order.cards if card.issued]
@@ -95,8 +115,7 @@ def finish(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder) -> s
     fields = {"summary": json.dumps(summary, sort_keys=True)}
     if issued:
         fields["cards"] = rt.cipher.encrypt([card.to_secret_dict() for card in issued], record.cards_context)
-    if state == states.FAILED:
-        fields["reason"] = "ProviderFailed"
+    fields["reason"] = "ProviderFailed" if state == states.FAILED else ""  # a needs_attention reason is over
     rt.store.transition(record.request_id, state, note=fields.get("reason", ""), **fields)
     logger.info("order %s %s: %d cards issued", record.request_id, state, len(issued))
     return state

@@ -22,9 +22,17 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from config.settings import START_TO_START
-from tasks.orders import enqueue_poll
+from tasks.orders import enqueue_poll, needs_attention_after
 from worker.celery import app, runtime
-from worker.errors import NotSent, OrderNotFound, OrderRejected, ProviderError, RateLimited, UnknownOutcome
+from worker.errors import (
+    NotSent,
+    OrderNotFound,
+    OrderRejected,
+    ProviderError,
+    ProviderRefused,
+    RateLimited,
+    UnknownOutcome,
+)
 from worker.orders import states
 from worker.orders.continuity import StoreLost
 from worker.orders.store import OrderRecord
@@ -229,6 +237,8 @@ def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float,
         rt.throttle.hold(credential, int(limited.wait_s * 1000))
         _park_again(rt, request_id)
         return "rate limited"
+    except ProviderRefused as refused:  # a revoked credential, ...: not placed, and no retry would place it
+        return needs_attention_after(rt, request_id, refused, call="Place Order")
     except UnknownOutcome as unknown:
         logger.warning("order %s: unknown outcome (%s); resolving by Get Order", request_id, unknown)
         resolve_order.apply_async(args=[request_id], countdown=RESOLVE_AFTER_S)
@@ -269,6 +279,8 @@ def resolve_order(self: Task, request_id: str) -> str:
         rt.provider(record.credential).get(record.provider_request_id)
     except OrderNotFound:
         return _park(rt, record)
+    except ProviderRefused as refused:
+        return needs_attention_after(rt, request_id, refused, call="Get Order")
     except ProviderError as error:
         wait_s = error.wait_s if isinstance(error, RateLimited) else RESOLVE_AFTER_S
         raise self.retry(countdown=wait_s) from None

@@ -22,7 +22,7 @@ from worker.cli.redis_server import RedisServer
 from worker.orders.crypto import new_key
 from worker.runtime import Runtime, build_runtime
 
-pytest_plugins = ["tests.sandbox_fixtures", "tests.api_fixtures"]
+pytest_plugins = ["tests.sandbox_fixtures", "tests.api_fixtures", "tests.fault_fixtures"]
 
 DEMO_CLIENT = {"GIFTQ_BAMBOO_CLIENT_ID": "giftq-demo", "GIFTQ_BAMBOO_CLIENT_SECRET": "demo-secret"}
 # The sandbox's second credential (account 655): its rate windows are its own, apart from the demo client's.
@@ -139,14 +139,16 @@ def producer(giftq_env: dict[str, str]) -> Iterator[Celery]:
 
 @pytest.fixture
 def start_workers(giftq_env: dict[str, str], tmp_path: Path) -> Iterator:
-    """Start `n` real `celery -A worker worker` processes for this test; all are stopped afterwards."""
+    """Start `n` real `celery -A worker worker` processes for this test (only `queues`, if given); all are stopped
+    afterwards."""
     started: list[Child] = []
 
-    def start(n: int = 1, concurrency: int = 2, beat: bool = False) -> list[Child]:
+    def start(n: int = 1, concurrency: int = 2, beat: bool = False, queues: tuple[str, ...] = ()) -> list[Child]:
         for index in range(n):
             name = f"w{len(started) + 1}"
             log = tmp_path / f"{name}.log"
-            started.append(start_worker(log, giftq_env, concurrency=concurrency, name=name, beat=beat and index == 0))
+            started.append(start_worker(log, giftq_env, concurrency=concurrency, name=name, beat=beat and index == 0,
+                                        queues=queues))  # fmt: skip
         return started[-n:]
 
     yield start

@@ -49,6 +49,11 @@ def test_the_demo_fulfils_every_order_and_exits_zero_without_a_system_redis(tmp_
     assert rows["spacing violations"] == "0"
     assert rows["product window violations"] == "0"
     assert rows["orders charged twice"] == "0"
+    # The money audit against the sandbox's ledger: 6 orders of 1, 2, 3, 1, 2, 3 cards, each holding what it paid for
+    assert rows["charges for no order"] == "0"
+    assert rows["cards charged / cards ordered"] == "12 / 12"
+    assert rows["rejected orders that were charged"] == "0"
+    assert rows["orders holding the cards the provider issued"] == "6 / 6"
     assert int(rows["Place Order calls seen by the sandbox"]) >= 6
 
 

@@ -1,7 +1,9 @@
 """Exactly once under faults, over the real stack: every fault ends fulfilled, charged once, no limit broken.
 
-One sandbox on a scaled clock for the module (reset before each test), one worker process with beat per
-test, short timeouts so unknown outcomes resolve in seconds.
+One sandbox on a scaled clock for the module (reset before each test), worker processes of each test's own,
+short timeouts so unknown outcomes resolve in seconds. A fault at Place Order is resolved by the placing task's
+own path (no beat, so no reconciliation); beat runs where a process dies and only reconciliation can help.
+"Charged once" is counted from the sandbox's ledger (tests/fault_fixtures.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from celery import Celery
 
 from config.settings import Credential, Limits, load_settings
 from tasks.placing import _checkout
+from tests.broker_messages import TaskMessage, push_again, queued, taken
+from tests.fault_fixtures import an_order, assert_fulfilled_once, checkout_calls
 from tests.waiting import final_state, wait_for
 from worker.cli.processes import Sandbox
 from worker.cli.redis_server import RedisServer
@@ -29,44 +33,6 @@ from worker.runtime import Runtime, build_runtime
 pytestmark = pytest.mark.timeout(90)
 
 PRODUCTS = ((100001, "25"), (100002, "50"), (100004, "30"), (439685, "10"))
-
-
-@pytest.fixture
-def sandbox_now(scaled_sandbox: Sandbox) -> Sandbox:
-    scaled_sandbox.admin("POST", "reset")
-    return scaled_sandbox
-
-
-@pytest.fixture
-def fault_env(giftq_env: dict[str, str], sandbox_now: Sandbox) -> dict[str, str]:
-    giftq_env.update(
-        GIFTQ_BAMBOO_BASE_URL=sandbox_now.url,
-        GIFTQ_BAMBOO_SPACING_MS="100",
-        GIFTQ_BAMBOO_PRODUCT_WINDOW_MS="3000",
-        GIFTQ_BAMBOO_TIMEOUT_S="1",
-        GIFTQ_BAMBOO_LEASE_MS="3000",
-        GIFTQ_VISIBILITY_TIMEOUT_S="6",
-        GIFTQ_RECONCILE_INTERVAL_S="1",
-        GIFTQ_STUCK_AFTER_S="3",
-    )
-    return giftq_env
-
-
-def an_order(product_id: int = 100001, value: str = "25") -> dict:
-    return {
-        "RequestId": str(uuid.uuid4()),
-        "AccountId": 555,
-        "Products": [{"ProductId": product_id, "Quantity": 1, "Value": value}],
-    }
-
-
-def assert_fulfilled_once(rt: Runtime, sandbox: Sandbox, request_ids: list[str], timeout_s: float = 40) -> dict:
-    wait_for(lambda: all(final_state(rt, rid) for rid in request_ids), timeout_s=timeout_s, what="final orders")
-    assert {final_state(rt, rid) for rid in request_ids} == {states.FULFILLED}
-    findings = sandbox.admin("GET", "findings")
-    assert sorted(findings["accepted_request_ids"]) == sorted(request_ids), "each order charged exactly once"
-    assert findings["spacing_violations"] == [] and findings["window_violations"] == []
-    return findings
 
 
 @pytest.mark.parametrize(
@@ -84,9 +50,9 @@ def assert_fulfilled_once(rt: Runtime, sandbox: Sandbox, request_ids: list[str],
 def test_a_faulty_place_order_still_ends_fulfilled_and_charged_once(
     fault: dict, fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
 ) -> None:
-    # Given the next Place Order call meets the fault
+    # Given the next Place Order call meets the fault, and no beat: nothing but the placing task's path resolves it
     sandbox_now.admin("POST", "faults", json={**fault, "endpoint": "place_order", "count": 1})
-    start_workers(1, beat=True)
+    start_workers(1)
 
     # When an order is submitted
     order = an_order()
@@ -126,10 +92,6 @@ def test_a_place_order_past_its_send_deadline_is_never_sent_and_can_still_be_pla
     assert sandbox_now.admin("GET", "findings")["accepted_request_ids"] == [request.request_id]
 
 
-def checkout_calls(sandbox: Sandbox) -> list[dict]:
-    return [call for call in sandbox.admin("GET", "calls")["calls"] if call["path"].endswith("/orders/checkout")]
-
-
 def test_a_worker_killed_between_calling_and_recording_leaves_the_order_to_be_resolved(
     fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
 ) -> None:
@@ -159,8 +121,12 @@ def test_a_worker_killed_between_reserving_and_calling_loses_no_order(
     wait_for(lambda: rt.throttle.holds("giftq-demo", limits, request_id, now_ms=rt.now_ms())
              and not_parked(rt, request_id), timeout_s=10, what="a reserved slot")  # fmt: skip
 
-    # When the worker holding the placing task dies before the slot comes
-    time.sleep(0.5)  # let the worker take the message off the queue (an ETA task it holds)
+    # When the worker has taken the placing task off the queue (an ETA task it holds) and dies before the slot comes
+    prefix = fault_env["GIFTQ_BROKER_KEY_PREFIX"]
+    wait_for(lambda: placing_messages(taken(rt.redis, prefix), request_id)
+             and not placing_messages(queued(rt.redis, prefix, "giftq.schedule"), request_id),
+             timeout_s=10, what="the placing message taken by the worker")  # fmt: skip
+    assert rt.store.get(request_id).state == states.ACCEPTED, "the slot had not come yet"
     first.kill()
     start_workers(1, beat=True)
 
@@ -283,21 +249,40 @@ def not_parked(rt: Runtime, request_id: str) -> bool:
     return not rt.redis.hexists(rt.keys.parked("giftq-demo"), request_id)
 
 
-def test_the_same_task_delivered_twice_at_once_makes_one_provider_call(
+def placing_messages(messages: list[TaskMessage], request_id: str) -> list[TaskMessage]:
+    """The `giftq.place_reserved` messages (the task that calls Place Order) of one order."""
+    return [m for m in messages if m.task == "giftq.place_reserved" and m.args[1] == request_id]
+
+
+def test_the_placing_message_delivered_twice_at_once_makes_one_provider_call(
     fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
 ) -> None:
-    # Given an order stored once, and its place task sent twice with the same id (a redelivery)
+    # Given an order parked by a worker that runs no slot's task, so its placing message waits in the broker
+    start_workers(1, queues=("giftq",))
     order = an_order()
+    producer.send_task("giftq.submit_order", args=[order])
     request_id = order["RequestId"]
-    rt.store.create(request_id, {**order, "Products": [{**order["Products"][0], "Value": "25.00"}]},
-                    credential="giftq-demo", provider_request_id=request_id)  # fmt: skip
-    for _ in range(2):
-        producer.send_task("giftq.place_order", args=[request_id], task_id=f"place-{request_id}")
-    start_workers(2, concurrency=2)
+    prefix = fault_env["GIFTQ_BROKER_KEY_PREFIX"]
+    (message,) = wait_for(lambda: placing_messages(queued(rt.redis, prefix, "giftq.schedule"), request_id),
+                          timeout_s=20, what="the placing message in its queue")  # fmt: skip
 
-    # Then one Place Order call reached the sandbox
+    # When that very message is delivered twice at once (a redelivery: the same bytes, the same task id)
+    push_again(rt.redis, prefix, "giftq.schedule", message)
+    workers = start_workers(2, concurrency=2)
+
+    # Then both deliveries ran, and one Place Order call reached the sandbox: fulfilled, charged once
     assert_fulfilled_once(rt, sandbox_now, [request_id])
     assert len(checkout_calls(sandbox_now)) == 1
+    ran = wait_for(lambda: len(task_ends(workers, message.task_id)) == 2 and task_ends(workers, message.task_id),
+                   timeout_s=10, what="two runs of the placing message")  # fmt: skip
+    assert ran.count("'missing'") == 1, f"one run claimed the slot, the other found it taken: {ran}"
+
+
+def task_ends(workers: list, task_id: str) -> list[str]:
+    """What each run of a task returned, from the workers' logs (`... succeeded in 0.01s: 'placed'`)."""
+    marker = f"[{task_id}] succeeded in "
+    lines = [line for worker in workers for line in worker.log_path.read_text().splitlines() if marker in line]
+    return [line.rsplit(": ", 1)[1] for line in lines]
 
 
 def test_redis_restarted_mid_run_loses_no_order_and_charges_none_twice(

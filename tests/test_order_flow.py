@@ -1,4 +1,8 @@
-"""One order's whole life over the real stack: Redis, `celery -A worker worker` processes, the sandbox over HTTP."""
+"""One order's whole life over the real stack: Redis, `celery -A worker worker` processes, the sandbox over HTTP.
+
+Each test ends with the "charged once" audit against the sandbox's ledger (tests/fault_fixtures.py); the sandbox
+is shared by the session, so charges of other tests' orders are not counted as strays.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from itertools import pairwise
 import pytest
 from celery import Celery
 
+from tests.fault_fixtures import assert_charged_once
 from tests.waiting import final_state, wait_for
 from worker.cli.processes import Sandbox
 from worker.orders import states
@@ -52,6 +57,7 @@ def test_one_order_goes_from_submit_to_fulfilled_and_its_cards_decrypt(
     assert all(card["pin"] for card in cards)
     assert record.summary == {"cards_issued": 2, "cards_failed": 0}
     assert record.cards_token not in (card["code"] for card in cards)
+    assert_charged_once(rt, sandbox, [request_id], count_strays=False)
 
 
 def test_the_same_request_id_submitted_twice_gives_one_order_and_one_charge(
@@ -70,6 +76,7 @@ def test_the_same_request_id_submitted_twice_gives_one_order_and_one_charge(
     assert accepted.count(request_id) == 1
     assert len(place_orders_of(sandbox, {request_id})) == 1
     assert rt.store.count_by_state()[states.FULFILLED] == 1
+    assert_charged_once(rt, sandbox, [request_id], count_strays=False)
 
 
 def test_two_worker_processes_keep_place_order_calls_500_ms_apart(
@@ -91,3 +98,4 @@ def test_two_worker_processes_keep_place_order_calls_500_ms_apart(
     assert len(arrivals) == 10
     gaps_ms = [(later - earlier) * 1000 for earlier, later in pairwise(arrivals)]
     assert min(gaps_ms) >= 500, f"closest Place Order arrivals were {min(gaps_ms):.1f} ms apart"
+    assert_charged_once(rt, sandbox, sorted(request_ids), count_strays=False)

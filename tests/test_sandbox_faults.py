@@ -166,3 +166,53 @@ def test_a_counted_fault_is_used_up(bamboo_sandbox, bamboo_client):
 def test_a_malformed_fault_is_refused_with_a_400(bamboo_sandbox, fault):
     response = requests.post(bamboo_sandbox.url + "/_sandbox/faults", json=fault, timeout=5)
     assert response.status_code == 400 and response.json()["error"]
+
+
+def test_ok_200_without_request_id_before_commit_answers_200_and_charges_nothing(bamboo_sandbox, bamboo_client):
+    bamboo_sandbox.schedule_fault("ok_200_without_request_id", count=1)
+    request_id = str(uuid.uuid4())
+    response = bamboo_client.place_order(apple(), request_id=request_id)
+    assert (response.status_code, response.json()) == (200, {})
+    assert (last_call(bamboo_sandbox)["status"], last_call(bamboo_sandbox)["reason"]) == (
+        200,
+        "ok_200_without_request_id",
+    )
+    assert not was_charged(bamboo_sandbox, request_id)
+    assert bamboo_client.get_order(request_id).json() == {"message": "OrderNotFound"}
+
+
+def test_ok_200_not_json_after_commit_charges_the_order_and_answers_a_page(bamboo_sandbox, bamboo_client):
+    bamboo_sandbox.schedule_fault("ok_200_not_json", count=1, after_commit=True)
+    request_id = str(uuid.uuid4())
+    response = bamboo_client.place_order(apple(), request_id=request_id)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
+    with pytest.raises(ValueError):
+        response.json()
+    assert was_charged(bamboo_sandbox, request_id)
+    assert bamboo_client.place_order(apple(), request_id=request_id).json() == {"message": "OrderAlreadyExists"}
+
+
+def test_order_not_found_on_get_order_hides_an_order_that_exists_once(bamboo_sandbox, bamboo_client):
+    # Given an accepted order, and a Get Order that lags the write once
+    request_id = str(uuid.uuid4())
+    assert bamboo_client.place_order(apple(), request_id=request_id).status_code == 200
+    bamboo_sandbox.schedule_fault("order_not_found", endpoint="get_order", count=1)
+    # Then the first Get Order says OrderNotFound, the next one finds it, and Place Order still knows it
+    first, second = (bamboo_client.get_order(request_id) for _ in range(2))
+    assert (first.status_code, first.json()) == (400, {"message": "OrderNotFound"})
+    assert second.status_code == 200 and second.json()["requestId"] == request_id
+    assert bamboo_client.place_order(apple(), request_id=request_id).json() == {"message": "OrderAlreadyExists"}
+    assert bamboo_sandbox.findings()["accepted_request_ids"] == [request_id]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "order_not_found", "endpoint": "place_order", "count": 1},
+        {"kind": "slow_response", "after_commit": True, "count": 1},
+    ],
+    ids=["order-not-found-on-place-order", "after-commit-on-a-kind-without-it"],
+)
+def test_a_fault_at_a_moment_or_endpoint_it_has_not_is_refused_with_a_400(bamboo_sandbox, fault):
+    response = requests.post(bamboo_sandbox.url + "/_sandbox/faults", json=fault, timeout=5)
+    assert response.status_code == 400 and response.json()["error"]

@@ -41,6 +41,23 @@ class NotSent(ProviderError):
     """Raised when a call was given up before it was sent (its send deadline had passed): safe to make again."""
 
 
+class ProviderRefused(ProviderError):
+    """Raised when the provider refuses a call in a way no retry can change (4xx other than a reason code or 429):
+    an operator must act. `reason` is giftq's code for it, kept on the order."""
+
+    reason = "ProviderRefused"
+
+
+class ProviderAuthFailed(ProviderRefused):
+    """Raised when the provider refuses a credential (401 or 403); it names the client id, never the secret."""
+
+    reason = "ProviderAuthFailed"
+
+    def __init__(self, client_id: str, status: int):
+        super().__init__(f"Bamboo refused credential {client_id!r} with {status}", status=status)
+        self.client_id = client_id
+
+
 class OrderNotFound(ProviderError):
     """Raised when the provider does not know an order's RequestId."""
 

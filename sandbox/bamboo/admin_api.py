@@ -1,4 +1,4 @@
-"""The ``/_sandbox/`` admin endpoints: audit, findings, faults, config, reset and full orders.
+"""The ``/_sandbox/`` admin endpoints: audit, findings, the ledger, faults, config, access, reset and full orders.
 
 Answered only to loopback peers (403 otherwise): they show card codes and can change the rules. Admin
 calls are not part of the audit.
@@ -12,6 +12,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 
 from sandbox.bamboo.core import current_sandbox
 from sandbox.bamboo.faults import parse_fault
+from sandbox.bamboo.seed import CLIENTS_BY_ID
 
 admin = Blueprint("bamboo_admin", __name__, url_prefix="/_sandbox")
 
@@ -47,6 +48,12 @@ def calls() -> Response:
 def findings() -> Response:
     """What the call log and the charges prove: limit violations, double charges, totals."""
     return jsonify(current_sandbox().state.findings_json())
+
+
+@admin.get("/ledger")
+def ledger() -> Response:
+    """Every charge with the cards it paid for, in acceptance order (forgotten orders too): see ``audit.ledger``."""
+    return jsonify({"charges": current_sandbox().state.ledger_json()})
 
 
 @admin.post("/faults")
@@ -92,6 +99,26 @@ def set_config() -> Response | tuple[Response, int]:
     return jsonify(settings.as_json())
 
 
+@admin.get("/clients/<client_id>/access")
+def get_access(client_id: str) -> Response | tuple[Response, int]:
+    """A client's access: granted, revoked (its calls get 401) or forbidden (403)."""
+    if client_id not in CLIENTS_BY_ID:
+        return jsonify({"error": f"no client {client_id!r}"}), 404
+    return jsonify({"client": client_id, "access": current_sandbox().state.access_of(client_id)})
+
+
+@admin.post("/clients/<client_id>/access")
+def set_access(client_id: str) -> Response | tuple[Response, int]:
+    """Grant, revoke or forbid a client's calls (``{"access": ...}``); a reset grants every client again."""
+    body: Any = request.get_json(silent=True)
+    access = body.get("access") if isinstance(body, dict) else None
+    try:
+        current_sandbox().state.set_access(client_id, access)
+    except ValueError as problem:
+        return jsonify({"error": str(problem)}), 400
+    return jsonify({"client": client_id, "access": access})
+
+
 @admin.post("/reset")
 def reset() -> Response:
     """Back to the seeded world (settings are kept)."""
@@ -114,6 +141,16 @@ def order(request_id: str) -> Response | tuple[Response, int]:
         "allCards": cards,
     }
     return jsonify(body)
+
+
+@admin.delete("/orders/<request_id>")
+def forget_order(request_id: str) -> Response | tuple[Response, int]:
+    """Forget an order as a provider that lost it would: Get Order answers OrderNotFound and Place Order accepts
+    its RequestId again. Its charge stays in the ledger, so a second acceptance shows as a second charge."""
+    forgotten = current_sandbox().state.forget_order(request.args.get("client"), request_id)
+    if forgotten is None:
+        return jsonify({"error": "no such order"}), 404
+    return jsonify({"forgotten": forgotten.request_id, "client": forgotten.client_id})
 
 
 @admin.get("/webhooks")

@@ -3,7 +3,8 @@
 The findings are computed from the raw call log (arrival times, clients, products), not from what the
 limiter decided, so they hold the client to the rules even while faults or changed limits are in play.
 Charges come from the ledger of accepted orders, because a call that timed out after commit has no
-answered status but did charge the account.
+answered status but did charge the account. The ledger (``ledger``) lists each charge with the cards it paid
+for, so a client's records can be checked against what was really charged and issued.
 """
 
 from collections import Counter, defaultdict, deque
@@ -11,7 +12,8 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from sandbox.bamboo.money import cents
+from sandbox.bamboo.money import cents, json_number
+from sandbox.bamboo.orders import Order
 from sandbox.bamboo.seed import Account
 from sandbox.bamboo.settings import Settings
 
@@ -43,12 +45,13 @@ class CallRecord:
 
 @dataclass(frozen=True)
 class Charge:
-    """Money taken from an account for one accepted order."""
+    """Money taken from an account for one accepted order, and that order (its cards were paid for)."""
 
     client: str
     request_id: str
     account: Account
     amount: Decimal
+    order: Order
 
 
 def findings(calls: list[CallRecord], charges: list[Charge], settings: Settings) -> dict[str, Any]:
@@ -94,6 +97,40 @@ def window_violations(place_orders: list[CallRecord], limit: int, window_ms: int
                     {"client": call.client, "product_id": product_id, "at": call.at, "count_in_window": len(arrivals)}
                 )
     return violations
+
+
+def ledger(charges: list[Charge]) -> list[dict[str, Any]]:
+    """Return ``GET /_sandbox/ledger``'s entries: one per charge, in acceptance order, with its lines and cards.
+
+    Every card of an accepted order was charged (failed ones are not refunded); its fate is decided at
+    acceptance, so ``issuedCards`` (the ones sold, with code and PIN) are known before the order is final.
+    """
+    return [_ledger_entry(charge) for charge in charges]
+
+
+def _ledger_entry(charge: Charge) -> dict[str, Any]:
+    order = charge.order
+    cards = [card for item in order.items for card in item.cards]
+    return {
+        "client": charge.client,
+        "requestId": charge.request_id,
+        "orderId": order.order_id,
+        "accountId": charge.account.id,
+        "currency": charge.account.currency,
+        "charged": cents(charge.amount),
+        "cardsCharged": order.total_cards,
+        "lines": [
+            {"productId": item.product.id, "quantity": item.quantity, "value": json_number(item.face_value)}
+            for item in order.items
+        ],
+        "finalStatus": order.final_status(),
+        "issuedCards": [
+            {"id": card.id, "serialNumber": card.serial_number, "cardCode": card.card_code, "pin": card.pin}
+            for card in cards
+            if card.sold
+        ],
+        "failedCards": [card.id for card in cards if not card.sold],
+    }
 
 
 def _charged_more_than_once(charges: list[Charge]) -> list[str]:

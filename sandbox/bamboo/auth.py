@@ -1,10 +1,18 @@
-"""HTTP Basic authentication of Bamboo clients: ``Authorization: Basic base64(client_id:secret)``."""
+"""HTTP Basic authentication of Bamboo clients: ``Authorization: Basic base64(client_id:secret)``.
+
+A client's access can be changed at run time (``POST /_sandbox/clients/{client_id}/access``): ``revoked``
+makes its secret wrong (401, as after a rotation at the provider), ``forbidden`` keeps it valid but not
+allowed (403, as from an address off the whitelist); ``granted`` is the seeded state.
+"""
 
 import base64
 import binascii
 import hmac
 
 from sandbox.bamboo.seed import CLIENTS_BY_ID, Client
+
+GRANTED, REVOKED, FORBIDDEN = "granted", "revoked", "forbidden"
+ACCESS = (GRANTED, REVOKED, FORBIDDEN)
 
 
 def authenticate(authorization: str | None) -> Client | None:

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from sandbox.bamboo.audit import CallRecord
-from sandbox.bamboo.auth import authenticate
+from sandbox.bamboo.auth import FORBIDDEN, GRANTED, authenticate
 from sandbox.bamboo.core import current_sandbox
 from sandbox.bamboo.faults import AFTER_COMMIT, ON_ARRIVAL, Fault
 from sandbox.bamboo.limits import wait_seconds_text
@@ -19,6 +19,7 @@ from sandbox.bamboo.seed import Client
 from sandbox.bamboo.server import CONNECTION_FAULT, DROP, RESET
 
 TOO_MANY_REQUESTS = "TooManyRequests"
+FORBIDDEN_REASON = "Forbidden"
 
 
 @dataclass
@@ -33,8 +34,16 @@ class Call:
 def arrive(
     endpoint: str, request_id: str | None = None, products: list[dict] | None = None
 ) -> tuple[Call, Response | None]:
-    """Log the call, authenticate it and apply the limits; return it and the refusal to send, if any."""
+    """Log the call, authenticate it and apply the limits; return it and the refusal to send, if any.
+
+    A call refused by auth (401, or 403 for a forbidden client) is logged without a client: it counts toward
+    no limit and meets no fault.
+    """
+    state = current_sandbox().state
     client = authenticate(request.headers.get("Authorization"))
+    access = state.access_of(client.client_id) if client else GRANTED
+    if access != GRANTED:
+        client = None
     details = {
         "method": request.method,
         "path": request.path,
@@ -43,8 +52,12 @@ def arrive(
         "products": products,
     }
     product_ids = [entry["ProductId"] for entry in products or [] if type(entry.get("ProductId")) is int]
-    record, wait = current_sandbox().state.arrive(details, client, product_ids)
+    record, wait = state.arrive(details, client, product_ids)
     call = Call(record, client)
+    if access == FORBIDDEN:
+        response = jsonify({"message": FORBIDDEN_REASON})
+        response.status_code = 403
+        return call, answer(call, response, FORBIDDEN_REASON)
     if client is None:
         response = Response(status=401, headers={"WWW-Authenticate": 'Basic realm="Bamboo"'})
         return call, answer(call, response, "Unauthorized")
@@ -99,11 +112,37 @@ def _perform(call: Call, fault: Fault) -> Response:
         return answer(call, response, fault.kind)
     if fault.kind == "rate_limited_429":
         return answer(call, too_many_requests(fault.wait_s), fault.kind)
+    if fault.kind in _ANSWERS:
+        return answer(call, _ANSWERS[fault.kind](), fault.kind)
     sandbox.state.answered(call.record, None, fault.kind)
     if fault.kind == "timeout_after_commit":
         sandbox.closing.wait(fault.hold_ms / 1000)
     request.environ[CONNECTION_FAULT] = RESET if fault.kind == "connection_reset" else DROP
     return Response(status=204)
+
+
+def _ok_without_request_id() -> Response:
+    """A 200 whose JSON body is not the RequestId Place Order must echo."""
+    return jsonify({})
+
+
+def _ok_not_json() -> Response:
+    """A 200 whose body is not JSON at all, as a proxy's page would be."""
+    return Response("<html><body>OK</body></html>", status=200, mimetype="text/html")
+
+
+def _order_not_found() -> Response:
+    """Get Order's refusal for an unknown RequestId, whatever the sandbox holds (a read lagging the write)."""
+    response = jsonify({"message": "OrderNotFound"})
+    response.status_code = 400
+    return response
+
+
+_ANSWERS = {
+    "ok_200_without_request_id": _ok_without_request_id,
+    "ok_200_not_json": _ok_not_json,
+    "order_not_found": _order_not_found,
+}
 
 
 def audit_products(body: Any) -> list[dict[str, Any]] | None:

@@ -4,11 +4,12 @@ A fault applies to one endpoint (``place_order`` or ``get_order``) for the next 
 a ``probability`` drawn from the sandbox's seeded random generator. Faults act at one of two moments:
 
 - on arrival, instead of the real work: ``error_500_before_commit``, ``rate_limited_429``,
-  ``connection_reset`` (default) and ``slow_response`` (which then lets the real answer through late);
-- after commit, once the work is done: ``timeout_after_commit``, ``error_500_after_commit`` and
-  ``connection_reset`` with ``"after_commit": true``. For Place Order only an accepted (charged) order
-  commits, so these faults wait for the next call that is accepted; for Get Order every answered call
-  commits.
+  ``connection_reset``, ``ok_200_without_request_id`` and ``ok_200_not_json`` (by default), ``order_not_found``
+  (Get Order only: a read that lags the write) and ``slow_response`` (which then lets the real answer through late);
+- after commit, once the work is done: ``timeout_after_commit``, ``error_500_after_commit``, and
+  ``connection_reset`` or an ``ok_200_*`` answer with ``"after_commit": true``. For Place Order only an accepted
+  (charged) order commits, so these faults wait for the next call that is accepted; for Get Order every answered
+  call commits.
 
 Calls refused by auth (401) or by a limit (429) never consume a fault.
 """
@@ -26,8 +27,13 @@ KINDS = (
     "rate_limited_429",
     "connection_reset",
     "slow_response",
+    "ok_200_without_request_id",
+    "ok_200_not_json",
+    "order_not_found",
 )
 _ALWAYS_AFTER_COMMIT = ("timeout_after_commit", "error_500_after_commit")
+_EITHER_MOMENT = ("connection_reset", "ok_200_without_request_id", "ok_200_not_json")
+_GET_ORDER_ONLY = ("order_not_found",)
 
 
 @dataclass
@@ -41,7 +47,7 @@ class Fault:
     hold_ms: int = 30_000  # timeout_after_commit: how long the connection stays open without an answer
     delay_ms: int = 1_000  # slow_response: how late the real answer comes
     wait_s: int = 1  # rate_limited_429: the N of "Please wait for N seconds."
-    after_commit: bool = False  # connection_reset: reset after the order is committed instead of before
+    after_commit: bool = False  # connection_reset, ok_200_*: act after the order is committed instead of before
 
     @property
     def moment(self) -> str:
@@ -68,6 +74,10 @@ def parse_fault(body: Any) -> Fault:
         raise ValueError(f"kind must be one of {list(KINDS)}")
     if fault.endpoint not in ENDPOINTS:
         raise ValueError(f"endpoint must be one of {list(ENDPOINTS)}")
+    if fault.kind in _GET_ORDER_ONLY and fault.endpoint != "get_order":
+        raise ValueError(f"{fault.kind} is a get_order fault")
+    if fault.after_commit and fault.kind not in _EITHER_MOMENT:
+        raise ValueError(f"after_commit applies to {list(_EITHER_MOMENT)} only")
     if (fault.count is None) == (fault.probability is None):
         raise ValueError("give exactly one of count and probability")
     _check_numbers(fault)

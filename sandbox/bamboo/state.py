@@ -12,11 +12,12 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox.bamboo import checkout
-from sandbox.bamboo.audit import CallRecord, Charge, findings
+from sandbox.bamboo.audit import CallRecord, Charge, findings, ledger
+from sandbox.bamboo.auth import ACCESS, GRANTED
 from sandbox.bamboo.faults import Fault, FaultSchedule
 from sandbox.bamboo.limits import Limiter
 from sandbox.bamboo.orders import CardIssuer, Item, Order
-from sandbox.bamboo.seed import ACCOUNTS, PRODUCTS, Client
+from sandbox.bamboo.seed import ACCOUNTS, CLIENTS_BY_ID, PRODUCTS, Client
 from sandbox.bamboo.settings import Settings
 
 FIRST_ORDER_ID = 1_000_001
@@ -32,7 +33,7 @@ class Registration:
 
 
 class SandboxState:
-    """Balances, stock, orders, charges, webhook registrations, the call log, limits and faults."""
+    """Balances, stock, orders, the ledger of charges, webhook registrations, access, the call log, limits, faults."""
 
     def __init__(self, settings: Settings) -> None:
         self._lock = threading.Lock()
@@ -46,6 +47,7 @@ class SandboxState:
         self.orders: dict[tuple[str, str], Order] = {}
         self.charges: list[Charge] = []
         self.registrations: dict[str, Registration] = {}
+        self.access: dict[str, str] = {}  # client id -> auth.REVOKED or FORBIDDEN; absent: GRANTED
         self.calls: list[CallRecord] = []
         self.limiter = Limiter()
         self.faults = FaultSchedule()
@@ -54,7 +56,7 @@ class SandboxState:
         self.next_order_id = FIRST_ORDER_ID
 
     def reset(self) -> None:
-        """Forget calls, orders, faults and registrations; restore balances and stock; reseed."""
+        """Forget calls, orders, faults, registrations and access changes; restore balances and stock; reseed."""
         with self._lock:
             self._clear()
 
@@ -121,7 +123,7 @@ class SandboxState:
         self.next_order_id += 1
         self.orders[(order.client_id, order.request_id.lower())] = order
         self.balances[order.account.id] -= order.total
-        self.charges.append(Charge(order.client_id, order.request_id, order.account, order.total))
+        self.charges.append(Charge(order.client_id, order.request_id, order.account, order.total, order))
         for item in order.items:
             if self.stock[item.product.id] is not None:
                 self.stock[item.product.id] -= item.quantity
@@ -132,6 +134,28 @@ class SandboxState:
             if client_id is not None:
                 return self.orders.get((client_id, request_id.lower()))
             return next((order for (_, rid), order in self.orders.items() if rid == request_id.lower()), None)
+
+    def forget_order(self, client_id: str | None, request_id: str) -> Order | None:
+        """Forget that a RequestId was used (a provider that lost an order): Get Order no longer finds it and
+        Place Order accepts it again. Its charge stays in the ledger. Return the forgotten order, if any."""
+        with self._lock:
+            key = next((key for key in self.orders if key[1] == request_id.lower() and client_id in (None, key[0])),
+                       None)  # fmt: skip
+            return self.orders.pop(key) if key else None
+
+    def set_access(self, client_id: str, access: str) -> None:
+        """Grant, revoke (401) or forbid (403) a client's calls; ValueError for an unknown client or access."""
+        if client_id not in CLIENTS_BY_ID:
+            raise ValueError(f"no client {client_id!r}")
+        if access not in ACCESS:
+            raise ValueError(f"access must be one of {list(ACCESS)}")
+        with self._lock:
+            self.access[client_id] = access
+
+    def access_of(self, client_id: str) -> str:
+        """Return a client's access: auth.GRANTED unless it was revoked or forbidden."""
+        with self._lock:
+            return self.access.get(client_id, GRANTED)
 
     def register(self, client_id: str, registration: Registration) -> None:
         """Remember where a client wants its webhooks."""
@@ -167,6 +191,11 @@ class SandboxState:
         """Return the call log."""
         with self._lock:
             return [record.as_json() for record in self.calls]
+
+    def ledger_json(self) -> list[dict[str, Any]]:
+        """Return every charge with its order's cards, forgotten orders included."""
+        with self._lock:
+            return ledger(list(self.charges))
 
     def findings_json(self) -> dict[str, Any]:
         """Return the findings drawn from the call log and the charge ledger."""

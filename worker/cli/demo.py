@@ -1,7 +1,8 @@
 """`giftq demo`: the whole product on one machine, 20 orders end to end, with a summary.
 
 Starts what is missing (Redis, the Bamboo sandbox, one Celery worker), submits orders by task
-name exactly as a producer would, shows progress, and proves the result from the sandbox's audit.
+name exactly as a producer would, shows progress, and proves the result from the sandbox's audit
+and its ledger of charges and issued cards (worker/cli/money_audit.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from config.settings import intake_queue, settings_from
+from sandbox.ledger_audit import LedgerAudit
 from worker.broker import GIFTQ_ACL_RULES, producer_acl_rules
+from worker.cli.money_audit import audit_money
 from worker.cli.processes import Child, Sandbox, start_worker
 from worker.cli.redis_server import RedisServer
 from worker.orders import states
@@ -38,11 +41,11 @@ DEADLINE_S = 180.0
 
 @dataclass
 class Outcome:
-    """What the demo measured, from giftq's store and the sandbox's audit."""
+    """What the demo measured, from giftq's store and the sandbox's audit and ledger."""
 
     by_state: dict[str, int]
     findings: dict
-    charged_twice: int
+    money: LedgerAudit  # each order charged once, for its cards, holding the cards it paid for
     wall_s: float
 
     @property
@@ -50,7 +53,7 @@ class Outcome:
         return len(self.findings["spacing_violations"]) + len(self.findings["window_violations"])
 
     def success(self, orders: int) -> bool:
-        return self.by_state.get(states.FULFILLED, 0) == orders and self.violations == 0 and self.charged_twice == 0
+        return self.by_state.get(states.FULFILLED, 0) == orders and self.violations == 0 and self.money.clean
 
 
 def run_demo(orders: int = 20, console: Console | None = None) -> int:
@@ -162,17 +165,9 @@ def _measure(rt: Runtime, sandbox: Sandbox, request_ids: list[str], wall_s: floa
     return Outcome(
         by_state={state: current.count(state) for state in set(current)},
         findings=findings,
-        charged_twice=charged_twice(findings["accepted_request_ids"], request_ids),
+        money=audit_money(rt, sandbox.url, request_ids),
         wall_s=wall_s,
     )
-
-
-def charged_twice(accepted_request_ids: list[str], request_ids: list[str]) -> int:
-    """Charges beyond one per producer order: repeats, plus charges that belong to no order."""
-    ours = set(request_ids)
-    repeats = len(accepted_request_ids) - len(set(accepted_request_ids))
-    strays = len(set(accepted_request_ids) - ours)
-    return repeats + strays
 
 
 def _print_summary(console: Console, rt: Runtime, outcome: Outcome, request_ids: list[str]) -> None:
@@ -187,7 +182,8 @@ def _print_summary(console: Console, rt: Runtime, outcome: Outcome, request_ids:
     table.add_row("Get Order calls seen by the sandbox", str(findings["get_order_calls"]))
     table.add_row("spacing violations", str(len(findings["spacing_violations"])))
     table.add_row("product window violations", str(len(findings["window_violations"])))
-    table.add_row("orders charged twice", str(outcome.charged_twice))
+    for measure, value in outcome.money.rows():  # orders charged twice, cards charged / ordered, cards held
+        table.add_row(measure, value)
     table.add_row("wall time", f"{outcome.wall_s:.1f} s")
     console.print(table)
     _print_one_order_cards(console, rt, request_ids)

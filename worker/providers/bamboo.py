@@ -10,7 +10,16 @@ from decimal import Decimal
 import requests
 
 from config.settings import Credential
-from worker.errors import NotSent, OrderNotFound, OrderRejected, ProviderError, RateLimited, UnknownOutcome
+from worker.errors import (
+    NotSent,
+    OrderNotFound,
+    OrderRejected,
+    ProviderAuthFailed,
+    ProviderError,
+    ProviderRefused,
+    RateLimited,
+    UnknownOutcome,
+)
 from worker.providers.base import (
     FAILED,
     IN_PROGRESS,
@@ -138,12 +147,17 @@ class BambooClient:
             raise UnknownOutcome(f"{method} {path}: {type(error).__name__}") from None
 
     def _unexpected(self, response: requests.Response) -> ProviderError:
+        """A 429 asks to wait; a 5xx leaves the outcome unknown; 401 and 403 refuse the credential, and any other
+        4xx refuses the call: neither changes by retrying. A 1xx-3xx is no answer giftq can use."""
         status = response.status_code
         if status == 429:
             return RateLimited(_retry_after_s(response.text))
         if status >= 500:
             return UnknownOutcome(f"Bamboo answered {status}", status=status)
-        return ProviderError(f"Bamboo answered {status} {_reason(response) or ''}".strip(), status=status)
+        if status in (401, 403):
+            return ProviderAuthFailed(self.credential, status)
+        message = f"Bamboo answered {status} {_reason(response) or ''}".strip()
+        return ProviderRefused(message, status=status) if status >= 400 else ProviderError(message, status=status)
 
 
 def _parse_order(request_id: str, body: dict) -> ProviderOrder:

@@ -113,11 +113,12 @@ class Provider(Protocol):
         """Place the order; True if placed now, False if the provider already had this RequestId.
 
         `send_by` is a time.monotonic() deadline: a request not sent by then is not sent at all (NotSent).
-        Raises OrderRejected (a reason code), RateLimited, UnknownOutcome, NotSent or ProviderError.
+        Raises OrderRejected (a reason code), RateLimited, UnknownOutcome, NotSent, ProviderRefused (for good:
+        ProviderAuthFailed for a refused credential) or ProviderError.
         """
 
     def get(self, request_id: str) -> ProviderOrder:
-        """The provider's view of the order. Raises OrderNotFound, RateLimited or ProviderError."""
+        """The provider's view of the order. Raises OrderNotFound, RateLimited, ProviderRefused or ProviderError."""
 
     def accounts(self) -> tuple[Account, ...]:
         """Every account of the credential. Raises RateLimited, UnknownOutcome or ProviderError."""

@@ -1,0 +1,115 @@
+"""The "charged once" audit: a client's orders checked against the Bamboo sandbox's ledger (`GET /_sandbox/ledger`).
+
+Both sides come in as plain data: the ledger's JSON, and for each of the client's (producer) orders the provider
+RequestId it was placed under, the cards it asked for, its state and the cards it holds. So tests, benchmarks and
+giftq's demo can run it, and the sandbox imports nothing of the client. What it counts, per producer order: the
+provider orders accepted (charged) for it, where more than one is a double charge; the cards charged against the
+cards ordered; the cards the order holds against those the provider issued for it. And the charges that belong
+to no order at all: money taken for nothing a producer asked. It never shows a card code, only which orders differ.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+Card = tuple[str, str, str]  # (serial number, code, PIN)
+REJECTED = "rejected"  # a producer order in this state must not have been charged
+
+
+@dataclass(frozen=True)
+class ProducerOrder:
+    """What the client says of one order. `cards` are those it holds; None when it holds none to compare."""
+
+    provider_request_id: str
+    cards_ordered: int
+    state: str
+    credential: str = ""  # the provider client it was placed with; "" matches any
+    cards: frozenset[Card] | None = field(default=None, repr=False)  # codes and PINs: never in a repr
+
+
+@dataclass(frozen=True)
+class LedgerAudit:
+    """What the ledger says of the orders: each tuple names the producer orders (or provider RequestIds) at fault."""
+
+    orders: int
+    charges_per_order: Mapping[str, int]
+    charged_twice: tuple[str, ...]  # producer orders with more than one accepted provider order
+    stray_charges: tuple[str, ...]  # provider RequestIds charged that belong to no producer order
+    cards_ordered: int  # by the orders that were charged
+    cards_charged: int
+    card_count_mismatches: tuple[str, ...]  # charged orders whose cards charged differ from the cards ordered
+    charged_but_rejected: tuple[str, ...]  # orders a producer was told were refused, yet paid for
+    cards_checked: int  # orders whose cards were compared with the issued ones
+    card_mismatches: tuple[str, ...]  # orders whose cards are not exactly the ones the provider issued
+
+    @property
+    def extra_charges(self) -> int:
+        """Charges beyond one per producer order: repeats, plus charges that belong to no order."""
+        return sum(count - 1 for count in self.charges_per_order.values() if count > 1) + len(self.stray_charges)
+
+    @property
+    def clean(self) -> bool:
+        """Every order charged at most once, for the cards it asked, holding exactly the cards it paid for."""
+        faults = (self.extra_charges, self.card_count_mismatches, self.charged_but_rejected, self.card_mismatches)
+        return not any(faults)
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The audit as (measure, value) rows, for a summary table or a report."""
+        holding = self.cards_checked - len(self.card_mismatches)
+        return [
+            ("orders charged twice", str(len(self.charged_twice))),
+            ("charges for no order", str(len(self.stray_charges))),
+            ("cards charged / cards ordered", f"{self.cards_charged} / {self.cards_ordered}"),
+            ("rejected orders that were charged", str(len(self.charged_but_rejected))),
+            ("orders holding the cards the provider issued", f"{holding} / {self.cards_checked}"),
+        ]
+
+
+def audit_ledger(charges: list[dict], orders: Mapping[str, ProducerOrder], *, count_strays: bool = True) -> LedgerAudit:
+    """Audit `orders` (by producer RequestId) against the ledger's `charges`.
+
+    With `count_strays` False, charges of no order in `orders` are left alone: the ledger is shared with others.
+    """
+    per_order = _charges_per_order(charges, orders)
+    claimed = {id(charge) for mine in per_order.values() for charge in mine}
+    charged = {request_id: mine for request_id, mine in per_order.items() if mine}
+    cards_charged = {request_id: sum(charge["cardsCharged"] for charge in mine) for request_id, mine in charged.items()}
+    compared = {request_id: order for request_id, order in orders.items() if order.cards is not None}
+    return LedgerAudit(
+        orders=len(orders),
+        charges_per_order={request_id: len(mine) for request_id, mine in per_order.items()},
+        charged_twice=tuple(request_id for request_id, mine in charged.items() if len(mine) > 1),
+        stray_charges=tuple(c["requestId"] for c in charges if id(c) not in claimed) if count_strays else (),
+        cards_ordered=sum(orders[request_id].cards_ordered for request_id in charged),
+        cards_charged=sum(cards_charged.values()),
+        card_count_mismatches=tuple(
+            request_id for request_id, count in cards_charged.items() if count != orders[request_id].cards_ordered
+        ),
+        charged_but_rejected=tuple(request_id for request_id in charged if orders[request_id].state == REJECTED),
+        cards_checked=len(compared),
+        card_mismatches=tuple(
+            request_id for request_id, order in compared.items() if order.cards != _issued(per_order[request_id])
+        ),
+    )
+
+
+def _charges_per_order(charges: list[dict], orders: Mapping[str, ProducerOrder]) -> dict[str, list[dict]]:
+    """Each producer order's charges: the ledger's entries of its provider RequestId (and client, if it says)."""
+    by_request_id: dict[str, list[dict]] = defaultdict(list)
+    for charge in charges:
+        by_request_id[charge["requestId"].lower()].append(charge)
+    return {
+        request_id: [
+            charge
+            for charge in by_request_id.get(order.provider_request_id.lower(), [])
+            if order.credential in ("", charge["client"])
+        ]
+        for request_id, order in orders.items()
+    }
+
+
+def _issued(charges: list[dict]) -> frozenset[Card]:
+    """The cards the provider issued (sold) for these charges."""
+    return frozenset((c["serialNumber"], c["cardCode"], c["pin"]) for charge in charges for c in charge["issuedCards"])
