@@ -6,7 +6,8 @@ Starts a private redis-server (AOF), the Bamboo sandbox on a scaled clock with e
 few percent, and giftq workers (one running beat). While the orders drain it SIGKILLs a random worker every
 few seconds and starts a new one, restarts Redis on its append-only file, and (like a process supervisor)
 starts a worker again if one exited. It prints orders by final state, orders charged twice, orders lost
-(not final and not needs_attention), limit violations found by the sandbox, and the time. `make test` runs
+(not final and not needs_attention), the limit violations the judge (sandbox/judge.py) finds in the sandbox's
+call log (Get Order's limit included; the sandbox's own findings beside them), and the time. `make test` runs
 a small version (tests/test_chaos.py).
 """
 
@@ -30,6 +31,7 @@ from celery import Celery  # noqa: E402
 from bench.backlog import make_backlog  # noqa: E402
 from bench.stack import SLOT_MISSED, count_in_logs, giftq_env  # noqa: E402
 from config.settings import settings_from  # noqa: E402
+from sandbox.judge import Rules, calls_from_log, judge  # noqa: E402
 from worker.cli.demo import charged_twice  # noqa: E402
 from worker.cli.processes import Child, Sandbox, start_worker  # noqa: E402
 from worker.cli.redis_server import RedisServer  # noqa: E402
@@ -80,8 +82,9 @@ class ChaosResult:
     kills: int
     redis_restarts: int
     seconds: float
-    violation_details: tuple[str, ...] = ()  # one line per violation the sandbox found
+    violation_details: tuple[str, ...] = ()  # one line per violation the judge found
     slots_missed: int = 0  # slots given up (claimed past the lease, or not sent in time), their orders parked again
+    sandbox_violations: int = 0  # spacing and window violations in the sandbox's own findings, a cross-check
 
     @property
     def clean(self) -> bool:
@@ -210,22 +213,17 @@ def _result(
 ) -> ChaosResult:
     by_state = Counter(_states(rt, request_ids))
     findings = sandbox.admin("GET", "findings")
+    verdict = judge(
+        calls_from_log(sandbox.admin("GET", "calls")["calls"]), Rules.of_sandbox(sandbox.admin("GET", "config"))
+    )
     lost = sum(count for state, count in by_state.items() if state not in states.FINAL and state != "needs_attention")
     return ChaosResult(
         by_state=by_state,
         charged_twice=charged_twice(findings["accepted_request_ids"], request_ids),
         lost=lost,
-        violations=len(findings["spacing_violations"]) + len(findings["window_violations"]),
-        violation_details=tuple(
-            [
-                f"spacing: {v['client']}: {v['gap_ms']} ms after the previous call"
-                for v in findings["spacing_violations"]
-            ]
-            + [
-                f"window: {v['client']}: product {v['product_id']}, {v['count_in_window']} in the window"
-                for v in findings["window_violations"]
-            ]
-        ),
+        violations=len(verdict.violations),
+        violation_details=tuple(violation.describe() for violation in verdict.violations),
+        sandbox_violations=len(findings["spacing_violations"]) + len(findings["window_violations"]),
         kills=kills,
         redis_restarts=restarts,
         seconds=seconds,
@@ -254,7 +252,8 @@ def main() -> int:
     print("orders by final state: " + ", ".join(f"{s}={n}" for s, n in sorted(result.by_state.items())))
     print(f"charged twice: {result.charged_twice}")
     print(f"lost: {result.lost}")
-    print(f"limit violations: {result.violations} (slots given up, orders parked again: {result.slots_missed})")
+    print(f"limit violations (judge): {result.violations}, in the sandbox's findings: {result.sandbox_violations} "
+          f"(slots given up, orders parked again: {result.slots_missed})")  # fmt: skip
     for line in result.violation_details:
         print(f"  {line}")
     print(f"time: {result.seconds:.1f} s")
