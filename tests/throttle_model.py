@@ -1,4 +1,8 @@
-"""The throttle's rules as a plain Python model, written from DESIGN.md, for tests to compare the Lua with."""
+"""The throttle's rules as a plain Python model, written from DESIGN.md, for tests to compare the Lua with.
+
+It mirrors the Lua's decisions, so it is a second reading of the scripts, not a proof of the provider's rules
+(tests/test_throttle_properties.py holds the Lua to those, through sandbox/judge.py).
+"""
 
 from __future__ import annotations
 
