@@ -201,7 +201,7 @@ class History:
         answer = self.throttle.reserve_get(CREDENTIAL, lim, now_ms=self.now)
         room = room_from(self.gets, self.now, lim.get_limit, lim.get_window_ms + lim.margin_ms)
         if isinstance(answer, Deferral):
-            assert answer.wait_ms == room - self.now > 0, "a Get Order deferred longer than the rule needs"
+            assert answer.wait_ms == room - self.now > 0, "a Get Order deferred other than until its window has room"
             if retries:
                 self.at(self.now + answer.wait_ms, "get", retries - 1)
             return
