@@ -8,7 +8,8 @@ few seconds and starts a new one, restarts Redis on its append-only file, and (l
 starts a worker again if one exited. It prints orders by final state, the "charged once" audit against the
 sandbox's ledger (orders charged twice, charges for no order, cards charged versus ordered, each final order's
 cards against the ones issued), orders lost (the sandbox fails no order here, so every order not `fulfilled`:
-`rejected`, `failed` and `needs_attention` count), limit violations found by the sandbox, and the time.
+`rejected`, `failed` and `needs_attention` count), the limit violations the judge (sandbox/judge.py) finds in
+the sandbox's call log (Get Order's limit included; the sandbox's own findings beside them), and the time.
 `make test` runs a small version (tests/test_chaos.py).
 """
 
@@ -32,6 +33,7 @@ from celery import Celery  # noqa: E402
 from bench.backlog import make_backlog  # noqa: E402
 from bench.stack import SLOT_MISSED, count_in_logs, giftq_env  # noqa: E402
 from config.settings import settings_from  # noqa: E402
+from sandbox.judge import Rules, calls_from_log, judge  # noqa: E402
 from sandbox.ledger_audit import LedgerAudit  # noqa: E402
 from worker.cli.money_audit import audit_money  # noqa: E402
 from worker.cli.processes import Child, Sandbox, start_worker  # noqa: E402
@@ -88,8 +90,9 @@ class ChaosResult:
     kills: int
     redis_restarts: int
     seconds: float
-    violation_details: tuple[str, ...] = ()  # one line per violation the sandbox found
+    violation_details: tuple[str, ...] = ()  # one line per violation the judge found
     slots_missed: int = 0  # slots given up (claimed past the lease, or not sent in time), their orders parked again
+    sandbox_violations: int = 0  # spacing and window violations in the sandbox's own findings, a cross-check
 
     @property
     def charged_twice(self) -> int:
@@ -106,7 +109,8 @@ class ChaosResult:
             "orders by final state: " + ", ".join(f"{s}={n}" for s, n in sorted(self.by_state.items())),
             *(f"{measure}: {value}" for measure, value in self.money.rows()),
             f"lost: {self.lost}",
-            f"limit violations: {self.violations} (slots given up, orders parked again: {self.slots_missed})",
+            f"limit violations (judge): {self.violations}, in the sandbox's findings: {self.sandbox_violations} "
+            f"(slots given up, orders parked again: {self.slots_missed})",
             *(f"  {line}" for line in self.violation_details),
             f"time: {self.seconds:.1f} s",
         ]
@@ -232,22 +236,17 @@ def _result(
 ) -> ChaosResult:
     by_state = Counter(_states(rt, request_ids))
     findings = sandbox.admin("GET", "findings")
+    verdict = judge(
+        calls_from_log(sandbox.admin("GET", "calls")["calls"]), Rules.of_sandbox(sandbox.admin("GET", "config"))
+    )
     lost = sum(count for state, count in by_state.items() if state != states.FULFILLED)
     return ChaosResult(
         by_state=by_state,
         money=audit_money(rt, sandbox.url, request_ids),
         lost=lost,
-        violations=len(findings["spacing_violations"]) + len(findings["window_violations"]),
-        violation_details=tuple(
-            [
-                f"spacing: {v['client']}: {v['gap_ms']} ms after the previous call"
-                for v in findings["spacing_violations"]
-            ]
-            + [
-                f"window: {v['client']}: product {v['product_id']}, {v['count_in_window']} in the window"
-                for v in findings["window_violations"]
-            ]
-        ),
+        violations=len(verdict.violations),
+        violation_details=tuple(violation.describe() for violation in verdict.violations),
+        sandbox_violations=len(findings["spacing_violations"]) + len(findings["window_violations"]),
         kills=kills,
         redis_restarts=restarts,
         seconds=seconds,

@@ -5,7 +5,8 @@ is placed four ways against the Bamboo sandbox on a scaled clock, each on 4 Cele
 (concurrency 1): giftq; Celery's own `rate_limit` at the provider's rate; the same divided by the number of
 workers; a Redis lock with sleep (bench/naive.py). For each it prints, from the sandbox's audit: drain time,
 the theoretical minimum, schedule efficiency (minimum / measured, worst credential), idle slot time, p99
-submit-to-placed and the violations the sandbox found. giftq's goal: efficiency >= 0.97 with 0 violations.
+submit-to-placed and the limit violations the judge (sandbox/judge.py) finds in the sandbox's call log, with the
+sandbox's own findings beside them. giftq's goal: efficiency >= 0.97 with 0 violations.
 
 Run from the repository root (about 16 minutes: the naive strategies do not drain and run to the 240 s bound;
 `--only giftq` takes under 2 minutes; `--set margin_ms=40` overrides one of giftq's limits; `--runs 5` repeats
@@ -39,6 +40,7 @@ from bench.report import DrainResult, measure, print_results
 from bench.stack import SLOT_MISSED, count_in_logs
 from bench.strategies import Run, Strategy, strategies, submit_backlog
 from config.settings import Limits
+from sandbox.judge import Rules
 from worker.cli.processes import Sandbox
 from worker.cli.redis_server import RedisServer
 
@@ -50,6 +52,7 @@ DEADLINE_S = 240.0  # per strategy, from the first submit
 LIMITS = {"spacing_ms": 100, "product_limit": 6, "product_window_ms": 12_000, "get_limit": 100_000,
           "get_window_ms": 60_000}  # fmt: skip
 FULFIL_DELAY_MS = 500
+VIOLATIONS_SHOWN = 5  # per strategy; the naive ones break the limits by the hundred
 COMMAND = ".venv/bin/python bench/drain.py"
 
 
@@ -157,9 +160,13 @@ def _run_strategy(
         calls = sandbox.admin("GET", "calls")["calls"]
         findings = sandbox.admin("GET", "findings")
     _save(run.logs / f"{_slug(strategy.name)}.json", {"submitted": submitted, "calls": calls, "findings": findings})
-    result = measure(strategy.name, orders, submitted, calls, findings, scale, drained=drained, stopped_at=stopped_at)
+    rules = Rules.of_sandbox(sandbox.admin("GET", "config"))
+    result = measure(strategy.name, orders, submitted, calls, findings, scale, rules=rules, drained=drained,
+                     stopped_at=stopped_at)  # fmt: skip
     result.slots_missed = count_in_logs(run.logs, "worker-w*.log", *SLOT_MISSED) if strategy.is_giftq else None
     console.print(f"  {result.one_line()}", soft_wrap=True, markup=False)
+    for line in result.violation_lines[:VIOLATIONS_SHOWN]:
+        console.print(f"    {line}", soft_wrap=True, markup=False)
     return result
 
 

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from bench.backlog import BenchOrder
 from bench.metrics import CredentialFigures, Scale, accepted_starts, credential_figures, gap_summary, percentile
+from sandbox.judge import GET_WINDOW, PRODUCT_WINDOW, SPACING, Rules, calls_from_log, judge
 
 
 @dataclass
@@ -25,15 +26,18 @@ class DrainResult:
     efficiency: float  # worst credential's LB / (last start - first start)
     idle_s: float  # summed over credentials
     p99_submit_to_placed_s: float  # inf when more than 1% of the orders were never placed
-    spacing_violations: int
+    spacing_violations: int  # this and the next two: found by the judge (sandbox/judge.py) in the call log
     window_violations: int
+    get_violations: int
     too_many_requests: int  # Place Order calls answered 429
     credentials: list[CredentialFigures]
     slots_missed: int | None = None  # giftq only: slots given up (bench/stack.py SLOT_MISSED)
+    sandbox_violations: int = 0  # what the sandbox's own findings count (spacing + window), a cross-check
+    violation_lines: tuple[str, ...] = ()  # the judge's description of each violation
 
     @property
     def violations(self) -> int:
-        return self.spacing_violations + self.window_violations
+        return self.spacing_violations + self.window_violations + self.get_violations
 
     def one_line(self) -> str:
         """The figures on one line, for logs and the issue note."""
@@ -44,8 +48,9 @@ class DrainResult:
             f"min_drain_s={self.lower_bound_s:.2f} efficiency={bound}{self.efficiency:.3f} "
             f"idle_slot_s={self.idle_s:.2f} "
             f"p99_submit_to_placed_s={_seconds(self.p99_submit_to_placed_s, self.drain_s)} "
-            f"violations={self.violations} "
-            f"(spacing={self.spacing_violations} window={self.window_violations}) place_429s={self.too_many_requests}"
+            f"violations={self.violations} (spacing={self.spacing_violations} window={self.window_violations} "
+            f"get={self.get_violations}; sandbox's findings={self.sandbox_violations}) "
+            f"place_429s={self.too_many_requests}"
             + ("" if self.slots_missed is None else f" slots_missed={self.slots_missed}")
         )
 
@@ -58,10 +63,15 @@ def measure(
     findings: dict,
     scale: Scale,
     *,
+    rules: Rules,
     drained: bool,
     stopped_at: float,
 ) -> DrainResult:
-    """The figures of one drain from the sandbox's call log and findings and the bench's submit times."""
+    """The figures of one drain from the sandbox's call log and findings and the bench's submit times.
+
+    Violations are the judge's, holding the call log to `rules` (the sandbox's, as Bamboo states them).
+    """
+    verdict = judge(calls_from_log(calls), rules)
     starts = accepted_starts(calls)
     per_credential = [
         credential_figures(
@@ -87,10 +97,13 @@ def measure(
         efficiency=min(figures.efficiency for figures in per_credential),
         idle_s=sum(figures.idle_s for figures in per_credential),
         p99_submit_to_placed_s=percentile(latencies, 0.99),
-        spacing_violations=len(findings["spacing_violations"]),
-        window_violations=len(findings["window_violations"]),
+        spacing_violations=verdict.count(SPACING),
+        window_violations=verdict.count(PRODUCT_WINDOW),
+        get_violations=verdict.count(GET_WINDOW),
         too_many_requests=sum(1 for c in calls if c["endpoint"] == "place_order" and c["status"] == 429),
         credentials=per_credential,
+        sandbox_violations=len(findings["spacing_violations"]) + len(findings["window_violations"]),
+        violation_lines=tuple(violation.describe() for violation in verdict.violations),
     )
 
 
@@ -106,7 +119,7 @@ def print_results(console: Console, results: list[DrainResult], scale: Scale, co
 def _summary_table(results: list[DrainResult]) -> Table:
     table = Table(title="drain of the backlog: 4 worker processes per strategy (from the sandbox's audit)")
     for column in ("strategy", "placed", "drain time", "min drain (LB)", "efficiency", "idle slot time",
-                   "p99 submit->placed", "violations (spacing+window)", "429s"):  # fmt: skip
+                   "p99 submit->placed", "violations (spacing+window+get)", "429s"):  # fmt: skip
         table.add_column(column, justify="left" if column == "strategy" else "right")
     for r in results:
         placed = f"{r.placed}/{r.orders}" + ("" if r.drained else " (not drained)")
@@ -115,7 +128,8 @@ def _summary_table(results: list[DrainResult]) -> Table:
         table.add_row(
             r.name, placed, drain, f"{r.lower_bound_s:.2f} s", efficiency, f"{r.idle_s:.2f} s",
             _seconds(r.p99_submit_to_placed_s, r.drain_s) + " s",
-            f"{r.violations} ({r.spacing_violations}+{r.window_violations})", str(r.too_many_requests),
+            f"{r.violations} ({r.spacing_violations}+{r.window_violations}+{r.get_violations})",
+            str(r.too_many_requests),
         )  # fmt: skip
     return table
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox.ledger_audit import LedgerAudit
+from tests.judging import MIN_MARGIN_ENV, assert_within_limits
 from tests.waiting import final_state, wait_for
 from worker.cli.money_audit import HOLDS_CARDS, audit_money
 from worker.cli.processes import Sandbox
@@ -41,6 +42,7 @@ def fault_env(giftq_env: dict[str, str], sandbox_now: Sandbox) -> dict[str, str]
         GIFTQ_VISIBILITY_TIMEOUT_S="6",
         GIFTQ_RECONCILE_INTERVAL_S="1",
         GIFTQ_STUCK_AFTER_S="3",
+        **MIN_MARGIN_ENV,  # so that a timing error larger than giftq's least margin shows to the judge
     )
     return giftq_env
 
@@ -77,5 +79,6 @@ def assert_fulfilled_once(rt: Runtime, sandbox: Sandbox, request_ids: list[str],
     findings = sandbox.admin("GET", "findings")
     assert sorted(findings["accepted_request_ids"]) == sorted(request_ids), "each order charged exactly once"
     assert findings["spacing_violations"] == [] and findings["window_violations"] == []
+    assert_within_limits(sandbox, request_ids)
     assert_charged_once(rt, sandbox, request_ids)
     return findings

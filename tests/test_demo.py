@@ -55,6 +55,11 @@ def test_the_demo_fulfils_every_order_and_exits_zero_without_a_system_redis(tmp_
     assert rows["rejected orders that were charged"] == "0"
     assert rows["orders holding the cards the provider issued"] == "6 / 6"
     assert int(rows["Place Order calls seen by the sandbox"]) >= 6
+    # And the independent judge, holding the whole call log to Bamboo's stated limits, finds none broken
+    for what in ("Place Order spacing", "orders per product per window", "Get Order calls per window",
+                 "cards per order"):  # fmt: skip
+        assert rows[f"judge: {what} violations"] == "0", what
+    assert 0 < float(rows["judge: schedule efficiency (LB / span)"]) <= 1
 
 
 @pytest.mark.timeout(120)

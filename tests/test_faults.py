@@ -3,7 +3,8 @@
 One sandbox on a scaled clock for the module (reset before each test), worker processes of each test's own,
 short timeouts so unknown outcomes resolve in seconds. A fault at Place Order is resolved by the placing task's
 own path (no beat, so no reconciliation); beat runs where a process dies and only reconciliation can help.
-"Charged once" is counted from the sandbox's ledger (tests/fault_fixtures.py).
+"Charged once" is counted from the sandbox's ledger (tests/fault_fixtures.py). giftq runs with its least margin,
+and the independent judge (sandbox/judge.py) holds every call of the test's orders to the sandbox's bare rules.
 """
 
 from __future__ import annotations

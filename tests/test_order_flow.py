@@ -7,12 +7,12 @@ is shared by the session, so charges of other tests' orders are not counted as s
 from __future__ import annotations
 
 import uuid
-from itertools import pairwise
 
 import pytest
 from celery import Celery
 
 from tests.fault_fixtures import assert_charged_once
+from tests.judging import assert_within_limits
 from tests.waiting import final_state, wait_for
 from worker.cli.processes import Sandbox
 from worker.orders import states
@@ -82,7 +82,10 @@ def test_the_same_request_id_submitted_twice_gives_one_order_and_one_charge(
 def test_two_worker_processes_keep_place_order_calls_500_ms_apart(
     rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers
 ) -> None:
-    # Given two worker processes and ten orders over five products
+    # Given two worker processes and ten orders over five products. (giftq's default margin here, not its least:
+    # at 10 ms most slots go unsent, the hand-on publish eating the 5 ms send budget, and against Bamboo's own
+    # 6 orders per product per minute the unsent slots leave the orders waiting for minutes. The scaled-clock
+    # flow tests, tests/test_throttle_flow.py and tests/test_faults.py, run at the least margin.)
     start_workers(2, concurrency=2)
     orders = [an_order(*PRODUCTS[i % len(PRODUCTS)], quantity=1) for i in range(10)]
     for order in orders:
@@ -92,10 +95,10 @@ def test_two_worker_processes_keep_place_order_calls_500_ms_apart(
     # When every order is final
     wait_for(lambda: all(final_state(rt, rid) for rid in request_ids), timeout_s=60, what="10 final orders")
 
-    # Then all are fulfilled and no two Place Order arrivals at the sandbox were under 500 ms apart
+    # Then all are fulfilled, and the judge finds no two Place Order arrivals at the sandbox under 500 ms apart
+    # (nor any other of Bamboo's limits broken, Get Order's included)
     assert {final_state(rt, rid) for rid in request_ids} == {states.FULFILLED}
-    arrivals = sorted(call["at"] for call in place_orders_of(sandbox, request_ids))
-    assert len(arrivals) == 10
-    gaps_ms = [(later - earlier) * 1000 for earlier, later in pairwise(arrivals)]
-    assert min(gaps_ms) >= 500, f"closest Place Order arrivals were {min(gaps_ms):.1f} ms apart"
+    assert len(place_orders_of(sandbox, request_ids)) == 10
+    report = assert_within_limits(sandbox, request_ids)
+    assert report.get_orders >= 10
     assert_charged_once(rt, sandbox, sorted(request_ids), count_strays=False)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import uuid
+from dataclasses import replace
 from itertools import pairwise
 
 import pytest
 import redis
 
-from config.settings import Limits
+from config.settings import END_TO_START, Limits
 from worker.errors import OrderRejected
 from worker.keys import Keys
 from worker.throttle.scheduler import Go, Parked, Throttle, Wait
@@ -93,6 +94,25 @@ def test_a_slot_reserved_before_a_429_hold_is_given_up_at_its_claim_and_the_orde
     # Then the claim is refused for the rest of the hold, and the order's new slot comes after it
     assert (claim.outcome, claim.ms) == ("held", 1000)
     assert isinstance(again, Go) and again.slot_ms == go.slot_ms + 1000
+
+
+def test_with_end_to_start_spacing_a_slot_given_up_during_a_hold_does_not_stall_the_credential_for_a_lease(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    # Given end-to-start spacing, a slot reserved for r1, then a 429 that holds the credential for 1 s
+    limits, now = replace(LIMITS, spacing_mode=END_TO_START), 1_000_000
+    throttle = Throttle(redis_client, Keys(key_prefix))
+    go = throttle.park_and_schedule("client-a", limits, request_id="r1", age_ms=0, product_ids=[1], cards=1,
+                                    now_ms=now)  # fmt: skip
+    throttle.hold("client-a", 1000, now_ms=now)
+
+    # When r1's task claims its slot (given up: held), parks the order again and drives the schedule on
+    assert throttle.claim("client-a", limits, "r1", go.slot_ms, now_ms=now).outcome == "held"
+    throttle.park_and_schedule("client-a", limits, request_id="r1", age_ms=0, product_ids=[1], cards=1, now_ms=now)
+    again = throttle.schedule_next("client-a", limits, go.token, now_ms=now)
+
+    # Then the order goes when the hold ends: the slot given up was no call left running for a lease (30 s)
+    assert isinstance(again, Go) and again.slot_ms == now + 1000
 
 
 def test_a_hold_longer_than_max_wait_hands_out_no_slot_but_a_look_again_within_max_wait(

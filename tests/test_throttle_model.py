@@ -1,4 +1,8 @@
-"""The Lua throttle and the plain Python model of its rules make the same decisions on the same random histories."""
+"""The Lua throttle and the plain Python model of its rules make the same decisions on the same random histories.
+
+The model follows the Lua step by step, so their agreement pins the two together and proves no rule: that the
+decisions keep the provider's rules is tests/test_throttle_properties.py's, judged by sandbox/judge.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The throttle's rules as a plain Python model, written from DESIGN.md, for tests to compare the Lua with."""
+"""The throttle's rules as a plain Python model, written from DESIGN.md, for tests to compare the Lua with.
+
+It mirrors the Lua's decisions, so it is a second reading of the scripts, not a proof of the provider's rules
+(tests/test_throttle_properties.py holds the Lua to those, through sandbox/judge.py).
+"""
 
 from __future__ import annotations
 
@@ -124,15 +128,21 @@ class ModelThrottle:
         del self.scheduled[rid]
         products = self.slot_products.pop(rid, ())
         if now - slot > self.limits.lease_ms:
-            return ("late", now - slot)
+            return self._give_up(slot, ("late", now - slot))
         if now < self.hold_until:  # a 429 came after the slot was reserved
-            return ("held", self.hold_until - now)
+            return self._give_up(slot, ("held", self.hold_until - now))
         if now > slot:  # a late call: the schedule moves to where the call really starts
             self.last_start = max(self.last_start, now)
             for product in products:
                 times = self.windows[product]
                 times[times.index(slot)] = now
         return ("call", now - slot)
+
+    def _give_up(self, slot: int, outcome: tuple[str, int]) -> tuple[str, int]:
+        """The credential's latest slot, given up, counts as a call that ended at its slot."""
+        if self.last_start == slot and (self.last_end is None or self.last_end < slot):
+            self.last_end = slot
+        return outcome
 
     def release(self, now: int) -> int:
         self.last_end = max(self.last_end or -1, now)

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from config.settings import intake_queue, settings_from
+from sandbox.judge import CARDS, GET_WINDOW, PRODUCT_WINDOW, SPACING, Rules, calls_from_log, judge
 from sandbox.ledger_audit import LedgerAudit
 from worker.broker import GIFTQ_ACL_RULES, producer_acl_rules
 from worker.cli.money_audit import audit_money
@@ -70,7 +71,8 @@ def run_demo(orders: int = 20, console: Console | None = None) -> int:
             _follow(rt, request_ids, console, started_stack.worker)
             outcome = _measure(rt, started_stack.sandbox, request_ids, time.monotonic() - started)
             _print_summary(console, rt, outcome, request_ids)
-            return 0 if outcome.success(orders) else 1
+            within_limits = _print_judged_limits(console, started_stack.sandbox)
+            return 0 if outcome.success(orders) and within_limits else 1
         except KeyboardInterrupt:
             console.print("[yellow]interrupted: stopping everything the demo started[/]")
             return 130
@@ -187,6 +189,24 @@ def _print_summary(console: Console, rt: Runtime, outcome: Outcome, request_ids:
     table.add_row("wall time", f"{outcome.wall_s:.1f} s")
     console.print(table)
     _print_one_order_cards(console, rt, request_ids)
+
+
+def _print_judged_limits(console: Console, sandbox: Sandbox) -> bool:
+    """Hold the sandbox's whole call log to Bamboo's stated limits with the independent judge; print its counts."""
+    report = judge(
+        calls_from_log(sandbox.admin("GET", "calls")["calls"]), Rules.of_sandbox(sandbox.admin("GET", "config"))
+    )
+    table = Table(title="Bamboo's limits, judged from the sandbox's call log (sandbox/judge.py)", show_header=True)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for rule, what in ((SPACING, "Place Order spacing"), (PRODUCT_WINDOW, "orders per product per window"),
+                       (GET_WINDOW, "Get Order calls per window"), (CARDS, "cards per order")):  # fmt: skip
+        table.add_row(f"judge: {what} violations", str(report.count(rule)))
+    table.add_row("judge: schedule efficiency (LB / span)", f"{report.efficiency:.2f}")
+    console.print(table)
+    for violation in report.violations:
+        console.print(violation.describe(), style="red", markup=False, highlight=False)
+    return report.ok
 
 
 def _print_one_order_cards(console: Console, rt: Runtime, request_ids: list[str]) -> None:

@@ -7,7 +7,8 @@ this claim, by the task the schedule is handed on to) keeps every limit from whe
 really began. Past the lease the chain may have been restarted by another driver, so a task
 that late gives the slot up and the order is parked again. So does a task whose credential
 was put on hold (the provider answered 429) after its slot was reserved. A slot given up
-stays counted.
+stays counted, as a call that started and ended at its slot: with end-to-start spacing the next
+slot counts from there, not from lease_ms later as for a call never released.
 
 KEYS[1]  key prefix of the credential (see schedule_next.lua)
 ARGV[1]  now in ms, or "" to use Redis TIME
@@ -33,12 +34,20 @@ end
 redis.call("ZREM", p .. ":scheduled", rid)
 local products = redis.call("HGET", p .. ":slot_products", rid) or ""
 redis.call("HDEL", p .. ":slot_products", rid)
+local function give_up(code, ms)
+  -- Only the credential's latest slot: an earlier one given up this late must not end a later call in flight.
+  local last_end = tonumber(redis.call("GET", p .. ":last_end") or "-1")
+  if tonumber(redis.call("GET", p .. ":last_start") or "-1") == slot and last_end < slot then
+    redis.call("SET", p .. ":last_end", slot)
+  end
+  return {code, ms}
+end
 if now - slot > lease then
-  return {3, now - slot}
+  return give_up(3, now - slot)
 end
 local hold_until = tonumber(redis.call("GET", p .. ":hold_until") or "0")
 if now < hold_until then
-  return {4, hold_until - now}
+  return give_up(4, hold_until - now)
 end
 if now > slot then
   if tonumber(redis.call("GET", p .. ":last_start") or "-1") < now then

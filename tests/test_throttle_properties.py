@@ -1,0 +1,177 @@
+"""The real Lua throttle against the provider's rules, not against a copy of itself.
+
+Random histories of the placing protocol (tests/throttle_history.py) drive `Throttle` on a real Redis with an
+explicit clock: orders of one to three products arriving at random, claims early, on time, late and past their
+lease, calls answered 200 or 429 (a hold), holds from elsewhere, both spacing modes (end-to-start with releases),
+orders over the card limit, and Get Order reservations. The calls that start (each claim that said call) go to
+the independent judge (sandbox/judge.py) with the rules widened by giftq's margin, which is what the throttle
+promises on its own clock (half the margin covers a call's way to the provider).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sandbox.judge import PLACE_ORDER, SPACING, Call, Rules, judge
+from tests.throttle_history import CREDENTIAL, History
+from worker.keys import Keys
+from worker.throttle.scheduler import END_TO_START, START_TO_START, Go, Limits, Parked, Throttle
+
+PRODUCTS = (101, 102, 103, 104)
+START_MS = 1_000_000
+
+
+def small_limits(mode: str) -> Limits:
+    return Limits(
+        spacing_ms=100, margin_ms=5, spacing_mode=mode, product_limit=2, product_window_ms=1000, max_cards=500,
+        get_limit=3, get_window_ms=1000, lease_ms=2000, max_wait_ms=500,
+    )  # fmt: skip
+
+
+def promised_rules(limits: Limits) -> Rules:
+    """The provider's rules in these limits' terms, widened by the margin the throttle keeps on top of them."""
+    rules = Rules(spacing_ms=limits.spacing_ms, product_limit=limits.product_limit,
+                  product_window_ms=limits.product_window_ms, get_limit=limits.get_limit,
+                  get_window_ms=limits.get_window_ms, max_cards=limits.max_cards,
+                  end_to_start=limits.spacing_mode == END_TO_START)  # fmt: skip
+    return rules.widened(limits.margin_ms)
+
+
+class Draws:
+    """Each random step of a history, drawn from hypothesis; faults that re-park an order are bounded."""
+
+    def __init__(self, data: st.DataObject, lease_ms: int):
+        self.data, self.lease_ms = data, lease_ms
+        self.past_lease, self.rate_limited = 2, 3
+
+    def __call__(self, name: str):
+        draw = self.data.draw
+        if name == "claim offset":
+            kind = draw(st.sampled_from(["on time", "late", "early", "past lease"]), label=name)
+            if kind == "past lease" and self.past_lease:
+                self.past_lease -= 1
+                return draw(st.integers(self.lease_ms + 1, self.lease_ms + 200), label="past lease by")
+            return {"on time": 0, "late": draw(st.integers(1, 150), label="late by"),
+                    "early": -draw(st.integers(1, 40), label="early by")}.get(kind, 0)  # fmt: skip
+        if name == "answer":
+            duration = draw(st.integers(1, 300), label="call duration")
+            if self.rate_limited and draw(st.booleans(), label="answered 429"):
+                self.rate_limited -= 1
+                return duration, 429, draw(st.integers(1, 1500), label="429 wait")
+            return duration, 200, 0
+        return draw(st.sampled_from([0, 1, 20]), label=name)  # retry delay, hand-on delay
+
+
+orders = st.lists(
+    st.tuples(st.integers(0, 400), st.lists(st.sampled_from(PRODUCTS), min_size=1, max_size=3, unique=True),
+              st.one_of(st.integers(1, 3), st.just(501))),
+    min_size=1, max_size=10,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def lua_client(redis_url: str):
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def new_throttle(client: redis.Redis) -> Throttle:
+    return Throttle(client, Keys(f"p-{uuid.uuid4().hex[:8]}"))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    mode=st.sampled_from([START_TO_START, END_TO_START]),
+    arrivals=orders,
+    holds=st.lists(st.tuples(st.integers(0, 3000), st.integers(1, 1500)), max_size=3),
+    gets=st.lists(st.integers(0, 3000), max_size=8),
+    data=st.data(),
+)
+def test_every_call_the_throttle_starts_keeps_the_rules_and_no_slot_stands_idle_while_an_order_could_use_it(
+    lua_client: redis.Redis, mode: str, arrivals: list, holds: list, gets: list, data: st.DataObject
+) -> None:
+    """Safety: the judge finds no rule broken by the calls that started and the Get Orders reserved.
+
+    No idle slot, as the provider's rules allow it: whenever the throttle answers its driver (at an arrival, after
+    each claim or, end-to-start, each call's end, and when a Wait comes due) at time `now`, let e(o) be the earliest
+    T >= now at which parked order o could start without breaking a rule widened by the margin, counting every slot
+    handed out so far from its real start (a slot given up stays counted; end-to-start, a call ends when answered,
+    a slot given up at its own start, and an unanswered call lease_ms after it began) and the latest hold. Then a Go
+    for o at T has T >= e(o) and T <= min over parked orders of e; a Wait comes only when that minimum is after now,
+    and asks to be driven again no later than it (and within max_wait). A Get Order is deferred exactly until its
+    window has room. Idle time while the driver itself is missing (a task past its lease) is not judged: the
+    throttle acts only when called. Liveness: Parked only while a driver is still to come, and in the end every
+    order within the card limit was placed exactly once.
+    """
+    limits = small_limits(mode)
+    history = History(new_throttle(lua_client), limits, Draws(data, limits.lease_ms), start_ms=START_MS)
+    at = START_MS
+    for index, (gap, products, cards) in enumerate(arrivals):
+        at += gap
+        history.orders[f"r{index}"] = (at, tuple(products), cards)
+        history.at(at, "arrive", f"r{index}")
+    for offset, wait_ms in holds:
+        history.at(START_MS + offset, "hold", wait_ms)
+    for offset in gets:
+        history.at(START_MS + offset, "get", 1)
+
+    history.run()
+
+    placed = Counter(call.request_id for call in history.calls if call.endpoint == PLACE_ORDER and call.status == 200)
+    assert placed == Counter(rid for rid in history.orders if rid not in history.rejected)
+    report = judge(history.calls, promised_rules(limits))
+    assert report.ok, report.describe()
+
+
+def test_a_late_claim_moves_the_next_slot_to_the_calls_real_start(lua_client: redis.Redis) -> None:
+    # Given r1 owning the first slot and r2 parked behind it (spacing 100 ms, margin 5 ms)
+    limits, throttle, now = small_limits(START_TO_START), new_throttle(lua_client), START_MS
+    first = throttle.park_and_schedule(CREDENTIAL, limits, request_id="r1", age_ms=0, product_ids=[101], cards=1,
+                                       now_ms=now)  # fmt: skip
+    parked = throttle.park_and_schedule(CREDENTIAL, limits, request_id="r2", age_ms=1, product_ids=[102], cards=1,
+                                        now_ms=now)  # fmt: skip
+    assert isinstance(first, Go) and isinstance(parked, Parked)
+
+    # When r1's task claims 50 ms late, then drives the schedule on
+    assert throttle.claim(CREDENTIAL, limits, "r1", first.slot_ms, now_ms=now + 50).outcome == "call"
+    second = throttle.schedule_next(CREDENTIAL, limits, first.token, now_ms=now + 50)
+
+    # Then r2's slot keeps spacing and margin from r1's real start, not from its slot
+    assert isinstance(second, Go) and second.request_id == "r2"
+    starts = [Call(CREDENTIAL, PLACE_ORDER, now + 50, "r1", (101,)), Call(CREDENTIAL, PLACE_ORDER, second.slot_ms)]
+    report = judge(starts, promised_rules(limits))
+    assert report.ok, report.describe()
+    assert second.slot_ms == now + 50 + 105
+
+
+def test_a_late_claim_moves_its_product_window_entry_to_the_calls_real_start(lua_client: redis.Redis) -> None:
+    # Given product 101 limited to 2 orders per 1005 ms: r1 claims its slot 400 ms late, r2 (101) goes on time
+    limits, throttle, now = small_limits(START_TO_START), new_throttle(lua_client), START_MS
+    starts = []
+    decisions = [throttle.park_and_schedule(CREDENTIAL, limits, request_id=f"r{index}", age_ms=index,
+                                            product_ids=[101], cards=1, now_ms=now) for index in range(3)]  # fmt: skip
+    decision = decisions[0]
+    for late_ms in (400, 0):
+        assert isinstance(decision, Go)
+        now = decision.slot_ms + late_ms
+        assert throttle.claim(CREDENTIAL, limits, decision.request_id, decision.slot_ms, now_ms=now).outcome == "call"
+        starts.append(Call(CREDENTIAL, PLACE_ORDER, now, decision.request_id, (101,)))
+        decision = throttle.schedule_next(CREDENTIAL, limits, decision.token, now_ms=now)
+
+    # When the driver comes back when told, until r2's window lets the third order go
+    while not isinstance(decision, Go):
+        now = decision.due_ms
+        decision = throttle.schedule_next(CREDENTIAL, limits, decision.token, now_ms=now)
+    starts.append(Call(CREDENTIAL, PLACE_ORDER, decision.slot_ms, decision.request_id, (101,)))
+
+    # Then no 3 orders of 101 fall in one window counted from the real starts, and the third goes as soon as allowed
+    report = judge(starts, promised_rules(limits))
+    assert report.ok and report.count(SPACING) == 0, report.describe()
+    assert decision.slot_ms == starts[0].at_ms + 1005
