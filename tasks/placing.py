@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections import Counter
 from decimal import Decimal
@@ -43,6 +44,7 @@ from worker.throttle.scheduler import Claim, Decision, Deferral, Go, Wait
 logger = logging.getLogger(__name__)
 
 RESOLVE_AFTER_S = 2.0  # wait before resolving an unknown outcome by Get Order
+HAND_ON_WAIT_S = 5.0  # longest wait for the hand-off's publish after the call; then this task drives the schedule
 NOT_SENT_ALARM = 3  # requests of a credential not sent in time in a row, in one process: the margin is too small
 _not_sent_in_a_row: Counter[str] = Counter()
 
@@ -133,13 +135,13 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
     claim = rt.throttle.claim(credential, limits, request_id, slot_ms)
     if claim.outcome == "early":  # this host's clock and Redis's disagree: come back at the slot
         raise self.retry(countdown=claim.ms / 1000)
-    handed_on = start_to_start and _hand_on(credential, token)
+    hand_on = _HandOn(credential, token) if start_to_start else None
     try:
         return _use_claim(rt, credential, record, request_id, claim, send_by, slot_ms)
     finally:
         if not start_to_start and claim.outcome == "call":  # only a claim that called ends a call
             rt.throttle.release(credential)
-        if not handed_on:
+        if not (hand_on and hand_on.published()):
             drive_schedule.run(credential, token)
 
 
@@ -179,6 +181,27 @@ def _ready_to_hand_on() -> None:
                 producer.maybe_declare(queue)
     except (OperationalError, RedisError, OSError) as error:
         logger.warning("could not prepare publishing (%s)", type(error).__name__)
+
+
+class _HandOn:
+    """The next slot's reservation, published by a thread of its own while this task sends its request.
+
+    Publishing takes a few ms, most of a small margin's send budget (half of GIFTQ_BAMBOO_MARGIN_MS) were it
+    done between the claim and the send; beside the send it costs the budget only the thread's start.
+    """
+
+    def __init__(self, credential: str, token: str):
+        self._published = False
+        self._thread = threading.Thread(target=self._publish, args=(credential, token), daemon=True)
+        self._thread.start()
+
+    def _publish(self, credential: str, token: str) -> None:
+        self._published = _hand_on(credential, token)
+
+    def published(self) -> bool:
+        """Whether the broker took it (waiting a little for the thread); if not, this task drives the schedule."""
+        self._thread.join(HAND_ON_WAIT_S)
+        return self._published
 
 
 def _hand_on(credential: str, token: str) -> bool:
