@@ -127,6 +127,7 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
     start_to_start = limits.spacing_mode == START_TO_START
     if start_to_start:
         _ready_to_hand_on()
+    rt.provider(credential).warm()  # a process's first connection to the provider, paid before the claim
     if early_ms > 0:
         time.sleep(max(0, slot_ms - rt.now_ms()) / 1000)  # align to the slot: at most lead_ms
     # The next slot starts at least spacing + margin after this claim. A request started within half the margin

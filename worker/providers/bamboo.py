@@ -66,6 +66,25 @@ class BambooClient:
         self._session = requests.Session()
         self._session.auth = (credential.client_id, credential.client_secret)
         self._session.headers["Accept"] = "application/json"
+        self._warm = False
+
+    def warm(self) -> None:
+        """Open this session's connection to Bamboo now, so a process's first Place Order does not pay for the
+        TCP (and TLS) handshake inside its send budget. Once per client; a failure is left to the call to meet.
+        """
+        if self._warm:
+            return
+        self._warm = True
+        url = self._base_url + CHECKOUT_PATH
+        try:
+            pool = self._session.get_adapter(url).poolmanager.connection_from_url(url)
+            connection = pool._get_conn()  # urllib3's own pool: the connection goes back for requests to reuse
+            try:
+                connection.connect()
+            finally:
+                pool._put_conn(connection)
+        except (OSError, ValueError):
+            pass
 
     def place(self, request: PlaceRequest, *, send_by: float | None = None) -> bool:
         """POST orders/checkout. A timeout, reset or 5xx is an unknown outcome, never a failure.

@@ -120,6 +120,9 @@ class Provider(Protocol):
     def get(self, request_id: str) -> ProviderOrder:
         """The provider's view of the order. Raises OrderNotFound, RateLimited, ProviderRefused or ProviderError."""
 
+    def warm(self) -> None:
+        """Open the connection to the provider ahead of the first Place Order (once; best effort, never raises)."""
+
     def accounts(self) -> tuple[Account, ...]:
         """Every account of the credential. Raises RateLimited, UnknownOutcome or ProviderError."""
 
