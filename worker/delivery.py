@@ -74,15 +74,15 @@ class GiftqTask(Task):
         return "not one of giftq's queues, nor the intake queue of a producer in GIFTQ_INTAKE_PRODUCERS"
 
 
-def _too_many_deliveries(task: Task, args: tuple, kwargs: dict) -> bool:
+def _too_many_deliveries(task: GiftqTask, args: tuple, kwargs: dict) -> bool:
     rt = task.app.runtime()  # giftq's app (worker/celery.py) holds this process's runtime
     key = rt.keys.deliveries(task.request.id, task.request.retries or 0)
     with rt.redis.pipeline() as pipe:
         count, _ = pipe.incr(key).expire(key, DELIVERY_COUNT_TTL_S).execute()
     if count <= rt.settings.max_deliveries:
         return False
-    queue = (task.request.delivery_info or {}).get("routing_key")  # a replay must keep the door it came through
-    letter = {"task": task.name, "id": task.request.id, "queue": queue, "args": args, "kwargs": kwargs,
+    # The queue it came in on: a replay must keep the door it came through.
+    letter = {"task": task.name, "id": task.request.id, "queue": task._queue(), "args": args, "kwargs": kwargs,
               "at": time.time()}  # fmt: skip
     body = json.dumps(letter, default=str)
     if len(body) > DEAD_LETTER_MAX_BYTES:  # a producer's message may be large: the store keeps a bounded trace
