@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
+import math
 import time
 from collections import Counter
 from decimal import Decimal
@@ -44,7 +44,7 @@ from worker.throttle.scheduler import Claim, Decision, Deferral, Go, Wait
 logger = logging.getLogger(__name__)
 
 RESOLVE_AFTER_S = 2.0  # wait before resolving an unknown outcome by Get Order
-HAND_ON_WAIT_S = 5.0  # longest wait for the hand-off's publish after the call; then this task drives the schedule
+LATE_SEND_NOTED_MS = 2  # a request written later than this after its claim moves the call's start (a Redis call)
 NOT_SENT_ALARM = 3  # requests of a credential not sent in time in a row, in one process: the margin is too small
 _not_sent_in_a_row: Counter[str] = Counter()
 
@@ -109,9 +109,10 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
 
     Everything that can be done before the claim is (loading the order, marking it `submitting`), so
     little but the HTTP request stands between the claim and the call's arrival at the provider. With
-    start-to-start spacing the next slot counts from this claim, so the schedule is driven on by another
-    task at once, before the call: a slow answer does not slow the credential. With end-to-start spacing
-    it counts from the call's end, so this task drives it on afterwards.
+    start-to-start spacing the next slot counts from this claim (or from the send, if the request left late),
+    so the schedule is handed on to another task as soon as the request is written: a slow answer does not
+    slow the credential. With end-to-start spacing it counts from the call's end, so this task drives it on
+    afterwards.
     """
     rt = runtime()
     try:
@@ -132,17 +133,19 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
         time.sleep(max(0, slot_ms - rt.now_ms()) / 1000)  # align to the slot: at most lead_ms
     # The next slot starts at least spacing + margin after this claim. A request started within half the margin
     # of it leaves the other half for the network and the provider (see _checkout).
-    send_by = time.monotonic() + limits.margin_ms / 2000
+    claimed_at = time.monotonic()
+    send_by = claimed_at + limits.margin_ms / 2000
     claim = rt.throttle.claim(credential, limits, request_id, slot_ms)
     if claim.outcome == "early":  # this host's clock and Redis's disagree: come back at the slot
         raise self.retry(countdown=claim.ms / 1000)
-    hand_on = _HandOn(credential, token) if start_to_start else None
+    started_ms = slot_ms + claim.ms
+    when_sent = _WhenSent(rt, credential, record, started_ms, claimed_at, token if start_to_start else None)
     try:
-        return _use_claim(rt, credential, record, request_id, claim, send_by, slot_ms)
+        return _use_claim(rt, credential, record, request_id, claim, send_by, when_sent)
     finally:
         if not start_to_start and claim.outcome == "call":  # only a claim that called ends a call
             rt.throttle.release(credential)
-        if not (hand_on and hand_on.published()):
+        if not when_sent.handed_on:
             drive_schedule.run(credential, token)
 
 
@@ -153,11 +156,11 @@ def _use_claim(
     request_id: str,
     claim: Claim,
     send_by: float,
-    slot_ms: int,
+    when_sent: _WhenSent,
 ) -> str:
     """Place the order if the claim says call; park it again if the slot was given up."""
     if claim.outcome == "call":
-        return _checkout(rt, credential, record, send_by, started_ms=slot_ms + claim.ms) if record else "slot unused"
+        return _checkout(rt, credential, record, send_by, when_sent) if record else "slot unused"
     if claim.outcome == "late":
         logger.warning("order %s: slot missed by %d ms (past the lease); parked again", request_id, claim.ms)
         _park_again(rt, request_id)
@@ -172,8 +175,8 @@ def _ready_to_hand_on() -> None:
     """Pay a process's first-publish costs (broker connection, queue declarations, the result backend lookup that
     `apply_async` makes) before its first claim.
 
-    After a claim they would eat the send budget: tens of ms the first time, about one after. If the broker
-    cannot be reached now, the first hand-off pays them (or fails, and this task drives after its call).
+    Paid at the first hand-off, they would delay the next slot's reservation by tens of ms. If the broker cannot
+    be reached now, the first hand-off pays them (or fails, and this task drives after its call).
     """
     try:
         app.backend  # noqa: B018 - looked up on first use
@@ -184,36 +187,52 @@ def _ready_to_hand_on() -> None:
         logger.warning("could not prepare publishing (%s)", type(error).__name__)
 
 
-class _HandOn:
-    """The next slot's reservation, published by a thread of its own while this task sends its request.
+class _WhenSent:
+    """What a placing task does the moment its request has been written (worker/providers/http.py).
 
-    Publishing takes a few ms, most of a small margin's send budget (half of GIFTQ_BAMBOO_MARGIN_MS) were it
-    done between the claim and the send; beside the send it costs the budget only the thread's start.
+    A request that left more than LATE_SEND_NOTED_MS after its claim (the process was descheduled in between)
+    moves the call's start to when it left, so the next slot keeps the spacing from where the provider sees the
+    call begin. Then, with start-to-start spacing, the next slot's reservation is handed to another task, while
+    the provider works on this call: done before the send, it would compete with it for this process.
     """
 
-    def __init__(self, credential: str, token: str):
-        self._published = False
-        self._thread = threading.Thread(target=self._publish, args=(credential, token), daemon=True)
-        self._thread.start()
+    def __init__(self, rt: Runtime, credential: str, record: OrderRecord | None, started_ms: int,
+                 claimed_at: float, token: str | None):  # fmt: skip
+        self._rt, self._credential, self._record = rt, credential, record
+        self.started_ms, self._claimed_at, self._token = started_ms, claimed_at, token
+        self.handed_on = False  # if it stays False, the placing task drives the schedule itself, at its end
 
-    def _publish(self, credential: str, token: str) -> None:
-        self._published = _hand_on(credential, token)
+    def __call__(self, sent_at: float) -> None:
+        # Late by at least the time from before the claim to after the write: never an earlier start than the real.
+        late_ms = math.ceil((sent_at - self._claimed_at) * 1000)
+        if self._record is not None and late_ms > LATE_SEND_NOTED_MS:
+            self._note_late_start(self.started_ms + late_ms)
+        if self._token is not None:
+            self.handed_on = _hand_on(self._credential, self._token)
 
-    def published(self) -> bool:
-        """Whether the broker took it (waiting a little for the thread); if not, this task drives the schedule."""
-        self._thread.join(HAND_ON_WAIT_S)
-        return self._published
+    def _note_late_start(self, sent_ms: int) -> None:
+        record = self._record
+        product_ids = [line["ProductId"] for line in record.request["Products"]]
+        try:
+            moved = self._rt.throttle.note_sent(self._credential, record.request_id, self.started_ms, sent_ms,
+                                                product_ids)  # fmt: skip
+        except RedisError as error:
+            logger.warning("order %s: sent %d ms after its claim, not noted (%s)", record.request_id,
+                           sent_ms - self.started_ms, type(error).__name__)  # fmt: skip
+            return
+        logger.info("order %s: sent %d ms after its claim; the next slot counts from the send%s", record.request_id,
+                    sent_ms - self.started_ms, "" if moved else " (too late: it was reserved already)")  # fmt: skip
 
 
 def _hand_on(credential: str, token: str) -> bool:
     """Have another task reserve the next slot now; False if the broker refused (this task drives it later).
 
-    No publish retries: they would take longer than the send budget of the call that follows.
+    No publish retries: the call's answer waits meanwhile, and this task can drive the schedule itself after it.
     """
     try:
         drive_schedule.apply_async(args=[credential, token], retry=False)
     except (OperationalError, RedisError, OSError) as error:
-        logger.warning("schedule of %s not handed on before the call (%s); handed on after it", credential,
+        logger.warning("schedule of %s not handed on during the call (%s); driven after it", credential,
                        type(error).__name__)  # fmt: skip
         return False
     return True
@@ -229,8 +248,9 @@ def _ready_to_call(rt: Runtime, request_id: str) -> OrderRecord | None:
     return record
 
 
-def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float, *, started_ms: int) -> str:
-    """Call Place Order for an order that owns a slot now (claimed at `started_ms`). Only a slot holder gets here.
+def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float, when_sent: _WhenSent) -> str:
+    """Call Place Order for an order that owns a slot now (claimed when `when_sent` says). Only a slot holder gets
+    here.
 
     A request that cannot be sent by `send_by` (time.monotonic()) is not sent: it could arrive too close to
     the next slot's call. Its product-window entries are given back at once (the spacing slot is spent: the
@@ -238,10 +258,10 @@ def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float,
     """
     request_id = record.request_id
     try:
-        _send(rt, credential, record, send_by)
+        _send(rt, credential, record, send_by, when_sent)
     except NotSent as not_sent:
         product_ids = [line["ProductId"] for line in record.request["Products"]]
-        rt.throttle.give_back(credential, request_id, started_ms, product_ids)
+        rt.throttle.give_back(credential, request_id, when_sent.started_ms, product_ids)
         _park_again(rt, request_id)
         misses = _not_sent_in_a_row[credential]
         if misses < NOT_SENT_ALARM:
@@ -270,11 +290,11 @@ def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float,
     return mark_placed(rt, request_id, note="")
 
 
-def _send(rt: Runtime, credential: str, record: OrderRecord, send_by: float) -> None:
+def _send(rt: Runtime, credential: str, record: OrderRecord, send_by: float, when_sent: _WhenSent) -> None:
     """Place Order, counting this process's requests of the credential in a row that were not sent in time."""
     not_sent = False
     try:
-        rt.provider(credential).place(_place_request(record), send_by=send_by)
+        rt.provider(credential).place(_place_request(record), send_by=send_by, on_sent=when_sent)
     except NotSent:
         not_sent = True
         raise

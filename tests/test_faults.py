@@ -19,7 +19,7 @@ import pytest
 from celery import Celery
 
 from config.settings import Credential, Limits, load_settings
-from tasks.placing import _checkout
+from tasks.placing import _checkout, _WhenSent
 from tests.broker_messages import TaskMessage, push_again, queued, taken
 from tests.fault_fixtures import an_order, assert_fulfilled_once, checkout_calls
 from tests.waiting import final_state, wait_for
@@ -91,6 +91,25 @@ def test_a_place_order_past_its_send_deadline_is_never_sent_and_can_still_be_pla
     assert checkouts_after_the_late_try == []
     assert placed is True
     assert sandbox_now.admin("GET", "findings")["accepted_request_ids"] == [request.request_id]
+
+
+def test_a_place_order_says_when_its_request_left_before_its_answer_comes(sandbox_now: Sandbox) -> None:
+    # Given giftq's Bamboo client, and a sandbox that answers the next Place Order 800 ms after it arrives
+    sandbox_now.admin("POST", "faults", json={"kind": "slow_response", "endpoint": "place_order", "count": 1,
+                                              "delay_ms": 800})  # fmt: skip
+    credential = Credential(client_id="giftq-demo", client_secret="demo-secret", limits=Limits())
+    client = BambooClient(sandbox_now.url, credential, timeout_s=5)
+    request = PlaceRequest(str(uuid.uuid4()), 555, (OrderLine(100001, 1, Decimal(25)),))
+
+    # When it places the order, noting when the request was written
+    written: list[float] = []
+    before = time.monotonic()
+    assert client.place(request, send_by=before + 5, on_sent=written.append) is True
+    answered = time.monotonic()
+
+    # Then it was told once, as soon as the request left and not when the answer came
+    assert len(written) == 1
+    assert before <= written[0] <= answered - 0.7
 
 
 def test_a_worker_killed_between_calling_and_recording_leaves_the_order_to_be_resolved(
@@ -220,8 +239,11 @@ def test_a_request_not_sent_in_time_is_parked_again_unsent_and_misses_in_a_row_r
     rt.throttle.park_and_schedule("giftq-demo", limits, request_id="another", age_ms=0, product_ids=[100002], cards=1)
 
     # When the placing task gets to send only after its send deadline, three times in a row
-    outcomes = [_checkout(rt, "giftq-demo", rt.store.get(request_id), time.monotonic() - 0.001, started_ms=0)
-                for _ in range(3)]  # fmt: skip
+    outcomes = []
+    for _ in range(3):
+        record = rt.store.get(request_id)
+        claimed = _WhenSent(rt, "giftq-demo", record, 0, time.monotonic() - 0.01, None)
+        outcomes.append(_checkout(rt, "giftq-demo", record, time.monotonic() - 0.001, claimed))
 
     # Then nothing reached the provider, and the order waits in the schedule for a slot of its own
     assert outcomes == ["not sent"] * 3

@@ -2,10 +2,11 @@
 
 Random histories of the placing protocol (tests/throttle_history.py) drive `Throttle` on a real Redis with an
 explicit clock: orders of one to three products arriving at random, claims early, on time, late and past their
-lease, calls answered 200 or 429 (a hold), holds from elsewhere, both spacing modes (end-to-start with releases),
-orders over the card limit, and Get Order reservations. The calls that start (each claim that said call) go to
-the independent judge (sandbox/judge.py) with the rules widened by giftq's margin, which is what the throttle
-promises on its own clock (half the margin covers a call's way to the provider).
+lease, requests written at once or late after their claim, calls answered 200 or 429 (a hold), holds from
+elsewhere, both spacing modes (end-to-start with releases), orders over the card limit, and Get Order
+reservations. The calls that start go to the independent judge (sandbox/judge.py), at the moment their requests
+were written, with the rules widened by giftq's margin, which is what the throttle promises on its own clock (half
+the margin covers a call's way to the provider).
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class Draws:
                 self.rate_limited -= 1
                 return duration, 429, draw(st.integers(1, 1500), label="429 wait")
             return duration, 200, 0
+        if name == "send delay":  # 0, or late enough to be noted (more than 2 ms), up to past the spacing
+            return draw(st.sampled_from([0, 0, 3, 40, 250]), label=name)
         return draw(st.sampled_from([0, 1, 20]), label=name)  # retry delay, hand-on delay
 
 
@@ -175,3 +178,24 @@ def test_a_late_claim_moves_its_product_window_entry_to_the_calls_real_start(lua
     report = judge(starts, promised_rules(limits))
     assert report.ok and report.count(SPACING) == 0, report.describe()
     assert decision.slot_ms == starts[0].at_ms + 1005
+
+
+def test_a_request_written_late_after_its_claim_moves_the_next_slot_to_when_it_left(lua_client: redis.Redis) -> None:
+    # Given r1 claiming its slot on time and r2 (another product) parked behind it (spacing 100 ms, margin 5 ms)
+    limits, throttle, now = small_limits(START_TO_START), new_throttle(lua_client), START_MS
+    first = throttle.park_and_schedule(CREDENTIAL, limits, request_id="r1", age_ms=0, product_ids=[101], cards=1,
+                                       now_ms=now)  # fmt: skip
+    throttle.park_and_schedule(CREDENTIAL, limits, request_id="r2", age_ms=1, product_ids=[101], cards=1, now_ms=now)
+    assert isinstance(first, Go) and throttle.claim(CREDENTIAL, limits, "r1", now, now_ms=now).outcome == "call"
+
+    # When r1's process is descheduled and its request leaves 40 ms after the claim (more than the margin), which
+    # its task notes before it hands the schedule on
+    assert throttle.note_sent(CREDENTIAL, "r1", now, now + 40, [101], now_ms=now + 40)
+    second = throttle.schedule_next(CREDENTIAL, limits, first.token, now_ms=now + 40)
+
+    # Then r2's slot keeps spacing and margin from when r1's request left, which the provider sees as its start
+    assert isinstance(second, Go) and second.request_id == "r2"
+    arrivals = [Call(CREDENTIAL, PLACE_ORDER, now + 40, "r1", (101,)), Call(CREDENTIAL, PLACE_ORDER, second.slot_ms)]
+    report = judge(arrivals, promised_rules(limits))
+    assert report.ok, report.describe()
+    assert second.slot_ms == now + 40 + 105

@@ -2,8 +2,10 @@
 
 A `History` is what the Celery tasks of tasks/placing.py would do, on an explicit clock: orders arrive and are
 parked; each slot handed out is claimed by its placing task (early, on time, late, or past its lease); a call
-that starts ends some time later (answered 200, or 429 and a hold); the schedule is driven on after each claim
-(start-to-start) or after each call's end (end-to-start), and when a Wait comes due. Get Order calls are reserved
+that starts has its request written some time later (at once, or late: its process was descheduled; a late send
+is noted, as the task notes any more than 2 ms late) and ends some time after that (answered 200, or 429 and a
+hold); the schedule is driven on after each request is written (start-to-start) or after each call's end
+(end-to-start), and when a Wait comes due. Get Order calls are reserved
 on their own. The throttle is only ever called as those tasks call it; what it answers is checked against the
 rules applied to the history so far (`allowed_from`), never against a copy of its code.
 """
@@ -29,12 +31,16 @@ class SlotRecord:
     slot: int
     products: tuple[int, ...]
     started: int | None = None  # its claim said call
+    sent: int | None = None  # its request was written: when the provider sees the call begin
     ended: int | None = None  # its call was answered
     given_up: bool = False  # its claim came past the lease, or during a hold
 
     @property
     def began(self) -> int:
-        return self.started if self.started is not None else self.slot
+        for moment in (self.sent, self.started):
+            if moment is not None:
+                return moment
+        return self.slot
 
 
 def room_from(times: list[int], lower: int, limit: int, window: int) -> int:
@@ -164,9 +170,8 @@ class History:
         if claim.outcome == "call":
             assert claim.ms == self.now - record.slot <= self.limits.lease_ms
             record.started = self.now
-            duration, status, wait_ms = self.choose("answer")
-            driver = token if self.end_to_start else None  # end-to-start: the call's own task drives on after it
-            self.at(self.now + duration, "end", index, status, wait_ms, token=driver)
+            self.at(self.now + self.choose("send delay"), "written", index, token=token)
+            return
         else:
             assert claim.outcome in ("late", "held"), claim
             late = claim.outcome == "late"
@@ -174,16 +179,28 @@ class History:
             assert (self.now - record.slot > self.limits.lease_ms) is late
             record.given_up = True
             self.park(record.request_id)
-        if self.end_to_start and claim.outcome != "call":
+        if self.end_to_start:
             self._drive(token)
-        elif not self.end_to_start:
+        else:
+            self.at(self.now + self.choose("hand-on delay"), "drive", token=token)
+
+    def _on_written(self, token: str, index: int) -> None:
+        record = self.slots[index]
+        record.sent = self.now
+        if record.sent > record.started:
+            self.throttle.note_sent(CREDENTIAL, record.request_id, record.started, record.sent, list(record.products),
+                                    now_ms=self.now)  # fmt: skip
+        duration, status, wait_ms = self.choose("answer")
+        driver = token if self.end_to_start else None  # end-to-start: the call's own task drives on after it
+        self.at(self.now + duration, "end", index, status, wait_ms, token=driver)
+        if not self.end_to_start:
             self.at(self.now + self.choose("hand-on delay"), "drive", token=token)
 
     def _on_end(self, token: str | None, index: int, status: int, wait_ms: int) -> None:
         record = self.slots[index]
         record.ended = self.now
         age, products, cards = self.orders[record.request_id]
-        self.calls.append(Call(CREDENTIAL, PLACE_ORDER, record.started, record.request_id, products, cards, status,
+        self.calls.append(Call(CREDENTIAL, PLACE_ORDER, record.sent, record.request_id, products, cards, status,
                                ended_ms=self.now, seq=len(self.calls)))  # fmt: skip
         if status == 429:
             self._on_hold(None, wait_ms)

@@ -20,6 +20,7 @@ from worker.errors import (
     RateLimited,
     UnknownOutcome,
 )
+from worker.providers import http
 from worker.providers.base import (
     FAILED,
     IN_PROGRESS,
@@ -31,6 +32,7 @@ from worker.providers.base import (
     Product,
     ProviderOrder,
 )
+from worker.providers.http import SentHook
 
 CHECKOUT_PATH = "/api/integration/v1.0/orders/checkout"
 ORDER_PATH = "/api/integration/v1.0/orders/{request_id}"
@@ -63,7 +65,7 @@ class BambooClient:
         self._base_url = base_url
         self._timeout_s = timeout_s
         self._page_size = catalog_page_size
-        self._session = requests.Session()
+        self._session = http.session()
         self._session.auth = (credential.client_id, credential.client_secret)
         self._session.headers["Accept"] = "application/json"
         self._warm = False
@@ -86,10 +88,11 @@ class BambooClient:
         except (OSError, ValueError):
             pass
 
-    def place(self, request: PlaceRequest, *, send_by: float | None = None) -> bool:
+    def place(self, request: PlaceRequest, *, send_by: float | None = None, on_sent: SentHook | None = None) -> bool:
         """POST orders/checkout. A timeout, reset or 5xx is an unknown outcome, never a failure.
 
-        The deadline `send_by` (time.monotonic()) is checked after the request is built, just before it is sent.
+        The deadline `send_by` (time.monotonic()) is checked after the request is built, just before it is sent;
+        `on_sent` is called once the request has been written (see worker/providers/http.py).
         """
         body = {
             "RequestId": request.request_id,
@@ -99,7 +102,7 @@ class BambooClient:
                 for line in request.lines
             ],
         }
-        response = self._call("POST", CHECKOUT_PATH, json=body, send_by=send_by)
+        response = self._call("POST", CHECKOUT_PATH, json=body, send_by=send_by, on_sent=on_sent)
         if response.status_code == 200:
             _confirm_request_id(response, request.request_id)
             return True
@@ -153,7 +156,8 @@ class BambooClient:
             return _json(response)
         raise self._unexpected(response)
 
-    def _call(self, method: str, path: str, *, send_by: float | None = None, **kwargs: object) -> requests.Response:
+    def _call(self, method: str, path: str, *, send_by: float | None = None, on_sent: SentHook | None = None,
+              **kwargs: object) -> requests.Response:  # fmt: skip
         url = self._base_url + path
         prepared = self._session.prepare_request(requests.Request(method, url, **kwargs))
         environment = self._session.merge_environment_settings(url, {}, None, None, None)  # proxies, CA bundle
@@ -161,7 +165,8 @@ class BambooClient:
         if late_s > 0:
             raise NotSent(f"{method} {path}: not sent, {late_s * 1000:.0f} ms past its send deadline")
         try:
-            return self._session.send(prepared, timeout=self._timeout_s, **environment)
+            with http.when_written(on_sent):
+                return self._session.send(prepared, timeout=self._timeout_s, **environment)
         except requests.RequestException as error:
             raise UnknownOutcome(f"{method} {path}: {type(error).__name__}") from None
 

@@ -6,6 +6,7 @@ every `repr`, so a log line or a traceback that shows a card shows no secret.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -109,10 +110,13 @@ class Provider(Protocol):
     name: str
     credential: str
 
-    def place(self, request: PlaceRequest, *, send_by: float | None = None) -> bool:
+    def place(
+        self, request: PlaceRequest, *, send_by: float | None = None, on_sent: Callable[[float], None] | None = None
+    ) -> bool:
         """Place the order; True if placed now, False if the provider already had this RequestId.
 
         `send_by` is a time.monotonic() deadline: a request not sent by then is not sent at all (NotSent).
+        `on_sent(time.monotonic())` is called once the request has been written, before its answer is read.
         Raises OrderRejected (a reason code), RateLimited, UnknownOutcome, NotSent, ProviderRefused (for good:
         ProviderAuthFailed for a refused credential) or ProviderError.
         """

@@ -132,6 +132,24 @@ class Throttle:
         """
         return int(self._run("give_back_slot", credential, now_ms, [request_id, started_ms, *product_ids]))
 
+    def note_sent(
+        self,
+        credential: str,
+        request_id: str,
+        started_ms: int,
+        sent_ms: int,
+        product_ids: Sequence[int],
+        *,
+        now_ms: int | None = None,
+    ) -> bool:
+        """A claimed call whose request left at `sent_ms`, after its claim's start `started_ms`: the call starts
+        there, for the spacing and its products' windows. Call it before the schedule is handed on.
+
+        Returns False if a later slot was reserved already (the next call's spacing counts from the claim).
+        """
+        moved, _entries = self._run("note_sent", credential, now_ms, [request_id, started_ms, sent_ms, *product_ids])
+        return int(moved) == 1
+
     def release(self, credential: str, *, now_ms: int | None = None) -> int:
         """Record that a Place Order call ended (end-to-start spacing counts from here)."""
         return int(self._run("release_slot", credential, now_ms, []))

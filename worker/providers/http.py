@@ -1,0 +1,82 @@
+"""HTTP sessions for provider clients that know the moment a request has left the process.
+
+A Place Order's start, for the provider, is when the request arrives. A claim in the throttle is taken a moment
+before the send; a process descheduled between the two sends later than it claimed. A `requests.Session` from
+`session()` calls a hook with `time.monotonic()` right after the request's last byte was written to the socket,
+before the answer is read, so the caller can tell the throttle when the call really began (and hand the schedule
+on without competing with its own send). Requests through a proxy do not call the hook.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+logger = logging.getLogger(__name__)
+
+SentHook = Callable[[float], None]
+_pending = threading.local()  # the hook of the request this thread is sending, if any
+
+
+@contextlib.contextmanager
+def when_written(hook: SentHook | None) -> Iterator[None]:
+    """Call `hook(time.monotonic())` once, when the request sent inside this block has been written."""
+    _pending.hook = hook
+    try:
+        yield
+    finally:
+        _pending.hook = None
+
+
+def session() -> requests.Session:
+    """A Session whose http and https connections call the `when_written` hook of the thread that sends."""
+    new = requests.Session()
+    adapter = _Adapter()
+    new.mount("http://", adapter)
+    new.mount("https://", adapter)
+    return new
+
+
+def _written() -> None:
+    hook = getattr(_pending, "hook", None)
+    if hook is None:
+        return
+    _pending.hook = None
+    try:
+        hook(time.monotonic())
+    except Exception:  # noqa: BLE001 - the request is sent: a failing hook must not turn it into a failed call
+        logger.exception("the hook after a request was written failed")
+
+
+class _Connection(HTTPConnection):
+    def request(self, *args, **kwargs) -> None:  # type: ignore[override]
+        super().request(*args, **kwargs)
+        _written()
+
+
+class _TLSConnection(HTTPSConnection):
+    def request(self, *args, **kwargs) -> None:  # type: ignore[override]
+        super().request(*args, **kwargs)
+        _written()
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = _Connection
+
+
+class _TLSPool(HTTPSConnectionPool):
+    ConnectionCls = _TLSConnection
+
+
+class _Adapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
