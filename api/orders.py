@@ -14,6 +14,7 @@ from api.body import BodyRefused, read_json_body
 from api.cursors import InvalidCursor, PageCursors
 from api.errors import refusals
 from schemas.api import ErrorSchema, HealthSchema, OrderListQuerySchema, OrderPageSchema, OrderViewSchema
+from schemas.bhn_order import BhnOrderRequestSchema
 from schemas.order import OrderRequestSchema
 from worker.errors import CatalogUnavailable, OrderRejected, StoreError
 from worker.orders.intake import IdempotencyConflict, Intake
@@ -37,7 +38,17 @@ def orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
     @blp.route("/orders", methods=["POST"])
     @blp.doc(
         security=SECURITY,
-        requestBody={"required": True, "content": {"application/json": {"schema": OrderRequestSchema}}},
+        requestBody={
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [OrderRequestSchema, BhnOrderRequestSchema],
+                        "description": "A Bamboo order (Provider absent or bamboo) or a BHN order (Provider bhn)",
+                    }
+                }
+            },
+        },  # fmt: skip
     )
     @blp.response(201, OrderViewSchema, description="Stored and enqueued")
     @blp.alt_response(200, schema=OrderViewSchema, description="The same order was already submitted")

@@ -1,7 +1,8 @@
-"""Provider webhooks: `POST /webhooks/bamboo`, Bamboo's note that an order became final.
+"""Provider webhooks: `POST /webhooks/bamboo` and `POST /webhooks/bhn`, a provider's note that an order changed.
 
-The body is never trusted for card data (it carries none anyway): a webhook whose secretKey matches
-only makes the order's next Get Order happen now, under the Get Order limit like any poll.
+The body is never trusted for card data (it carries none anyway): a webhook whose shared secret matches
+(Bamboo's secretKey in the body, BHN's X-BHN-Webhook-Secret header) only makes the order's next Get Order happen
+now, under the Get Order limit like any poll, at most once per GIFTQ_WEBHOOK_POLL_INTERVAL_S.
 """
 
 from __future__ import annotations
@@ -12,17 +13,32 @@ from collections.abc import Callable
 from flask import request
 from flask_smorest import Blueprint, abort
 
+from config.settings import BAMBOO, BHN
 from schemas.api import ErrorSchema
-from schemas.webhook import BambooWebhookSchema, WebhookAnswerSchema
+from schemas.webhook import BambooWebhookSchema, BhnWebhookSchema, WebhookAnswerSchema
 from worker.orders import states
 from worker.runtime import Runtime
 
 WEBHOOK_PATH = "/webhooks/bamboo"
+BHN_WEBHOOK_PATH = "/webhooks/bhn"
+BHN_SECRET_HEADER = "X-BHN-Webhook-Secret"
 
 
 def webhooks_blueprint(rt: Runtime, poll_now: Callable[[str], object]) -> Blueprint:
-    """The webhook endpoint; `poll_now` enqueues an immediate Get Order of a placed order."""
-    blp = Blueprint("webhooks", __name__, description="Provider webhooks (authenticated by their secretKey).")
+    """The webhook endpoints; `poll_now` enqueues an immediate Get Order of a placed order."""
+    blp = Blueprint("webhooks", __name__, description="Provider webhooks (authenticated by their shared secret).")
+
+    def poll_order(request_id: str, provider: str) -> tuple[dict, int]:
+        """Poll a placed order of `provider` now, at most once per GIFTQ_WEBHOOK_POLL_INTERVAL_S."""
+        record = rt.store.get(request_id)
+        if record is None or record.provider != provider:
+            abort(404, message=f"no order {request_id}")
+        interval_s = rt.settings.webhook_poll_interval_s  # a replayed body polls once per interval, no more
+        if record.state in (states.PLACED, states.NEEDS_ATTENTION) and rt.store.claim_extra_poll(
+            record.request_id, interval_s=interval_s
+        ):
+            poll_now(record.request_id)
+        return {"request_id": record.request_id, "state": record.state}, 202
 
     @blp.route(WEBHOOK_PATH, methods=["POST"])
     @blp.doc(
@@ -38,18 +54,32 @@ def webhooks_blueprint(rt: Runtime, poll_now: Callable[[str], object]) -> Bluepr
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("requestId"), str):
             abort(400, reason="InvalidWebhook", message="a JSON body with requestId and secretKey is expected")
-        expected = rt.settings.bamboo.webhook_secret
-        given = body.get("secretKey")
-        if not expected or not isinstance(given, str) or not hmac.compare_digest(given.encode(), expected.encode()):
+        if not _matches(body.get("secretKey"), rt.settings.bamboo.webhook_secret):
             abort(401, reason="InvalidSecretKey", message="the webhook's secretKey does not match")
-        record = rt.store.get(body["requestId"])
-        if record is None:
-            abort(404, message=f"no order {body['requestId']}")
-        interval_s = rt.settings.webhook_poll_interval_s  # a replayed body polls once per interval, no more
-        if record.state in (states.PLACED, states.NEEDS_ATTENTION) and rt.store.claim_extra_poll(
-            record.request_id, interval_s=interval_s
-        ):
-            poll_now(record.request_id)
-        return {"request_id": record.request_id, "state": record.state}, 202
+        return poll_order(body["requestId"], BAMBOO)
+
+    @blp.route(BHN_WEBHOOK_PATH, methods=["POST"])
+    @blp.doc(
+        security=[],
+        parameters=[{"in": "header", "name": BHN_SECRET_HEADER, "required": True, "schema": {"type": "string"}}],
+        requestBody={"required": True, "content": {"application/json": {"schema": BhnWebhookSchema}}},
+    )
+    @blp.response(202, WebhookAnswerSchema, description="The order's next Get order happens now")
+    @blp.alt_response(400, schema=ErrorSchema, description="Not a webhook body")
+    @blp.alt_response(401, schema=ErrorSchema, description="The shared secret does not match")
+    @blp.alt_response(404, schema=ErrorSchema, description="No such order")
+    def bhn_webhook() -> tuple[dict, int]:
+        """BHN says an order changed: check the shared secret, then poll the order now."""
+        if not _matches(request.headers.get(BHN_SECRET_HEADER), rt.settings.bhn.webhook_secret):
+            abort(401, reason="InvalidSecretKey", message=f"the webhook's {BHN_SECRET_HEADER} does not match")
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("external_id"), str):
+            abort(400, reason="InvalidWebhook", message="a JSON body with external_id is expected")
+        return poll_order(body["external_id"], BHN)
 
     return blp
+
+
+def _matches(given: object, expected: str) -> bool:
+    """Whether a webhook's secret is the configured one (an unset secret refuses every webhook)."""
+    return bool(expected) and isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())

@@ -56,40 +56,70 @@ class Limits:
     lead_ms: int = 30  # a placing task starts this early and aligns itself to its slot
 
 
+BAMBOO, BHN = "bamboo", "bhn"
+PROVIDERS = (BAMBOO, BHN)
+PROVIDER_TITLES = {BAMBOO: "Bamboo", BHN: "Blackhawk Network"}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Credential:
-    """One Bamboo client credential and its limits."""
+    """One client credential of a provider, and its limits."""
 
     client_id: str
     client_secret: str
     limits: Limits
+    provider: str = BAMBOO
+
+    @property
+    def key(self) -> str:
+        """The credential's name inside giftq (order records, throttle keys): the client id, `bhn:`-prefixed for BHN,
+        so two providers' client ids never meet."""
+        return self.client_id if self.provider == BAMBOO else f"{self.provider}:{self.client_id}"
 
     def __repr__(self) -> str:
-        return f"Credential(client_id={self.client_id!r}, client_secret='***', limits={self.limits!r})"
+        return (f"Credential(provider={self.provider!r}, client_id={self.client_id!r}, client_secret='***', "
+                f"limits={self.limits!r})")  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
-class BambooSettings:
-    """The Bamboo API: where it is, the credentials giftq uses, and which accounts each one charges."""
+class ProviderSettings:
+    """One provider's API: where it is, the credentials giftq uses, and which accounts each one charges.
 
+    Read from GIFTQ_BAMBOO_* and GIFTQ_BHN_*; a provider without a credential is not used.
+    """
+
+    name: str  # "bamboo" or "bhn"
     base_url: str
     timeout_s: float  # connect and read timeout of one HTTP call
     credentials: tuple[Credential, ...]  # the first is the default
-    account_clients: dict[int, str]  # AccountId -> client id, for accounts not of the default credential
+    account_clients: dict[int | str, str]  # account -> client id, for accounts not of the default credential
     sandbox_mode: bool  # True: the credentials are sandbox ones, so only sandbox accounts may be charged
-    webhook_secret: str = field(repr=False)  # the secretKey Bamboo's webhooks carry; "" refuses every webhook
+    webhook_secret: str = field(repr=False)  # what the provider's webhooks carry; "" refuses every webhook
+    identity_url: str = ""  # BHN: the OAuth 2 token endpoint's base URL
+    purchase_order_number: str = ""  # BHN: sent with every order not naming its own (part of the idempotency key)
+    wait_time_ms: int = 0  # BHN: how long Create order may hold its answer for a final status
+    source_configuration: str = "default"  # BHN: the source configuration header
+
+    @property
+    def title(self) -> str:
+        return PROVIDER_TITLES[self.name]
 
     def credential(self, client_id: str) -> Credential:
         for credential in self.credentials:
             if credential.client_id == client_id:
                 return credential
-        raise SettingsError(f"no Bamboo credential {client_id!r} is configured")
+        raise SettingsError(f"no {self.title} credential {client_id!r} is configured")
 
-    def client_for_account(self, account_id: int) -> str:
-        """The client id whose credential places orders charging `account_id`."""
+    def client_for_account(self, account_id: int | str | None) -> str:
+        """The client id whose credential places orders charging `account_id` (None: the default credential)."""
         if not self.credentials:
-            raise SettingsError("no Bamboo credential: set GIFTQ_BAMBOO_CLIENT_ID and GIFTQ_BAMBOO_CLIENT_SECRET")
+            prefix = f"GIFTQ_{self.name.upper()}_"
+            raise SettingsError(f"no {self.title} credential: set {prefix}CLIENT_ID and {prefix}CLIENT_SECRET")
         return self.account_clients.get(account_id, self.credentials[0].client_id)
+
+    def key_for_account(self, account_id: int | str | None) -> str:
+        """The credential key (Credential.key) that places orders charging `account_id`."""
+        return self.credential(self.client_for_account(account_id)).key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,7 +164,8 @@ class Settings:
     allow_volatile_store: bool  # start even if the store Redis may evict or forget
     allow_appendfsync: str  # an appendfsync other than "always" the operator accepts for the store ("" none)
     fernet_keys: tuple[str, ...] = field(repr=False)  # newest first; card data is encrypted with the first
-    bamboo: BambooSettings
+    bamboo: ProviderSettings
+    bhn: ProviderSettings
     poll_interval_ms: int  # first wait before Get Order; doubles up to poll_max_interval_ms
     poll_max_interval_ms: int
     poll_deadline_s: int  # an order not final this long after placing needs attention
@@ -149,9 +180,26 @@ class Settings:
     api: ApiSettings
     notify: NotifySettings
     card_retention_s: int  # cards of a delivered order (notified or read) are erased this long after delivery
-    producer_accounts: dict[str, frozenset[int]] | None = None  # producer -> accounts it may charge; None: any
+    producer_accounts: dict[str, frozenset[str]] | None = None  # producer -> accounts it may charge; None: any
     webhook_poll_interval_s: int = 30  # a provider webhook makes at most one extra Get Order per order this often
     intake_producers: tuple[str, ...] = ()  # producers sending by task name, each to its own intake queue
+
+    def provider(self, name: str) -> ProviderSettings:
+        """The settings of provider `name` (SettingsError for an unknown or unconfigured one)."""
+        if name not in PROVIDERS:
+            raise SettingsError(f"unknown provider {name!r} (known: {', '.join(PROVIDERS)})")
+        return self.bamboo if name == BAMBOO else self.bhn
+
+    def credentials(self) -> tuple[Credential, ...]:
+        """Every configured credential of every provider."""
+        return self.bamboo.credentials + self.bhn.credentials
+
+    def credential(self, key: str) -> Credential:
+        """The credential whose Credential.key is `key`."""
+        for credential in self.credentials():
+            if credential.key == key:
+                return credential
+        raise SettingsError(f"no credential {key!r} is configured")
 
     def producer_of_queue(self, queue: str | None) -> str | None:
         """The producer whose intake queue `queue` is, or None for any other queue (giftq's own, or unknown)."""
@@ -215,7 +263,8 @@ def _read(env: Env) -> Settings:
             allow_volatile_store=env.bool("ALLOW_VOLATILE_STORE", False),
             allow_appendfsync=env.str("ALLOW_APPENDFSYNC", "", validate=OneOf(["", "everysec", "no"])),
             fernet_keys=tuple(env.list("FERNET_KEYS", [])),
-            bamboo=_read_bamboo(env),
+            bamboo=_read_provider(env, BAMBOO),
+            bhn=_read_provider(env, BHN),
             poll_interval_ms=env.int("POLL_INTERVAL_MS", 1000),
             poll_max_interval_ms=env.int("POLL_MAX_INTERVAL_MS", 30000),
             poll_deadline_s=env.int("POLL_DEADLINE_S", 3600),
@@ -250,16 +299,19 @@ def _read_notify(env: Env) -> NotifySettings:
     )
 
 
-def _producer_accounts(entries: list[str]) -> dict[str, frozenset[int]] | None:
-    """GIFTQ_PRODUCER_ACCOUNTS: `producer:account+account,...`; unset, any producer may charge any account."""
+def _producer_accounts(entries: list[str]) -> dict[str, frozenset[str]] | None:
+    """GIFTQ_PRODUCER_ACCOUNTS: `producer:account+account,...`, a Bamboo account by its number (`555`), a BHN one as
+    `bhn/<account>` (`bhn/default`: orders naming no account); unset, any producer may charge any account."""
     if not entries:
         return None
-    accounts: dict[str, frozenset[int]] = {}
+    accounts: dict[str, frozenset[str]] = {}
+    token = r"(?:\d+|bhn/[A-Za-z0-9_.-]{1,36})"
     for entry in entries:
-        match = re.fullmatch(rf"({_NAME}):(\d+(?:\+\d+)*)", entry.strip())
+        match = re.fullmatch(rf"({_NAME}):({token}(?:\+{token})*)", entry.strip())
         if not match:
-            raise SettingsError(f"GIFTQ_PRODUCER_ACCOUNTS entries are producer:account+account, not {entry!r}")
-        producer, given = match.group(1), {int(account) for account in match.group(2).split("+")}
+            raise SettingsError(f"GIFTQ_PRODUCER_ACCOUNTS entries are producer:account+account (a Bamboo account "
+                                f"number or bhn/<account>), not {entry!r}")  # fmt: skip
+        producer, given = match.group(1), set(match.group(2).split("+"))
         accounts[producer] = accounts.get(producer, frozenset()) | given
     return accounts
 
@@ -287,43 +339,73 @@ def _callback_secret(entry: str) -> tuple[str, str]:
     return producer, secret
 
 
-def _read_bamboo(env: Env) -> BambooSettings:
-    with env.prefixed("BAMBOO_"):
-        limits = _read_limits(env)
+# Defaults per provider where they differ from Limits'. BHN publishes no rate limits: these are giftq's own, gentle
+# on its API, and settings like every limit (GIFTQ_BHN_SPACING_MS, ...).
+_PROVIDER_LIMITS = {BAMBOO: {}, BHN: {"spacing_ms": 100, "product_limit": 600, "get_limit": 600}}
+_DEFAULT_URLS = {BAMBOO: "http://127.0.0.1:8080", BHN: "http://127.0.0.1:8090"}
+
+
+def _read_provider(env: Env, name: str) -> ProviderSettings:
+    title, prefix = PROVIDER_TITLES[name], f"GIFTQ_{name.upper()}_"
+    with env.prefixed(f"{name.upper()}_"):
+        limits = _read_limits(env, replace(Limits(), **_PROVIDER_LIMITS[name]), prefix)
         overrides = json.loads(env.str("CLIENT_LIMITS", "") or "{}")
         pairs = [(env.str("CLIENT_ID", ""), env.str("CLIENT_SECRET", ""))]
         pairs += [_client_pair(entry) for entry in env.list("EXTRA_CLIENTS", [])]
         credentials = tuple(
-            Credential(client_id=cid, client_secret=secret, limits=replace(limits, **overrides.get(cid, {})))
+            Credential(
+                client_id=cid, client_secret=secret, limits=replace(limits, **overrides.get(cid, {})), provider=name
+            )  # fmt: skip
             for cid, secret in pairs
             if cid
         )
         if any(not credential.client_secret for credential in credentials):
-            raise SettingsError("a Bamboo client id is set without its secret")
+            raise SettingsError(f"a {title} client id is set without its secret")
         for credential in credentials:
             if credential.limits.margin_ms < MIN_MARGIN_MS:
-                raise SettingsError(f"GIFTQ_BAMBOO_MARGIN_MS of {credential.client_id} must be at least "
+                raise SettingsError(f"{prefix}MARGIN_MS of {credential.client_id} must be at least "
                                     f"{MIN_MARGIN_MS}: half of it is the time a placing task has from claiming its "
                                     "slot to sending its request")  # fmt: skip
-        routes = {int(account): client for account, client in env.dict("ACCOUNT_CLIENTS", {}).items()}
-        return BambooSettings(
-            base_url=env.str("BASE_URL", "http://127.0.0.1:8080").rstrip("/"),
+        routes = {_account(account, name): client for account, client in env.dict("ACCOUNT_CLIENTS", {}).items()}
+        base_url = env.str("BASE_URL", _DEFAULT_URLS[name]).rstrip("/")
+        return ProviderSettings(
+            name=name,
+            base_url=base_url,
             timeout_s=env.float("TIMEOUT_S", 10.0),
             credentials=credentials,
             account_clients=routes,
             sandbox_mode=env.bool("SANDBOX_MODE", True),
             webhook_secret=env.str("WEBHOOK_SECRET", ""),
+            identity_url=env.str("IDENTITY_URL", base_url if name == BHN else "").rstrip("/"),
+            purchase_order_number=env.str("PURCHASE_ORDER_NUMBER", "giftq" if name == BHN else ""),
+            wait_time_ms=_bounded(env.int("WAIT_TIME_MS", 0), 0, 30_000, f"{prefix}WAIT_TIME_MS"),
+            source_configuration=env.str("SOURCE_CONFIGURATION", "default"),
         )
 
 
-def _read_limits(env: Env) -> Limits:
-    defaults = Limits()
+def _account(account: str, provider: str) -> int | str:
+    """An account of GIFTQ_<PROVIDER>_ACCOUNT_CLIENTS: Bamboo's are numbers, BHN's strings."""
+    if provider == BAMBOO:
+        try:
+            return int(account)
+        except ValueError:
+            raise SettingsError(f"GIFTQ_BAMBOO_ACCOUNT_CLIENTS: {account!r} is not an account number") from None
+    return account
+
+
+def _bounded(value: int, low: int, high: int, name: str) -> int:
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be within {low}..{high}")
+    return value
+
+
+def _read_limits(env: Env, defaults: Limits, prefix: str) -> Limits:
     values = {}
     for limit in fields(Limits):
         reader = env.str if limit.type == "str" else env.int
         values[limit.name] = reader(limit.name.upper(), getattr(defaults, limit.name))
     if values["spacing_mode"] not in (START_TO_START, END_TO_START):
-        raise SettingsError("GIFTQ_BAMBOO_SPACING_MODE must be 'start' or 'end'")
+        raise SettingsError(f"{prefix}SPACING_MODE must be 'start' or 'end'")
     return Limits(**values)
 
 

@@ -50,12 +50,22 @@ class NotificationSchema(Schema):
 class CardSchema(Schema):
     """One issued card, decrypted."""
 
-    product_id = fields.Integer(required=True)
+    product_id = fields.Raw(required=True, metadata={"description": "Bamboo: a number; BHN: its opaque product id",
+                                                     "oneOf": [{"type": "integer"}, {"type": "string"}]})  # fmt: skip
     serial_number = fields.String(required=True)
     status = fields.String(required=True)
     expiration = fields.String(required=True)
-    code = fields.String(required=True)
+    code = fields.String(required=True, metadata={"description": "Empty for a BHN e-gift: see egift_url"})
     pin = fields.String(required=True)
+    egift_url = fields.String(
+        dump_default="",
+        metadata={"description": "BHN: the e-gift URL that shows the card(s) to their owner (BHN asks partners not "
+                  "to store card numbers and PINs, and to show this URL instead); empty for Bamboo"},
+    )  # fmt: skip
+    quantity = fields.Integer(
+        dump_default=1,
+        metadata={"description": "How many cards this entry stands for (a BHN e-gift URL shows all of its line's)"},
+    )
 
 
 class CardsSchema(Schema):

@@ -1,4 +1,6 @@
-"""The order request a producer sends: the Place Order fields of Bamboo's page, checked by every rule of that page.
+"""The order request a producer sends for Bamboo (the default provider): the Place Order fields of Bamboo's page,
+checked by every rule of that page. A BHN order (`"Provider": "bhn"`) is schemas/bhn_order.py; both share the
+identity and notification fields here (OrderIdentitySchema).
 
 Each rule's error message starts with its reason code (`NoProducts: ...`), so a refused order is stored
 and answered with a machine-readable reason. Without a catalog the schema checks the order's shape (what
@@ -26,6 +28,8 @@ class Catalog(Protocol):
     products: Mapping[int, Any]
 
 
+BAMBOO, BHN = "bamboo", "bhn"  # the providers an order may name (config.settings has the same names)
+INVALID_PROVIDER = "InvalidProvider"
 MAX_CARDS_PER_ORDER = 500
 MAX_FACE_VALUE = Decimal(1_000_000)  # no gift card is worth more; bounds the arithmetic before the catalog is asked
 INVALID_ORDER = "InvalidOrder"
@@ -122,29 +126,21 @@ class NotifySchema(Schema):
             raise ValidationError(f"{INVALID_NOTIFY}: give Task and Queue, or CallbackUrl, or both", "Task")
 
 
-class OrderRequestSchema(Schema):
-    """A producer's order. Its identity is RequestId (a GUID) or IdempotencyKey (giftq derives the RequestId)."""
+class OrderIdentitySchema(Schema):
+    """What every order has, whichever provider fills it: its identity (RequestId, a GUID, or IdempotencyKey, from
+    which giftq derives the RequestId), its provider, and how its producer wants to hear that it is final."""
 
     class Meta:
         unknown = RAISE
 
     RequestId = fields.UUID(
         error_messages={"invalid_uuid": f"{INVALID_REQUEST_ID}: RequestId must be a GUID"},
-        metadata={"description": "The order's identity and Bamboo's idempotency key. Give this or IdempotencyKey."},
-    )
+        metadata={"description": "The order's identity and the provider's idempotency key. Give this or "
+                  "IdempotencyKey."},
+    )  # fmt: skip
     IdempotencyKey = fields.String(
         validate=validate.Length(min=1, max=200, error=f"{INVALID_REQUEST_ID}: IdempotencyKey is 1 to 200 characters"),
         metadata={"description": "Your own key; RequestId = uuid5(giftq namespace, '<producer>:<key>')."},
-    )
-    AccountId = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    Products = fields.List(
-        fields.Nested(OrderLineSchema),
-        required=True,
-        validate=[
-            validate.Length(min=1, error=_NO_PRODUCTS),
-            validate.Length(max=MAX_CARDS_PER_ORDER, error=f"CardsLimitExceeded: at most {MAX_CARDS_PER_ORDER} lines"),
-        ],
-        error_messages={"required": _NO_PRODUCTS, "null": _NO_PRODUCTS},
     )
     Notify = fields.Nested(
         NotifySchema,
@@ -157,7 +153,7 @@ class OrderRequestSchema(Schema):
         self.sandbox_mode = sandbox_mode
 
     @validates_schema
-    def _every_rule_in_order(self, data: dict, **_: object) -> None:
+    def _one_identity(self, data: dict, **_: object) -> None:
         if ("RequestId" in data) == ("IdempotencyKey" in data):
             raise ValidationError(
                 f"{INVALID_REQUEST_ID}: give exactly one of RequestId and IdempotencyKey", "RequestId"
@@ -169,14 +165,43 @@ class OrderRequestSchema(Schema):
                 f"{INVALID_REQUEST_ID}: version-5 GUIDs are derived from IdempotencyKeys; send a random GUID",
                 "RequestId",
             )
+
+
+class OrderRequestSchema(OrderIdentitySchema):
+    """A producer's Bamboo order (the default provider): Bamboo's Place Order fields, by the rules of its page."""
+
+    Provider = fields.String(
+        validate=validate.OneOf([BAMBOO], error=f"{INVALID_PROVIDER}: this shape is a Bamboo order"),
+        metadata={"description": "bamboo (the default when absent)"},
+    )
+    AccountId = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    Products = fields.List(
+        fields.Nested(OrderLineSchema),
+        required=True,
+        validate=[
+            validate.Length(min=1, error=_NO_PRODUCTS),
+            validate.Length(max=MAX_CARDS_PER_ORDER, error=f"CardsLimitExceeded: at most {MAX_CARDS_PER_ORDER} lines"),
+        ],
+        error_messages={"required": _NO_PRODUCTS, "null": _NO_PRODUCTS},
+    )
+
+    @staticmethod
+    def canonical_request(data: dict) -> dict:
+        """The loaded order as stored (JSON-safe; without identity and Notify, which the caller adds)."""
+        return {
+            "AccountId": data["AccountId"],
+            "Products": [
+                {"ProductId": line["ProductId"], "Quantity": line["Quantity"], "Value": cents(line["Value"])}
+                for line in data["Products"]
+            ],
+        }
+
+    @validates_schema
+    def _every_rule_in_order(self, data: dict, **_: object) -> None:
         if self.catalog is not None:
             self._check_account(data["AccountId"])
             self._check_products(data["Products"])
-        cards = sum(line["Quantity"] for line in data["Products"])
-        if cards > MAX_CARDS_PER_ORDER:
-            raise ValidationError(
-                f"CardsLimitExceeded: {cards} cards in one order, at most {MAX_CARDS_PER_ORDER}", "Products"
-            )
+        check_card_count(data["Products"])
 
     def _check_account(self, account_id: int) -> None:
         """An active account of this credential, of the credential's environment (sandbox or live)."""
@@ -211,6 +236,20 @@ class OrderRequestSchema(Schema):
                     f"{product.min_face_value}..{product.max_face_value} {product.currency}",
                     "Products",
                 )
+
+
+def cents(value: Decimal) -> str:
+    """A face value as stored and sent: two decimals."""
+    return str(value.quantize(Decimal("0.01")))
+
+
+def check_card_count(lines: list[dict]) -> None:
+    """At most MAX_CARDS_PER_ORDER cards in one order, over all its lines."""
+    cards = sum(line["Quantity"] for line in lines)
+    if cards > MAX_CARDS_PER_ORDER:
+        raise ValidationError(
+            f"CardsLimitExceeded: {cards} cards in one order, at most {MAX_CARDS_PER_ORDER}", "Products"
+        )
 
 
 def reason_of(messages: object) -> str:

@@ -1,4 +1,7 @@
-"""Bamboo's webhook body (bamboo-api.md): sent when an order becomes final; it carries no cards."""
+"""The providers' webhook bodies: sent when an order becomes final; they carry no cards.
+
+Bamboo's (bamboo-api.md) carries its secretKey in the body; BHN's (bhn-api.md, ours: `{"id", "external_id",
+"status"}`) comes with the shared secret in the X-BHN-Webhook-Secret header."""
 
 from __future__ import annotations
 
@@ -18,6 +21,17 @@ class BambooWebhookSchema(Schema):
     totalCards = fields.Integer()  # noqa: N815
     createdOn = fields.String()  # noqa: N815
     completedOn = fields.String()  # noqa: N815
+
+
+class BhnWebhookSchema(Schema):
+    """What BHN posts; giftq reads only `external_id` (the order's RequestId) and trusts nothing else in it."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    external_id = fields.String(required=True)
+    id = fields.String()
+    status = fields.String()
 
 
 class WebhookAnswerSchema(Schema):

@@ -53,7 +53,7 @@ def poll_order(self: Task, request_id: str, attempt: int = 0, trigger: str = "")
     if isinstance(allowed, Deferral):
         raise self.retry(countdown=allowed.wait_ms / 1000, kwargs={"attempt": attempt, "trigger": trigger})
     step = f"poll-{attempt}-{self.request.retries}{trigger}"
-    if not rt.store.begin_step(request_id, step, lease_s=int(rt.settings.bamboo.timeout_s * 3)):
+    if not rt.store.begin_step(request_id, step, lease_s=int(rt.settings.provider(record.provider).timeout_s * 3)):
         return "duplicate delivery"  # another delivery of this poll runs or ran: one chain of polls only
     try:
         provider_order = rt.provider(record.credential).get(record.provider_request_id)
@@ -96,7 +96,7 @@ def needs_attention_after(rt: Runtime, request_id: str, refused: ProviderRefused
     """
     moved = rt.store.transition(request_id, states.NEEDS_ATTENTION, note=refused.reason, reason=refused.reason)
     if isinstance(refused, ProviderAuthFailed):
-        fix = f"check credential {refused.client_id!r}: its client id and secret in the settings, its access at Bamboo"
+        fix = f"check credential {refused.client_id!r}: its client id and secret in the settings, its access there"
     else:
         fix = "check the provider's base URL and what it answers"
     logger.log(logging.ERROR if moved else logging.WARNING, "order %s: %s refused for good (%s); it needs attention "
@@ -109,7 +109,8 @@ def finish(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder) -> s
     issued = [card for card in provider_order.cards if card.issued]
     not_issued = [card for card in provider_order.cards if not card.issued]
     state = FINAL_STATE_OF.get(provider_order.status, states.FULFILLED)
-    summary = {"cards_issued": len(issued), "cards_failed": len(not_issued)}
+    # A card may stand for several (a BHN e-gift URL shows all of its line's cards): counted by quantity.
+    summary = {"cards_issued": sum(c.quantity for c in issued), "cards_failed": sum(c.quantity for c in not_issued)}
     if not_issued:  # which cards were not issued: the provider's card id and product, never a code
         summary["failed_cards"] = [{"product_id": c.product_id, "card_id": c.card_id} for c in not_issued]
     fields = {"summary": json.dumps(summary, sort_keys=True)}
@@ -117,5 +118,5 @@ def finish(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder) -> s
         fields["cards"] = rt.cipher.encrypt([card.to_secret_dict() for card in issued], record.cards_context)
     fields["reason"] = "ProviderFailed" if state == states.FAILED else ""  # a needs_attention reason is over
     rt.store.transition(record.request_id, state, note=fields.get("reason", ""), **fields)
-    logger.info("order %s %s: %d cards issued", record.request_id, state, len(issued))
+    logger.info("order %s %s: %d cards issued", record.request_id, state, summary["cards_issued"])
     return state

@@ -16,7 +16,6 @@ import logging
 import math
 import time
 from collections import Counter
-from decimal import Decimal
 
 from celery import Task
 from kombu.exceptions import OperationalError
@@ -36,8 +35,8 @@ from worker.errors import (
 )
 from worker.orders import states
 from worker.orders.continuity import StoreLost
+from worker.orders.place_requests import place_request
 from worker.orders.store import OrderRecord
-from worker.providers.base import OrderLine, PlaceRequest
 from worker.runtime import Runtime
 from worker.throttle.scheduler import Claim, Decision, Deferral, Go, Wait
 
@@ -294,7 +293,7 @@ def _send(rt: Runtime, credential: str, record: OrderRecord, send_by: float, whe
     """Place Order, counting this process's requests of the credential in a row that were not sent in time."""
     not_sent = False
     try:
-        rt.provider(credential).place(_place_request(record), send_by=send_by, on_sent=when_sent)
+        rt.provider(credential).place(place_request(record), send_by=send_by, on_sent=when_sent)
     except NotSent:
         not_sent = True
         raise
@@ -329,12 +328,3 @@ def resolve_order(self: Task, request_id: str) -> str:
         wait_s = error.wait_s if isinstance(error, RateLimited) else RESOLVE_AFTER_S
         raise self.retry(countdown=wait_s) from None
     return mark_placed(rt, request_id, note="found by Get Order")
-
-
-def _place_request(record: OrderRecord) -> PlaceRequest:
-    request = record.request
-    lines = tuple(
-        OrderLine(product_id=line["ProductId"], quantity=line["Quantity"], value=Decimal(line["Value"]))
-        for line in request["Products"]
-    )
-    return PlaceRequest(request_id=record.provider_request_id, account_id=request["AccountId"], lines=lines)

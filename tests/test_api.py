@@ -51,7 +51,9 @@ def test_the_openapi_document_and_swagger_ui_are_served(api: ApiServer) -> None:
     document = get(api, "/openapi.json", producer=None).json()
     assert {"/orders", "/orders/{request_id}", "/health"} <= set(document["paths"])
     body_schema = document["paths"]["/orders"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert body_schema == {"$ref": "#/components/schemas/OrderRequest"}
+    assert body_schema["oneOf"] == [{"$ref": "#/components/schemas/OrderRequest"},
+                                    {"$ref": "#/components/schemas/BhnOrderRequest"}]  # fmt: skip
+    assert document["components"]["schemas"]["BhnOrderRequest"]["properties"]["Provider"]["enum"] == ["bhn"]
     assert "ApiKey" in document["components"]["securitySchemes"]
     swagger = get(api, "/swagger-ui", producer=None)
     assert swagger.status_code == 200 and "swagger" in swagger.text.lower()

@@ -88,7 +88,8 @@ def an_order(callback_url: str) -> dict:
 
 def intake_of(rt: Runtime, enqueued: list[str], resolve=system_resolver) -> Intake:
     rules = NotifyRules.from_settings(rt.settings.notify, resolve=resolve)
-    return Intake(store=rt.store, catalog_for=rt.catalog, credential_for=rt.credential_for, sandbox_mode=True,
+    return Intake(store=rt.store, catalog_for=rt.catalog, credential_for=rt.credential_for,
+                  sandbox_mode_for=lambda _: True,
                   enqueue=enqueued.append, notify_rules=rules)  # fmt: skip
 
 

@@ -90,8 +90,8 @@ def test_without_any_catalog_nothing_is_stored_but_a_stored_order_is_still_answe
     unreachable = Credential(client_id="unreachable", client_secret="x", limits=Limits())
     broken = BambooClient(rt.settings.bamboo.base_url + "/down", unreachable, timeout_s=2)
     cache = CatalogCache(rt.redis, Keys(rt.settings.key_prefix), broken, refresh_s=900, retry_s=30)
-    blind = Intake(store=rt.store, catalog_for=lambda _: cache, credential_for=lambda _: "unreachable",
-                   sandbox_mode=True, enqueue=enqueued.append)  # fmt: skip
+    blind = Intake(store=rt.store, catalog_for=lambda _: cache, credential_for=lambda *_: "unreachable",
+                   sandbox_mode_for=lambda _: True, enqueue=enqueued.append)  # fmt: skip
 
     # When a new order comes, it is refused as CatalogUnavailable and not stored
     new = an_order()

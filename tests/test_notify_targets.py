@@ -72,7 +72,8 @@ def test_a_configured_notify_task_is_accepted(rt: Runtime) -> None:
 def test_giftqs_own_names_are_refused_even_by_rules_that_list_them(rt: Runtime) -> None:
     # Settings cannot hold them (tests/test_notify_settings.py); intake refuses them on its own as well.
     rules = NotifyRules(tasks={"shop": frozenset({("giftq.kick_schedules", "shop"), ("shop.order_done", "giftq")})})
-    intake = Intake(store=rt.store, catalog_for=rt.catalog, credential_for=rt.credential_for, sandbox_mode=True,
+    intake = Intake(store=rt.store, catalog_for=rt.catalog, credential_for=rt.credential_for,
+                    sandbox_mode_for=lambda _: True,
                     enqueue=lambda _: None, notify_rules=rules)  # fmt: skip
     for task, queue in (("giftq.kick_schedules", "shop"), ("shop.order_done", "giftq")):
         with pytest.raises(OrderRejected) as refused:

@@ -54,7 +54,7 @@ class ProviderAuthFailed(ProviderRefused):
     reason = "ProviderAuthFailed"
 
     def __init__(self, client_id: str, status: int):
-        super().__init__(f"Bamboo refused credential {client_id!r} with {status}", status=status)
+        super().__init__(f"the provider refused credential {client_id!r} with {status}", status=status)
         self.client_id = client_id
 
 

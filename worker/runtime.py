@@ -24,8 +24,8 @@ from worker.orders.notifications import Notifier
 from worker.orders.notify_rules import NotifyRules
 from worker.orders.store import OrderStore, check_durable
 from worker.orders.vault import CardVault
-from worker.providers.bamboo import BambooClient
-from worker.providers.base import Provider
+from worker.providers.base import AccountId, Provider
+from worker.providers.clients import client_for
 from worker.throttle.scheduler import Throttle
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class Runtime:
     def intake(self, enqueue: Callable[[str], object]) -> Intake:
         """Order intake; `enqueue` starts the placing of a stored order."""
         return Intake(store=self.store, catalog_for=self.catalog, credential_for=self.credential_for,
-                      sandbox_mode=self.settings.bamboo.sandbox_mode, enqueue=enqueue,
+                      sandbox_mode_for=lambda provider: self.settings.provider(provider).sandbox_mode, enqueue=enqueue,
                       notify_rules=NotifyRules.from_settings(self.settings.notify),
                       producer_accounts=self.settings.producer_accounts)  # fmt: skip
 
@@ -64,14 +64,14 @@ class Runtime:
         try:
             return self.providers[credential]
         except KeyError:
-            raise SettingsError(f"no Bamboo credential {credential!r} is configured") from None
+            raise SettingsError(f"no credential {credential!r} is configured") from None
 
     def limits(self, credential: str) -> Limits:
-        return self.settings.bamboo.credential(credential).limits
+        return self.settings.credential(credential).limits
 
-    def credential_for(self, account_id: int) -> str:
-        """The credential that places orders charging `account_id`."""
-        return self.settings.bamboo.client_for_account(account_id)
+    def credential_for(self, provider: str, account_id: AccountId | None) -> str:
+        """The credential (its Credential.key) that places orders of `provider` charging `account_id`."""
+        return self.settings.provider(provider).key_for_account(account_id)
 
     def now_ms(self) -> int:
         """Redis's clock, the one the throttle and the store use."""
@@ -94,15 +94,18 @@ def build_runtime(
     marker as this process saw it before (worker/orders/continuity.py).
     """
     send_task = send_task or _producer_send_task()
-    bamboo = settings.bamboo
-    if not bamboo.credentials:
-        raise SettingsError("no Bamboo credential: set GIFTQ_BAMBOO_CLIENT_ID and GIFTQ_BAMBOO_CLIENT_SECRET")
+    if not settings.credentials():
+        raise SettingsError("no provider credential: set GIFTQ_BAMBOO_CLIENT_ID and GIFTQ_BAMBOO_CLIENT_SECRET, "
+                            "or GIFTQ_BHN_CLIENT_ID and GIFTQ_BHN_CLIENT_SECRET")  # fmt: skip
     client = redis.Redis.from_url(settings.store_redis_url(), health_check_interval=30)
     if check_store and not settings.allow_volatile_store:
         for warning in check_durable(client, accepted_fsync=settings.allow_appendfsync or "always"):
             logger.warning("%s", warning)
     keys = Keys(settings.key_prefix)
-    providers = {c.client_id: BambooClient(bamboo.base_url, c, timeout_s=bamboo.timeout_s) for c in bamboo.credentials}
+    providers = {
+        credential.key: client_for(settings.provider(credential.provider), credential)
+        for credential in settings.credentials()
+    }
     store = OrderStore(
         client, keys, retention_s=settings.order_retention_s, on_final=functools.partial(_enqueue_notify, send_task)
     )

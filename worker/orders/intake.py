@@ -22,12 +22,13 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TypeVar
 
 from marshmallow import ValidationError
 
-from schemas.order import DERIVED_UUID_VERSION, OrderRequestSchema, reason_of
+from config.settings import BAMBOO, SettingsError
+from schemas.order import DERIVED_UUID_VERSION, OrderIdentitySchema, reason_of
+from schemas.provider_orders import ORDER_SCHEMAS, UnknownProvider, provider_of
 from worker.errors import GiftqError, OrderRejected
 from worker.orders import states
 from worker.orders.catalog import CatalogCache
@@ -40,10 +41,8 @@ IDEMPOTENCY_NAMESPACE = uuid.UUID("5d8c6f4e-2b1a-4e8f-9c3d-7a6b5e4f3a21")
 ORDER_ALREADY_EXISTS = "OrderAlreadyExists"
 INVALID_PRODUCER = "InvalidProducer"
 ACCOUNT_NOT_ALLOWED = "AccountNotAllowed"  # the operator did not let this producer charge this account
-_CENT = Decimal("0.01")
 _PRODUCER_NAME = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")  # no ':', so "<producer>:<key>" reads one way only
 
-_SHAPE = OrderRequestSchema()
 T = TypeVar("T")
 
 
@@ -74,19 +73,20 @@ class Intake:
     """Validates, stores and enqueues orders, each for the credential that charges its account."""
 
     def __init__(self, *, store: OrderStore, catalog_for: Callable[[str], CatalogCache],
-                 credential_for: Callable[[int], str], sandbox_mode: bool,
+                 credential_for: Callable[[str, int | str | None], str], sandbox_mode_for: Callable[[str], bool],
                  enqueue: Callable[[str], object], notify_rules: NotifyRules | None = None,
-                 producer_accounts: Mapping[str, frozenset[int]] | None = None):  # fmt: skip
-        """`notify_rules`: what each producer may ask for in Notify; without them, no Notify is accepted.
-
-        `producer_accounts`: the accounts each producer may charge (GIFTQ_PRODUCER_ACCOUNTS); None: any account.
+                 producer_accounts: Mapping[str, frozenset[str]] | None = None):  # fmt: skip
+        """`credential_for(provider, account)`: the credential that places an order; `sandbox_mode_for(provider)`:
+        whether that provider's credentials are sandbox ones. `notify_rules`: what each producer may ask for in
+        Notify; without them, no Notify is accepted. `producer_accounts`: the accounts each producer may charge
+        (GIFTQ_PRODUCER_ACCOUNTS, as account_token() names them); None: any account.
         """
         self._notify_rules = notify_rules or NotifyRules()
         self._producer_accounts = producer_accounts
         self._store = store
         self._catalog_for = catalog_for
         self._credential_for = credential_for
-        self._sandbox_mode = sandbox_mode
+        self._sandbox_mode_for = sandbox_mode_for
         self._enqueue = enqueue
 
     def submit(self, order: object, *, producer: str = "") -> Submission:
@@ -97,7 +97,10 @@ class Intake:
         """
         if not _PRODUCER_NAME.match(producer):
             raise OrderRejected(INVALID_PRODUCER, "a producer name is up to 64 letters, digits, '_', '.' or '-'")
-        request = self._validate(order, _SHAPE, producer, storable=body_digest(order))
+        provider = self._refused_as_stored(lambda: _provider(order, producer), order, producer,
+                                           storable=body_digest(order))  # fmt: skip
+        shape = ORDER_SCHEMAS[provider]
+        request = self._validate(order, shape(), producer, storable=body_digest(order))
         request_id = request["RequestId"]
         existing = self._store.get(request_id)
         if existing:
@@ -107,8 +110,8 @@ class Intake:
         notify_rules = self._notify_rules
         self._refused_as_stored(lambda: notify_rules.check(request.get("Notify", {}), producer, request_id),
                                 order, producer, storable=digest)  # fmt: skip
-        catalog = self._catalog_for(self._credential_for(request["AccountId"]))
-        full = OrderRequestSchema(catalog=catalog.snapshot(), sandbox_mode=self._sandbox_mode)
+        catalog = self._catalog_for(self._credential_for(provider, request.get("AccountId")))
+        full = shape(catalog=catalog.snapshot(), sandbox_mode=self._sandbox_mode_for(provider))
         self._validate(order, full, producer, storable=digest)
         fields = self._fields(request_id, order, producer)
         if "Notify" in request:
@@ -120,7 +123,7 @@ class Intake:
         self._enqueue(request_id)
         return Submission(stored, created=True)
 
-    def _validate(self, order: object, schema: OrderRequestSchema, producer: str, *, storable: dict) -> dict:
+    def _validate(self, order: object, schema: OrderIdentitySchema, producer: str, *, storable: dict) -> dict:
         """The canonical order, or OrderRejected, stored as `rejected` (with `storable`) if it has a RequestId."""
         return self._refused_as_stored(lambda: canonical(order, schema, producer), order, producer, storable=storable)
 
@@ -140,16 +143,25 @@ class Intake:
 
     def _check_account(self, request: dict, producer: str) -> None:
         """Refuse an order charging an account the operator did not give its producer."""
-        if self._producer_accounts is None or request["AccountId"] in self._producer_accounts.get(producer, ()):
+        account = account_token(request.get("Provider", BAMBOO), request.get("AccountId"))
+        if self._producer_accounts is None or account in self._producer_accounts.get(producer, ()):
             return
-        detail = f"producer {producer!r} may not charge account {request['AccountId']} (GIFTQ_PRODUCER_ACCOUNTS)"
+        detail = f"producer {producer!r} may not charge account {account} (GIFTQ_PRODUCER_ACCOUNTS)"
         raise OrderRejected(ACCOUNT_NOT_ALLOWED, detail, request["RequestId"])
 
     def _fields(self, request_id: str, order: object, producer: str) -> dict[str, str]:
         """What the record keeps besides the request: who sent it, for which credential, under which key."""
+        try:
+            provider = provider_of(order)
+        except UnknownProvider:
+            provider = BAMBOO
         account = order.get("AccountId") if isinstance(order, dict) else None
-        credential = self._credential_for(account) if isinstance(account, int) else ""
-        fields = {"provider": "bamboo", "credential": credential, "producer": producer,
+        usable = isinstance(account, int) if provider == BAMBOO else account is None or isinstance(account, str)
+        try:
+            credential = self._credential_for(provider, account) if usable else ""
+        except SettingsError:  # no credential of that provider: the order is refused, under no credential
+            credential = ""
+        fields = {"provider": provider, "credential": credential, "producer": producer,
                   "provider_request_id": request_id}  # fmt: skip
         key = order.get("IdempotencyKey") if isinstance(order, dict) else None
         if isinstance(key, str):
@@ -157,8 +169,25 @@ class Intake:
         return fields
 
 
-def canonical(order: object, schema: OrderRequestSchema = _SHAPE, producer: str = "") -> dict:
-    """Validate a producer's order into its canonical, JSON-safe form; raises OrderRejected."""
+def account_token(provider: str, account: int | str | None) -> str:
+    """An account as GIFTQ_PRODUCER_ACCOUNTS names it: Bamboo's by number (`555`), BHN's as `bhn/<account>`
+    (`bhn/default` for an order naming none: the credential's own account)."""
+    if provider == BAMBOO:
+        return str(account)
+    return f"{provider}/{account or 'default'}"
+
+
+def _provider(order: object, producer: str) -> str:
+    try:
+        return provider_of(order)
+    except UnknownProvider as unknown:
+        raise OrderRejected(unknown.reason, str(unknown), _request_id_of(order, producer)) from None
+
+
+def canonical(order: object, schema: OrderIdentitySchema | None = None, producer: str = "") -> dict:
+    """Validate a producer's order into its canonical, JSON-safe form (with the schema of the provider it names,
+    unless `schema` is given); raises OrderRejected."""
+    schema = schema or ORDER_SCHEMAS[_provider(order, producer)]()
     try:
         data = schema.load(order)
     except ValidationError as error:
@@ -167,11 +196,7 @@ def canonical(order: object, schema: OrderRequestSchema = _SHAPE, producer: str 
         raise OrderRejected(reason, _describe(error.messages), request_id) from None
     request = {
         "RequestId": str(data.get("RequestId") or request_id_for(producer, data["IdempotencyKey"])),
-        "AccountId": data["AccountId"],
-        "Products": [
-            {"ProductId": line["ProductId"], "Quantity": line["Quantity"], "Value": str(line["Value"].quantize(_CENT))}
-            for line in data["Products"]
-        ],
+        **schema.canonical_request(data),
     }
     if "IdempotencyKey" in data:
         request["IdempotencyKey"] = data["IdempotencyKey"]

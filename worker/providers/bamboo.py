@@ -61,7 +61,7 @@ class BambooClient:
 
     def __init__(self, base_url: str, credential: Credential, *, timeout_s: float,
                  catalog_page_size: int = CATALOG_PAGE_SIZE):  # fmt: skip
-        self.credential = credential.client_id
+        self.credential = credential.key
         self._base_url = base_url
         self._timeout_s = timeout_s
         self._page_size = catalog_page_size
