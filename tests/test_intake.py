@@ -101,3 +101,19 @@ def test_without_any_catalog_nothing_is_stored_but_a_stored_order_is_still_answe
     # But a retry of the stored order is answered from the store
     assert blind.submit(stored).order.request_id == stored["RequestId"]
     assert enqueued == [stored["RequestId"]]
+
+
+def test_a_bhn_order_without_a_bhn_credential_is_refused_and_nothing_is_stored(
+    intake: Intake, rt: Runtime, enqueued: list[str]
+) -> None:
+    # Given a giftq with Bamboo credentials only, and a well-formed BHN order
+    assert rt.settings.bhn.credentials == ()
+    order = {"Provider": "bhn", "RequestId": str(uuid.uuid4()), "Sender": {"Email": "shop@example.com"},
+             "Recipient": {"Email": "friend@example.com"},
+             "Products": [{"ProductId": "egift-usd", "Quantity": 1, "Value": "25", "Currency": "USD"}]}  # fmt: skip
+
+    # When it is submitted, Then it is refused naming what the operator must set, and nothing is kept
+    with pytest.raises(OrderRejected) as refused:
+        intake.submit(order, producer="shop")
+    assert refused.value.reason == "NoCredential" and "GIFTQ_BHN_CLIENT_ID" in refused.value.detail
+    assert rt.store.get(order["RequestId"]) is None and enqueued == []

@@ -41,6 +41,7 @@ IDEMPOTENCY_NAMESPACE = uuid.UUID("5d8c6f4e-2b1a-4e8f-9c3d-7a6b5e4f3a21")
 ORDER_ALREADY_EXISTS = "OrderAlreadyExists"
 INVALID_PRODUCER = "InvalidProducer"
 ACCOUNT_NOT_ALLOWED = "AccountNotAllowed"  # the operator did not let this producer charge this account
+NO_CREDENTIAL = "NoCredential"  # no credential of the order's provider is configured
 _PRODUCER_NAME = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")  # no ':', so "<producer>:<key>" reads one way only
 
 T = TypeVar("T")
@@ -110,7 +111,11 @@ class Intake:
         notify_rules = self._notify_rules
         self._refused_as_stored(lambda: notify_rules.check(request.get("Notify", {}), producer, request_id),
                                 order, producer, storable=digest)  # fmt: skip
-        catalog = self._catalog_for(self._credential_for(provider, request.get("AccountId")))
+        try:
+            credential = self._credential_for(provider, request.get("AccountId"))
+        except SettingsError as missing:  # the operator's to fix: nothing stored, the same order may come again
+            raise OrderRejected(NO_CREDENTIAL, str(missing), request_id) from None
+        catalog = self._catalog_for(credential)
         full = shape(catalog=catalog.snapshot(), sandbox_mode=self._sandbox_mode_for(provider))
         self._validate(order, full, producer, storable=digest)
         fields = self._fields(request_id, order, producer)
