@@ -18,22 +18,55 @@ PARTIALLY_FAILED = "partially_failed"
 FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, PARTIALLY_FAILED})
 
 
+ProductId = int | str  # Bamboo's product ids are numbers, BHN's opaque strings
+AccountId = int | str
+
+
 @dataclass(frozen=True)
 class OrderLine:
-    """Cards of one product at one face value."""
+    """Cards of one product at one face value (in `currency`, where the provider asks for it: BHN)."""
 
-    product_id: int
+    product_id: ProductId
     quantity: int
     value: Decimal
+    currency: str = ""
+
+
+@dataclass(frozen=True)
+class Address:
+    """A postal address (BHN's sender rule: a person's name with an address)."""
+
+    line1: str
+    city: str
+    postal_code: str
+    country: str  # ISO 3166 alpha-2
+    region: str = ""
+    line2: str = ""
+
+
+@dataclass(frozen=True)
+class Person:
+    """A sender or recipient of cards (BHN). Personal data: kept out of every repr."""
+
+    external_id: str = ""  # the caller's own id of the person
+    email: str = field(default="", repr=False)
+    first_name: str = field(default="", repr=False)
+    last_name: str = field(default="", repr=False)
+    address: Address | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
 class PlaceRequest:
-    """One provider order: the RequestId giftq sends (its idempotency key), the account, the lines."""
+    """One provider order: the id giftq sends as its idempotency key (Bamboo's RequestId, BHN's external_id), the
+    account, the lines, and what some providers ask beyond them (BHN: the purchase order number that is part of
+    its idempotency key, the sender, the e-gift's recipient)."""
 
     request_id: str
-    account_id: int
+    account_id: AccountId | None
     lines: tuple[OrderLine, ...]
+    purchase_order_number: str = ""
+    sender: Person | None = None
+    recipient: Person | None = None
 
     @property
     def card_count(self) -> int:
@@ -44,17 +77,21 @@ class PlaceRequest:
 class Card:
     """One issued card. `code` and `pin` are money: they never appear in a repr."""
 
-    product_id: int
+    product_id: ProductId
     serial_number: str
     status: str
     expiration: str = ""
     card_id: str = ""  # the provider's id of the card (a failed card has no serial number)
     code: str = field(default="", repr=False)
     pin: str = field(default="", repr=False)
+    # BHN: the e-gift URL that shows the card(s) to their owner, in place of code and PIN (BHN asks partners not
+    # to store those); one URL per order line, standing for `quantity` cards.
+    egift_url: str = field(default="", repr=False)
+    quantity: int = 1
 
     @property
     def issued(self) -> bool:
-        return bool(self.code)
+        return bool(self.code or self.egift_url)
 
     def to_secret_dict(self) -> dict:
         """The card with its secrets, for encryption before storage only."""
@@ -65,6 +102,8 @@ class Card:
             "expiration": self.expiration,
             "code": self.code,
             "pin": self.pin,
+            "egift_url": self.egift_url,
+            "quantity": self.quantity,
         }
 
 
@@ -72,7 +111,7 @@ class Card:
 class Account:
     """An account the credential may charge. `sandbox_mode` tells the provider's environment it belongs to."""
 
-    id: int
+    id: AccountId
     currency: str
     active: bool
     sandbox_mode: bool
@@ -82,7 +121,7 @@ class Account:
 class Product:
     """A product of the credential's catalog. `stock` None means unlimited, 0 out of stock."""
 
-    id: int
+    id: ProductId
     name: str
     currency: str
     min_face_value: Decimal
