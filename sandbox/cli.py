@@ -7,8 +7,8 @@ Every option defaults to Bamboo's real value; scale them down to run tests on a 
 import argparse
 
 from sandbox.bamboo.app import create_app
-from sandbox.bamboo.server import make_sandbox_server, serve_until_signalled
 from sandbox.bamboo.settings import Settings
+from sandbox.common.server import make_sandbox_server, serve_until_signalled
 
 
 def main(argv: list[str] | None = None) -> int:
