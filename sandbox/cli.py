@@ -1,20 +1,23 @@
-"""The sandbox command line: ``python -m sandbox bamboo --port N [options]``.
+"""The sandbox command line: ``python -m sandbox bamboo|bhn --port N [options]``.
 
-Every option defaults to Bamboo's real value; scale them down to run tests on a faster clock.
-``giftq sandbox bamboo ...`` calls ``main`` with the same arguments.
+Every option defaults to the provider's real value (or, for BHN's unpublished ones, the sandbox's documented
+choice); scale them down to run tests on a faster clock. ``giftq sandbox bamboo|bhn ...`` calls ``main`` with the
+same arguments.
 """
 
 import argparse
 
 from sandbox.bamboo.app import create_app
-from sandbox.bamboo.server import make_sandbox_server, serve_until_signalled
 from sandbox.bamboo.settings import Settings
+from sandbox.bhn import create_app as create_bhn_app
+from sandbox.bhn.settings import Settings as BhnSettings
+from sandbox.common.server import make_sandbox_server, serve_until_signalled
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the sandbox named in ``argv`` until SIGTERM or SIGINT; return the exit status (0)."""
     args = build_parser().parse_args(argv)
-    return run_bamboo(args)
+    return run_bhn(args) if args.provider == "bhn" else run_bamboo(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
     _option(bamboo, "partial_probability", float, 0.0, "chance an order fails partially (PartialFailed)")
     bamboo.add_argument("--seed", type=int, default=None, help="seed for faults, fates and card codes")
     bamboo.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    _add_bhn(providers)
     return parser
+
+
+def _add_bhn(providers: argparse._SubParsersAction) -> None:
+    """The ``bhn`` subcommand: one option per BHN sandbox setting (``--token-lifetime-s``, ``--webhook-url``...)."""
+    bhn = providers.add_parser("bhn", help="the Blackhawk Network Order Management API and its identity endpoint")
+    bhn.add_argument("--port", type=int, required=True, help="TCP port; 0 picks a free one")
+    bhn.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    for field in BhnSettings.__dataclass_fields__.values():
+        if field.name == "seed":
+            continue
+        _option(bhn, field.name, field.type, field.default, field.name.replace("_", " "))
+    bhn.add_argument("--seed", type=int, default=None, help="seed for faults, order ids and fates")
+    bhn.add_argument("--access-log", action="store_true", help="log every request to stderr")
 
 
 def _option(parser: argparse.ArgumentParser, name: str, kind: type, default: object, help_text: str) -> None:
@@ -57,5 +74,19 @@ def run_bamboo(args: argparse.Namespace) -> int:
     app, sandbox = create_app(settings)
     server = make_sandbox_server(args.host, args.port, app, access_log=args.access_log)
     print(f"bamboo sandbox listening on http://{args.host}:{server.port}", flush=True)
+    serve_until_signalled(server, on_stop=sandbox.close)
+    return 0
+
+
+def run_bhn(args: argparse.Namespace) -> int:
+    """Serve the BHN sandbox with the settings in ``args`` until signalled; return 0."""
+    changes = {name: getattr(args, name) for name in BhnSettings.__dataclass_fields__ if name != "seed"}
+    try:
+        settings = BhnSettings(seed=args.seed).updated(changes)
+    except ValueError as problem:
+        raise SystemExit(f"python -m sandbox bhn: {problem}") from None
+    app, sandbox = create_bhn_app(settings)
+    server = make_sandbox_server(args.host, args.port, app, access_log=args.access_log)
+    print(f"bhn sandbox listening on http://{args.host}:{server.port}", flush=True)
     serve_until_signalled(server, on_stop=sandbox.close)
     return 0

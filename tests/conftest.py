@@ -22,7 +22,7 @@ from worker.cli.redis_server import RedisServer
 from worker.orders.crypto import new_key
 from worker.runtime import Runtime, build_runtime
 
-pytest_plugins = ["tests.sandbox_fixtures", "tests.api_fixtures", "tests.fault_fixtures"]
+pytest_plugins = ["tests.sandbox_fixtures", "tests.api_fixtures", "tests.fault_fixtures", "tests.bhn_fixtures"]
 
 DEMO_CLIENT = {"GIFTQ_BAMBOO_CLIENT_ID": "giftq-demo", "GIFTQ_BAMBOO_CLIENT_SECRET": "demo-secret"}
 # The sandbox's second credential (account 655): its rate windows are its own, apart from the demo client's.

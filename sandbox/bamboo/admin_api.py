@@ -4,15 +4,15 @@ Answered only to loopback peers (403 otherwise): they show card codes and can ch
 calls are not part of the audit.
 """
 
-import ipaddress
 import time
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 
 from sandbox.bamboo.core import current_sandbox
-from sandbox.bamboo.faults import parse_fault
 from sandbox.bamboo.seed import CLIENTS_BY_ID
+from sandbox.common.calllog import is_loopback
+from sandbox.common.faults import parse_fault
 
 admin = Blueprint("bamboo_admin", __name__, url_prefix="/_sandbox")
 
@@ -22,14 +22,6 @@ def only_loopback_peers() -> None:
     """Refuse admin calls that do not come from the loopback interface."""
     if not is_loopback(request.remote_addr):
         abort(403)
-
-
-def is_loopback(address: str | None) -> bool:
-    """Tell whether an IP address is a loopback address (IPv4 or IPv6)."""
-    try:
-        return ipaddress.ip_address(address or "").is_loopback
-    except ValueError:
-        return False
 
 
 @admin.get("/health")

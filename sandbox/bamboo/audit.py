@@ -8,7 +8,7 @@ for, so a client's records can be checked against what was really charged and is
 """
 
 from collections import Counter, defaultdict, deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -16,31 +16,7 @@ from sandbox.bamboo.money import cents, json_number
 from sandbox.bamboo.orders import Order
 from sandbox.bamboo.seed import Account
 from sandbox.bamboo.settings import Settings
-
-
-@dataclass
-class CallRecord:
-    """One provider call: who, what and when it arrived, and what (if anything) was answered."""
-
-    seq: int
-    at: float
-    client: str | None
-    method: str
-    path: str
-    endpoint: str
-    request_id: str | None = None
-    products: list[dict[str, Any]] | None = None
-    status: int | None = None
-    reason: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        """Return the call as ``GET /_sandbox/calls`` lists it."""
-        return asdict(self)
-
-    def product_ids(self) -> set[int]:
-        """Return the distinct integer ProductIds the call named."""
-        entries = self.products or []
-        return {entry.get("ProductId") for entry in entries if type(entry.get("ProductId")) is int}
+from sandbox.common.calllog import CallRecord
 
 
 @dataclass(frozen=True)

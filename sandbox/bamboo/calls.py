@@ -13,10 +13,10 @@ from flask import Response, jsonify, request
 from sandbox.bamboo.audit import CallRecord
 from sandbox.bamboo.auth import FORBIDDEN, GRANTED, authenticate
 from sandbox.bamboo.core import current_sandbox
-from sandbox.bamboo.faults import AFTER_COMMIT, ON_ARRIVAL, Fault
 from sandbox.bamboo.limits import wait_seconds_text
 from sandbox.bamboo.seed import Client
-from sandbox.bamboo.server import CONNECTION_FAULT, DROP, RESET
+from sandbox.common.faults import AFTER_COMMIT, ON_ARRIVAL, Fault
+from sandbox.common.server import CONNECTION_FAULT, DROP, RESET
 
 TOO_MANY_REQUESTS = "TooManyRequests"
 FORBIDDEN_REASON = "Forbidden"

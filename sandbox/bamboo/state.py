@@ -14,11 +14,11 @@ from typing import Any
 from sandbox.bamboo import checkout
 from sandbox.bamboo.audit import CallRecord, Charge, findings, ledger
 from sandbox.bamboo.auth import ACCESS, GRANTED
-from sandbox.bamboo.faults import Fault, FaultSchedule
 from sandbox.bamboo.limits import Limiter
 from sandbox.bamboo.orders import CardIssuer, Item, Order
 from sandbox.bamboo.seed import ACCOUNTS, CLIENTS_BY_ID, PRODUCTS, Client
 from sandbox.bamboo.settings import Settings
+from sandbox.common.faults import Fault, FaultSchedule
 
 FIRST_ORDER_ID = 1_000_001
 

@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     acl.add_argument("--host", default="127.0.0.1:6379", help="host:port the URLs printed name (default %(default)s)")
     acl.set_defaults(handler=_acl)
 
-    commands.add_parser("sandbox", help="start a provider sandbox: giftq sandbox bamboo --port N", add_help=False)
+    commands.add_parser("sandbox", help="start a provider sandbox: giftq sandbox bamboo|bhn --port N", add_help=False)
     return parser
 
 

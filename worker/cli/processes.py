@@ -85,14 +85,18 @@ class Child:
 
 
 class Sandbox(Child):
-    """The Bamboo sandbox on a free loopback port, ready when its health endpoint answers."""
+    """A provider sandbox (`provider` "bamboo" or "bhn") on a free loopback port, ready when its health endpoint
+    answers."""
 
-    def __init__(self, log_path: Path, *, port: int | None = None, **options: object):
+    def __init__(self, log_path: Path, *, port: int | None = None, provider: str = "bamboo", **options: object):
+        if provider not in ("bamboo", "bhn"):
+            raise ValueError(f"no sandbox for provider {provider!r}")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.provider = provider
         flags = [_flag(name, value) for name, value in options.items() if value is not False]
-        command = [sys.executable, "-m", "sandbox", "bamboo", "--port", str(self.port), *flags]
-        super().__init__("bamboo sandbox", command, log_path)
+        command = [sys.executable, "-m", "sandbox", provider, "--port", str(self.port), *flags]
+        super().__init__(f"{provider} sandbox", command, log_path)
         self.wait_ready(f"{self.url}/_sandbox/health")
 
     def admin(self, method: str, path: str, **kwargs: object) -> dict:

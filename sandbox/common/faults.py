@@ -1,6 +1,7 @@
 """Faults scheduled through ``POST /_sandbox/faults``: which call gets which fault, and when.
 
-A fault applies to one endpoint (``place_order`` or ``get_order``) for the next ``count`` calls or with
+A fault applies to one endpoint (``place_order`` or ``get_order``: Bamboo's Place Order and Get Order, BHN's
+create order and get or list orders) for the next ``count`` calls or with
 a ``probability`` drawn from the sandbox's seeded random generator. Faults act at one of two moments:
 
 - on arrival, instead of the real work: ``error_500_before_commit``, ``rate_limited_429``,

@@ -75,7 +75,7 @@ def serve_until_signalled(server: BaseWSGIServer, on_stop: Callable[[], None]) -
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-    serving = threading.Thread(target=_serve, args=(server, stop), name="bamboo-serve", daemon=True)
+    serving = threading.Thread(target=_serve, args=(server, stop), name="sandbox-serve", daemon=True)
     serving.start()
     while not stop.wait(0.2):
         pass
