@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import requests
 
+from config.settings import BAMBOO, BHN, SettingsError
 from sandbox.ledger_audit import Card, LedgerAudit, ProducerOrder, audit_ledger
 from worker.orders import states
 from worker.orders.store import OrderRecord
@@ -18,14 +19,29 @@ LEDGER_TIMEOUT_S = 10.0
 HOLDS_CARDS = (states.FULFILLED, states.PARTIALLY_FULFILLED, states.FAILED)  # final states whose cards are compared
 
 
-def audit_money(rt: Runtime, sandbox_url: str, request_ids: list[str], *, count_strays: bool = True) -> LedgerAudit:
-    """Audit the producer orders `request_ids` against the ledger of the sandbox at `sandbox_url`.
+def audit_money(rt: Runtime, sandbox_url: str, request_ids: list[str], *, count_strays: bool = True,
+                provider: str = BAMBOO) -> LedgerAudit:  # fmt: skip
+    """Audit the producer orders `request_ids` against the ledger of the `provider` sandbox at `sandbox_url`.
 
     Pass `count_strays=False` when the sandbox also served orders that are not in `request_ids`.
     """
     response = requests.get(f"{sandbox_url}/_sandbox/ledger", timeout=LEDGER_TIMEOUT_S)
     response.raise_for_status()
-    return audit_ledger(response.json()["charges"], producer_orders(rt, request_ids), count_strays=count_strays)
+    charges = response.json()["charges"]
+    if provider == BHN:
+        charges = [_bhn_charge(sandbox_url, charge) for charge in charges]
+    return audit_ledger(charges, producer_orders(rt, request_ids), count_strays=count_strays)
+
+
+def _bhn_charge(sandbox_url: str, charge: dict) -> dict:
+    """A BHN ledger entry in the shape of Bamboo's: the external_id charged, its cards, the e-gifts it issued
+    (a completed line's id and e-gift URL, from the sandbox's full view of the order)."""
+    response = requests.get(f"{sandbox_url}/_sandbox/orders/{charge['orderId']}", timeout=LEDGER_TIMEOUT_S)
+    response.raise_for_status()
+    issued = [{"serialNumber": line["id"], "cardCode": line["egift_url"], "pin": ""}
+              for line in response.json()["order_items"] if line.get("egift_url")]  # fmt: skip
+    return {"requestId": charge["externalId"], "client": charge["client"],
+            "cardsCharged": sum(line["quantity"] for line in charge["lines"]), "issuedCards": issued}  # fmt: skip
 
 
 def producer_orders(rt: Runtime, request_ids: list[str]) -> dict[str, ProducerOrder]:
@@ -40,7 +56,7 @@ def producer_orders(rt: Runtime, request_ids: list[str]) -> dict[str, ProducerOr
             provider_request_id=record.provider_request_id or request_id,
             cards_ordered=sum(int(line["Quantity"]) for line in record.request.get("Products", [])),
             state=record.state,
-            credential=record.credential,
+            credential=_client_id(rt, record.credential),
             cards=_held_cards(rt, record),
         )
     return orders
@@ -53,4 +69,13 @@ def _held_cards(rt: Runtime, record: OrderRecord) -> frozenset[Card] | None:
     if not record.cards_token:
         return frozenset()
     cards = rt.cipher.decrypt(record.cards_token, record.cards_context)
-    return frozenset((card["serial_number"], card["code"], card["pin"]) for card in cards)
+    # A BHN e-gift holds its URL where a Bamboo card holds its code.
+    return frozenset((card["serial_number"], card["code"] or card.get("egift_url", ""), card["pin"]) for card in cards)
+
+
+def _client_id(rt: Runtime, credential: str) -> str:
+    """The provider's client id of a credential key (`bhn:<id>` for BHN), as the sandbox's ledger names it."""
+    try:
+        return rt.settings.credential(credential).client_id
+    except SettingsError:
+        return credential

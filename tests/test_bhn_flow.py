@@ -1,0 +1,133 @@
+"""Orders through Blackhawk Network over the real stack: Redis, `celery -A worker worker` processes, the BHN sandbox
+over HTTP (OAuth 2 tokens, Create order, Get order). Each order is counted against the sandbox's ledger.
+"""
+
+from __future__ import annotations
+
+import pytest
+from celery import Celery
+
+from tests.bhn_fixtures import BHN_CLIENT_ID, BHN_CREDENTIAL, BHN_PRODUCTS, a_bhn_order, bhn_charges, bhn_creates
+from tests.waiting import cards_of, final_state, wait_for
+from worker.cli.processes import Sandbox
+from worker.errors import OrderRejected
+from worker.orders import states
+from worker.runtime import Runtime
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture(autouse=True)
+def _bhn(bhn_env: dict[str, str]) -> None:
+    """Every test here runs giftq with a BHN credential (before `rt` and the workers read the environment)."""
+
+
+def test_a_bhn_order_goes_from_submit_to_fulfilled_holding_its_e_gift_urls(
+    rt: Runtime, producer: Celery, bhn_now: Sandbox, start_workers
+) -> None:
+    # Given a worker, and an order of two lines (asynchronous at BHN), sent by task name
+    start_workers(1)
+    order = a_bhn_order()
+    order["Products"].append({"ProductId": BHN_PRODUCTS[1][0], "Quantity": 2, "Value": "50.00", "Currency": "USD"})
+    producer.send_task("giftq.submit_order", args=[order])
+
+    # When it is final
+    request_id = order["RequestId"]
+    assert wait_for(lambda: final_state(rt, request_id), timeout_s=30, what="a final state") == states.FULFILLED
+
+    # Then BHN charged it once, routed to the BHN credential, and it holds one e-gift URL per line, no code or PIN
+    record = rt.store.get(request_id)
+    assert (record.provider, record.credential) == ("bhn", BHN_CREDENTIAL)
+    assert bhn_charges(bhn_now, [request_id]) == {request_id: 1}
+    assert len(bhn_creates(bhn_now, {request_id})) == 1
+    cards = cards_of(rt, request_id)
+    assert sorted(card["quantity"] for card in cards) == [1, 2]
+    assert all(card["egift_url"].startswith(bhn_now.url + "/egift/") for card in cards)
+    assert all(card["code"] == card["pin"] == "" for card in cards)
+    assert record.summary["cards_issued"] == 3
+
+
+def test_an_expired_token_mid_run_costs_no_order_and_no_extra_create_call(
+    rt: Runtime, producer: Celery, bhn_now: Sandbox, start_workers
+) -> None:
+    # Given one BHN order placed and fulfilled with a token the worker keeps
+    start_workers(1)
+    first = a_bhn_order()
+    producer.send_task("giftq.submit_order", args=[first])
+    assert wait_for(lambda: final_state(rt, first["RequestId"]), timeout_s=30, what="the first order") == "fulfilled"
+
+    # When every token the sandbox issued expires, and a second order comes
+    bhn_now.admin("POST", "tokens/expire")
+    second = a_bhn_order(*BHN_PRODUCTS[2])
+    producer.send_task("giftq.submit_order", args=[second])
+
+    # Then it is fulfilled too: the worker fetched a new token and sent its Create order once
+    rids = [first["RequestId"], second["RequestId"]]
+    assert wait_for(lambda: final_state(rt, rids[1]), timeout_s=30, what="the second order") == states.FULFILLED
+    assert bhn_charges(bhn_now, rids) == dict.fromkeys(rids, 1)
+    assert len(bhn_creates(bhn_now, set(rids))) == 2
+    assert bhn_now.admin("GET", "findings")["token_calls"] >= 2
+
+
+def test_a_revoked_bhn_credential_moves_the_order_to_needs_attention_with_a_reason_instead_of_retrying(
+    rt: Runtime, producer: Celery, bhn_now: Sandbox, start_workers
+) -> None:
+    # Given a worker whose catalog of the BHN credential is cached, then the credential revoked at BHN
+    start_workers(1)
+    warm_up = a_bhn_order()
+    producer.send_task("giftq.submit_order", args=[warm_up])
+    wait_for(lambda: final_state(rt, warm_up["RequestId"]), timeout_s=30, what="the first order")
+    bhn_now.admin("POST", f"clients/{BHN_CLIENT_ID}/access", json={"access": "revoked"})
+
+    # When an order comes
+    order = a_bhn_order()
+    producer.send_task("giftq.submit_order", args=[order])
+
+    # Then it needs attention with the reason, and nothing was created or charged for it
+    request_id = order["RequestId"]
+    record = wait_for(lambda: (r := rt.store.get(request_id)) and r.state == states.NEEDS_ATTENTION and r,
+                      timeout_s=30, what="needs_attention")  # fmt: skip
+    assert record.reason == "ProviderAuthFailed"
+    assert bhn_creates(bhn_now, {request_id}) == []
+    assert bhn_charges(bhn_now, [request_id]) == {request_id: 0}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"Products": [{"ProductId": "PRD-NOPE", "Quantity": 1, "Value": "25.00", "Currency": "USD"}]},
+         "InvalidProductIds"),
+        ({"Products": [{"ProductId": "PRD-2V6P-VISA-US", "Quantity": 1, "Value": "25.00", "Currency": "USD"}]},
+         "InvalidProduct"),
+        ({"Products": [{"ProductId": "PRD-5C1T-TIMS-CA", "Quantity": 1, "Value": "25.00", "Currency": "USD"}]},
+         "InvalidCurrency"),
+        ({"Products": [{"ProductId": "PRD-9X4M-STBX-US", "Quantity": 1, "Value": "100.01", "Currency": "USD"}]},
+         "InvalidDenomination"),
+        ({"Products": [{"ProductId": "PRD-9X4M-STBX-US", "Quantity": 1, "Value": "4.99", "Currency": "USD"}]},
+         "InvalidDenomination"),
+        ({"Products": [{"ProductId": "PRD-9X4M-STBX-US", "Quantity": 0, "Value": "10.00", "Currency": "USD"}]},
+         "InvalidQuantity"),
+        ({"Products": [{"ProductId": "PRD-9X4M-STBX-US", "Quantity": 501, "Value": "10.00", "Currency": "USD"}]},
+         "CardsLimitExceeded"),
+        ({"Products": []}, "NoProducts"),
+        ({"Sender": {}}, "InvalidSender"),
+        ({"Sender": {"FirstName": "Ada", "LastName": "Lovelace"}}, "InvalidSender"),
+        ({"Recipient": {"FirstName": "Bo"}}, "InvalidRecipient"),
+        ({"RequestId": "not-a-guid"}, "InvalidRequestId"),
+        ({"PurchaseOrderNumber": "po:1"}, "InvalidPurchaseOrderNumber"),
+        ({"Locale": "english"}, "InvalidLocale"),
+    ],
+)  # fmt: skip
+def test_a_bhn_order_breaking_a_rule_of_the_page_is_refused_before_any_call(
+    rt: Runtime, bhn_now: Sandbox, change: dict, reason: str
+) -> None:
+    # Given the BHN credential's catalog, fetched from the sandbox
+    intake = rt.intake(lambda _: None)
+
+    # When an order breaking one rule is submitted
+    with pytest.raises(OrderRejected) as refused:
+        intake.submit({**a_bhn_order(), **change}, producer="shop")
+
+    # Then it is refused with that rule's reason, and BHN saw no Create order
+    assert refused.value.reason == reason
+    assert bhn_creates(bhn_now) == []
