@@ -53,8 +53,8 @@ class ProviderAuthFailed(ProviderRefused):
 
     reason = "ProviderAuthFailed"
 
-    def __init__(self, client_id: str, status: int):
-        super().__init__(f"the provider refused credential {client_id!r} with {status}", status=status)
+    def __init__(self, client_id: str, status: int, provider: str = "Bamboo"):
+        super().__init__(f"{provider} refused credential {client_id!r} with {status}", status=status)
         self.client_id = client_id
 
 
