@@ -4,6 +4,8 @@ over HTTP (OAuth 2 tokens, Create order, Get order). Each order is counted again
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from celery import Celery
 
@@ -23,7 +25,7 @@ def _bhn(bhn_env: dict[str, str]) -> None:
 
 
 def test_a_bhn_order_goes_from_submit_to_fulfilled_holding_its_e_gift_urls(
-    rt: Runtime, producer: Celery, bhn_now: Sandbox, start_workers
+    rt: Runtime, producer: Celery, bhn_sandbox: Sandbox, start_workers
 ) -> None:
     # Given a worker, and an order of two lines (asynchronous at BHN), sent by task name
     start_workers(1)
@@ -38,46 +40,70 @@ def test_a_bhn_order_goes_from_submit_to_fulfilled_holding_its_e_gift_urls(
     # Then BHN charged it once, routed to the BHN credential, and it holds one e-gift URL per line, no code or PIN
     record = rt.store.get(request_id)
     assert (record.provider, record.credential) == ("bhn", BHN_CREDENTIAL)
-    assert bhn_charges(bhn_now, [request_id]) == {request_id: 1}
-    assert len(bhn_creates(bhn_now, {request_id})) == 1
+    assert bhn_charges(bhn_sandbox, [request_id]) == {request_id: 1}
+    assert len(bhn_creates(bhn_sandbox, {request_id})) == 1
     cards = cards_of(rt, request_id)
     assert sorted(card["quantity"] for card in cards) == [1, 2]
-    assert all(card["egift_url"].startswith(bhn_now.url + "/egift/") for card in cards)
+    assert all(card["egift_url"].startswith(bhn_sandbox.url + "/egift/") for card in cards)
     assert all(card["code"] == card["pin"] == "" for card in cards)
     assert record.summary["cards_issued"] == 3
 
 
-def test_an_expired_token_mid_run_costs_no_order_and_no_extra_create_call(
-    rt: Runtime, producer: Celery, bhn_now: Sandbox, start_workers
+def test_tokens_expiring_mid_run_cost_no_order_and_no_extra_create_call(
+    rt: Runtime, producer: Celery, bhn_sandbox: Sandbox, start_workers
 ) -> None:
-    # Given one BHN order placed and fulfilled with a token the worker keeps
+    # Given BHN tokens that live 3 s, and a worker
+    bhn_sandbox.admin("POST", "config", json={"token_lifetime_s": 3})
+    start_workers(1)
+
+    # When orders keep coming, one after the other, for longer than two token lifetimes
+    started, rids = time.monotonic(), []
+    while time.monotonic() - started < 7 or len(rids) < 3:
+        order = a_bhn_order()
+        producer.send_task("giftq.submit_order", args=[order])
+        rids.append(order["RequestId"])
+        wait_for(lambda rid=order["RequestId"]: final_state(rt, rid), timeout_s=30, what="the order final")
+
+    # Then every one is fulfilled, charged once, with one Create order each, none refused: the worker took a new
+    # token before each old one expired
+    assert {final_state(rt, rid) for rid in rids} == {states.FULFILLED}
+    assert bhn_charges(bhn_sandbox, rids) == dict.fromkeys(rids, 1)
+    creates = bhn_creates(bhn_sandbox)
+    assert len(creates) == len(rids) and {call["status"] for call in creates} == {201}
+    assert bhn_sandbox.admin("GET", "findings")["token_calls"] >= 3
+
+
+def test_a_token_revoked_before_its_expiry_costs_one_refused_create_and_no_order(
+    rt: Runtime, producer: Celery, bhn_sandbox: Sandbox, start_workers
+) -> None:
+    # Given one BHN order fulfilled with a token the worker keeps
     start_workers(1)
     first = a_bhn_order()
     producer.send_task("giftq.submit_order", args=[first])
     assert wait_for(lambda: final_state(rt, first["RequestId"]), timeout_s=30, what="the first order") == "fulfilled"
 
-    # When every token the sandbox issued expires, and a second order comes
-    bhn_now.admin("POST", "tokens/expire")
+    # When BHN drops every token it issued, before their stated expiry, and a second order comes
+    bhn_sandbox.admin("POST", "tokens/expire")
     second = a_bhn_order(*BHN_PRODUCTS[2])
     producer.send_task("giftq.submit_order", args=[second])
 
-    # Then it is fulfilled too: the worker fetched a new token and sent its Create order once
+    # Then it is fulfilled and charged once: its first Create order was refused (401), and sent once more with a
+    # new token
     rids = [first["RequestId"], second["RequestId"]]
     assert wait_for(lambda: final_state(rt, rids[1]), timeout_s=30, what="the second order") == states.FULFILLED
-    assert bhn_charges(bhn_now, rids) == dict.fromkeys(rids, 1)
-    assert len(bhn_creates(bhn_now, set(rids))) == 2
-    assert bhn_now.admin("GET", "findings")["token_calls"] >= 2
+    assert bhn_charges(bhn_sandbox, rids) == dict.fromkeys(rids, 1)
+    assert sorted(call["status"] for call in bhn_creates(bhn_sandbox)) == [201, 201, 401]
 
 
 def test_a_revoked_bhn_credential_moves_the_order_to_needs_attention_with_a_reason_instead_of_retrying(
-    rt: Runtime, producer: Celery, bhn_now: Sandbox, start_workers
+    rt: Runtime, producer: Celery, bhn_sandbox: Sandbox, start_workers
 ) -> None:
     # Given a worker whose catalog of the BHN credential is cached, then the credential revoked at BHN
     start_workers(1)
     warm_up = a_bhn_order()
     producer.send_task("giftq.submit_order", args=[warm_up])
     wait_for(lambda: final_state(rt, warm_up["RequestId"]), timeout_s=30, what="the first order")
-    bhn_now.admin("POST", f"clients/{BHN_CLIENT_ID}/access", json={"access": "revoked"})
+    bhn_sandbox.admin("POST", f"clients/{BHN_CLIENT_ID}/access", json={"access": "revoked"})
 
     # When an order comes
     order = a_bhn_order()
@@ -88,8 +114,8 @@ def test_a_revoked_bhn_credential_moves_the_order_to_needs_attention_with_a_reas
     record = wait_for(lambda: (r := rt.store.get(request_id)) and r.state == states.NEEDS_ATTENTION and r,
                       timeout_s=30, what="needs_attention")  # fmt: skip
     assert record.reason == "ProviderAuthFailed"
-    assert bhn_creates(bhn_now, {request_id}) == []
-    assert bhn_charges(bhn_now, [request_id]) == {request_id: 0}
+    assert bhn_creates(bhn_sandbox, {request_id}) == []
+    assert bhn_charges(bhn_sandbox, [request_id]) == {request_id: 0}
 
 
 @pytest.mark.parametrize(
@@ -119,7 +145,7 @@ def test_a_revoked_bhn_credential_moves_the_order_to_needs_attention_with_a_reas
     ],
 )  # fmt: skip
 def test_a_bhn_order_breaking_a_rule_of_the_page_is_refused_before_any_call(
-    rt: Runtime, bhn_now: Sandbox, change: dict, reason: str
+    rt: Runtime, bhn_sandbox: Sandbox, change: dict, reason: str
 ) -> None:
     # Given the BHN credential's catalog, fetched from the sandbox
     intake = rt.intake(lambda _: None)
@@ -130,4 +156,4 @@ def test_a_bhn_order_breaking_a_rule_of_the_page_is_refused_before_any_call(
 
     # Then it is refused with that rule's reason, and BHN saw no Create order
     assert refused.value.reason == reason
-    assert bhn_creates(bhn_now) == []
+    assert bhn_creates(bhn_sandbox) == []

@@ -90,7 +90,8 @@ class BhnClient:
         token_refresh_margin_s: float = DEFAULT_REFRESH_MARGIN_S,
         headers: BhnHeaders | None = None,
     ):
-        self.credential = credential.client_id
+        self.credential = credential.key  # giftq's name for it (bhn:<client id>): catalog cache, logs
+        self._client_id = credential.client_id
         self._base_url = base_url.rstrip("/")
         self._timeout_s = timeout_s
         self._po = purchase_order_number
@@ -115,7 +116,7 @@ class BhnClient:
         self._warm = False
 
     def __repr__(self) -> str:
-        return f"BhnClient(base_url={self._base_url!r}, client_id={self.credential!r})"
+        return f"BhnClient(base_url={self._base_url!r}, client_id={self._client_id!r})"
 
     def warm(self) -> None:
         """Open this session's connection to BHN and fetch a token now, so a process's first create order pays
@@ -194,6 +195,7 @@ class BhnClient:
                     currency=str(raw["currency"]),
                     min_face_value=Decimal(str(raw["minValue"])),
                     max_face_value=Decimal(str(raw["maxValue"])),
+                    physical=raw.get("type") == "PHYSICAL",
                 )
                 for raw in json_body(response)["products"]
             )
@@ -259,7 +261,7 @@ class BhnClient:
         self._token.invalidate(used)
         response, _ = self._send(method, path, send_by, None, headers, kwargs)
         if response.status_code == 401:
-            raise ProviderAuthFailed(self.credential, 401, provider=PROVIDER)
+            raise ProviderAuthFailed(self._client_id, 401, provider=PROVIDER)
         return response
 
     def _send(
@@ -297,7 +299,7 @@ class BhnClient:
         if status >= 500:
             return UnknownOutcome(f"BHN answered {status}", status=status)
         if status in (401, 403):
-            return ProviderAuthFailed(self.credential, status, provider=PROVIDER)
+            return ProviderAuthFailed(self._client_id, status, provider=PROVIDER)
         message = f"BHN answered {status} {error_code(response)}".strip()
         return ProviderRefused(message, status=status) if status >= 400 else ProviderError(message, status=status)
 

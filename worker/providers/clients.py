@@ -5,6 +5,7 @@ from __future__ import annotations
 from config.settings import BAMBOO, BHN, Credential, ProviderSettings
 from worker.providers.bamboo import BambooClient
 from worker.providers.base import Provider
+from worker.providers.bhn import BhnClient
 
 
 def client_for(provider: ProviderSettings, credential: Credential) -> Provider:
@@ -12,9 +13,8 @@ def client_for(provider: ProviderSettings, credential: Credential) -> Provider:
     if provider.name == BAMBOO:
         return BambooClient(provider.base_url, credential, timeout_s=provider.timeout_s)
     if provider.name == BHN:
-        from worker.providers.bhn import BhnClient
-
         return BhnClient(provider.base_url, provider.identity_url, credential, timeout_s=provider.timeout_s,
                          purchase_order_number=provider.purchase_order_number, wait_time_ms=provider.wait_time_ms,
-                         source_configuration=provider.source_configuration)  # fmt: skip
+                         source_configuration=provider.source_configuration,
+                         sandbox_mode=provider.sandbox_mode)  # fmt: skip
     raise ValueError(f"no client for provider {provider.name!r}")
