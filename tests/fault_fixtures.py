@@ -60,10 +60,10 @@ def checkout_calls(sandbox: Sandbox) -> list[dict]:
 
 
 def assert_charged_once(rt: Runtime, sandbox: Sandbox, request_ids: list[str], *, count_strays: bool = True,
-                        charges: int = 1) -> LedgerAudit:  # fmt: skip
+                        charges: int = 1, provider: str = "bamboo") -> LedgerAudit:  # fmt: skip
     """Audit the orders against the sandbox's ledger (printed): each charged `charges` times, for the cards it
     ordered, holding exactly the cards issued. `count_strays=False` when the sandbox is shared with other tests."""
-    money = audit_money(rt, sandbox.url, request_ids, count_strays=count_strays)
+    money = audit_money(rt, sandbox.url, request_ids, count_strays=count_strays, provider=provider)
     print("\n".join(f"{measure}: {value}" for measure, value in money.rows()))
     assert money.clean, money
     assert money.charges_per_order == dict.fromkeys(request_ids, charges), "charges per order, from the ledger"

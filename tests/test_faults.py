@@ -5,6 +5,8 @@ short timeouts so unknown outcomes resolve in seconds. A fault at Place Order is
 own path (no beat, so no reconciliation); beat runs where a process dies and only reconciliation can help.
 "Charged once" is counted from the sandbox's ledger (tests/fault_fixtures.py). giftq runs with its least margin,
 and the independent judge (sandbox/judge.py) holds every call of the test's orders to the sandbox's bare rules.
+The exactly-once tests run for both providers (`case`: Bamboo, and BHN on its own sandbox, tests/provider_cases.py),
+each ending with one provider order per producer order by that sandbox's ledger.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from decimal import Decimal
 import pytest
 from celery import Celery
 
-from config.settings import Credential, Limits, load_settings
+from config.settings import BAMBOO, BHN, MIN_MARGIN_MS, Credential, Limits, load_settings
 from tasks.placing import _checkout, _WhenSent
+from tests.bhn_fixtures import BHN_CLIENT_ID, BHN_CLIENT_SECRET
 from tests.broker_messages import TaskMessage, push_again, queued, taken
 from tests.fault_fixtures import an_order, assert_fulfilled_once, checkout_calls
+from tests.provider_cases import ProviderCase, bamboo_case, bhn_case
 from tests.waiting import final_state, wait_for
 from worker.cli.processes import Sandbox
 from worker.cli.redis_server import RedisServer
@@ -34,6 +38,23 @@ from worker.runtime import Runtime, build_runtime
 pytestmark = pytest.mark.timeout(90)
 
 PRODUCTS = ((100001, "25"), (100002, "50"), (100004, "30"), (439685, "10"))
+
+
+@pytest.fixture(params=[BAMBOO, BHN])
+def case(request: pytest.FixtureRequest, fault_env: dict, sandbox_now: Sandbox, bhn_sandbox: Sandbox) -> ProviderCase:
+    """The provider an exactly-once test runs for: Bamboo on the scaled sandbox, or BHN on its own sandbox (with
+    giftq's BHN credential on the same short timeouts and least margin)."""
+    if request.param == BAMBOO:
+        return bamboo_case(sandbox_now)
+    fault_env.update(
+        GIFTQ_BHN_BASE_URL=bhn_sandbox.url,
+        GIFTQ_BHN_CLIENT_ID=BHN_CLIENT_ID,
+        GIFTQ_BHN_CLIENT_SECRET=BHN_CLIENT_SECRET,
+        GIFTQ_BHN_TIMEOUT_S="1",
+        GIFTQ_BHN_LEASE_MS="3000",
+        GIFTQ_BHN_MARGIN_MS=str(MIN_MARGIN_MS),
+    )
+    return bhn_case(bhn_sandbox)
 
 
 @pytest.mark.parametrize(
@@ -49,19 +70,19 @@ PRODUCTS = ((100001, "25"), (100002, "50"), (100004, "30"), (439685, "10"))
     ids=lambda fault: fault["kind"] + ("_after_commit" if fault.get("after_commit") else ""),
 )
 def test_a_faulty_place_order_still_ends_fulfilled_and_charged_once(
-    fault: dict, fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+    fault: dict, case: ProviderCase, rt: Runtime, producer: Celery, start_workers
 ) -> None:
     # Given the next Place Order call meets the fault, and no beat: nothing but the placing task's path resolves it
-    sandbox_now.admin("POST", "faults", json={**fault, "endpoint": "place_order", "count": 1})
+    case.sandbox.admin("POST", "faults", json={**fault, "endpoint": "place_order", "count": 1})
     start_workers(1)
 
     # When an order is submitted
-    order = an_order()
+    order = case.order()
     producer.send_task("giftq.submit_order", args=[order])
 
     # Then it is fulfilled, charged once, and the first call did meet the fault
-    assert_fulfilled_once(rt, sandbox_now, [order["RequestId"]])
-    faulted = [call for call in sandbox_now.admin("GET", "calls")["calls"] if call["reason"] == fault["kind"]]
+    case.assert_fulfilled_once(rt, [order["RequestId"]])
+    faulted = [call for call in case.sandbox.admin("GET", "calls")["calls"] if call["reason"] == fault["kind"]]
     assert len(faulted) == 1
 
 
@@ -113,33 +134,33 @@ def test_a_place_order_says_when_its_request_left_before_its_answer_comes(sandbo
 
 
 def test_a_worker_killed_between_calling_and_recording_leaves_the_order_to_be_resolved(
-    fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+    case: ProviderCase, fault_env: dict, rt: Runtime, producer: Celery, start_workers
 ) -> None:
     # Given a Place Order call that the sandbox takes (and charges) at once but answers 3 s late
-    first, request_id = a_call_in_flight(fault_env, rt, producer, sandbox_now, start_workers, delay_ms=3000)
+    first, request_id = a_call_in_flight(case, fault_env, rt, producer, start_workers, delay_ms=3000)
 
     # When the worker dies while the call is in flight
     first.kill()
     start_workers(1, beat=True)
 
     # Then reconciliation resolves the unknown outcome by Get Order: fulfilled, charged once
-    assert_fulfilled_once(rt, sandbox_now, [request_id])
+    case.assert_fulfilled_once(rt, [request_id])
     assert "found by Get Order" in [entry.get("note") for entry in rt.store.history(request_id)]
 
 
 def test_a_worker_killed_between_reserving_and_calling_loses_no_order(
-    fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+    case: ProviderCase, fault_env: dict, rt: Runtime, producer: Celery, start_workers
 ) -> None:
     # Given the credential is held for 3 s, so the order's slot is reserved well ahead of its call
-    fault_env["GIFTQ_BAMBOO_MAX_WAIT_MS"] = "5000"  # slots are handed out up to max_wait ahead
+    fault_env[case.setting("MAX_WAIT_MS")] = "5000"  # slots are handed out up to max_wait ahead
     (first,) = start_workers(1)
-    rt.throttle.hold("giftq-demo", 3000)
-    order = an_order()
+    rt.throttle.hold(case.credential, 3000)
+    order = case.order()
     producer.send_task("giftq.submit_order", args=[order])
     request_id = order["RequestId"]
-    limits = rt.limits("giftq-demo")
-    wait_for(lambda: rt.throttle.holds("giftq-demo", limits, request_id, now_ms=rt.now_ms())
-             and not_parked(rt, request_id), timeout_s=10, what="a reserved slot")  # fmt: skip
+    limits = rt.limits(case.credential)
+    wait_for(lambda: rt.throttle.holds(case.credential, limits, request_id, now_ms=rt.now_ms())
+             and not_parked(rt, request_id, case.credential), timeout_s=10, what="a reserved slot")  # fmt: skip
 
     # When the worker has taken the placing task off the queue (an ETA task it holds) and dies before the slot comes
     prefix = fault_env["GIFTQ_BROKER_KEY_PREFIX"]
@@ -151,7 +172,7 @@ def test_a_worker_killed_between_reserving_and_calling_loses_no_order(
     start_workers(1, beat=True)
 
     # Then the order is placed later, once, inside the limits
-    assert_fulfilled_once(rt, sandbox_now, [request_id])
+    case.assert_fulfilled_once(rt, [request_id])
 
 
 def submit_two_orders(producer: Celery) -> list[str]:
@@ -256,20 +277,20 @@ def test_a_request_not_sent_in_time_is_parked_again_unsent_and_misses_in_a_row_r
     assert "GIFTQ_BAMBOO_MARGIN_MS" in misses[-1].getMessage()
 
 
-def a_call_in_flight(env: dict, rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers, *, delay_ms: int):
+def a_call_in_flight(case: ProviderCase, env: dict, rt: Runtime, producer: Celery, start_workers, *, delay_ms: int):
     """One worker, and one order whose Place Order the sandbox has taken and charged but answers `delay_ms` late."""
-    sandbox.admin("POST", "faults", json={"kind": "slow_response", "delay_ms": delay_ms, "count": 1})
-    env["GIFTQ_BAMBOO_TIMEOUT_S"] = "10"
+    case.sandbox.admin("POST", "faults", json={"kind": "slow_response", "delay_ms": delay_ms, "count": 1})
+    env[case.setting("TIMEOUT_S")] = "10"
     (worker,) = start_workers(1)
-    order = an_order()
+    order = case.order()
     producer.send_task("giftq.submit_order", args=[order])
-    wait_for(lambda: sandbox.admin("GET", "findings")["accepted_orders"] == 1, timeout_s=20, what="a charge")
+    wait_for(lambda: case.charges([order["RequestId"]])[order["RequestId"]] == 1, timeout_s=20, what="a charge")
     assert rt.store.get(order["RequestId"]).state == states.SUBMITTING
     return worker, order["RequestId"]
 
 
-def not_parked(rt: Runtime, request_id: str) -> bool:
-    return not rt.redis.hexists(rt.keys.parked("giftq-demo"), request_id)
+def not_parked(rt: Runtime, request_id: str, credential: str = "giftq-demo") -> bool:
+    return not rt.redis.hexists(rt.keys.parked(credential), request_id)
 
 
 def placing_messages(messages: list[TaskMessage], request_id: str) -> list[TaskMessage]:
@@ -278,11 +299,11 @@ def placing_messages(messages: list[TaskMessage], request_id: str) -> list[TaskM
 
 
 def test_the_placing_message_delivered_twice_at_once_makes_one_provider_call(
-    fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+    case: ProviderCase, fault_env: dict, rt: Runtime, producer: Celery, start_workers
 ) -> None:
     # Given an order parked by a worker that runs no slot's task, so its placing message waits in the broker
     start_workers(1, queues=("giftq",))
-    order = an_order()
+    order = case.order()
     producer.send_task("giftq.submit_order", args=[order])
     request_id = order["RequestId"]
     prefix = fault_env["GIFTQ_BROKER_KEY_PREFIX"]
@@ -294,8 +315,8 @@ def test_the_placing_message_delivered_twice_at_once_makes_one_provider_call(
     workers = start_workers(2, concurrency=2)
 
     # Then both deliveries ran, and one Place Order call reached the sandbox: fulfilled, charged once
-    assert_fulfilled_once(rt, sandbox_now, [request_id])
-    assert len(checkout_calls(sandbox_now)) == 1
+    case.assert_fulfilled_once(rt, [request_id])
+    assert len(case.creates()) == 1
     ran = wait_for(lambda: len(task_ends(workers, message.task_id)) == 2 and task_ends(workers, message.task_id),
                    timeout_s=10, what="two runs of the placing message")  # fmt: skip
     assert ran.count("'missing'") == 1, f"one run claimed the slot, the other found it taken: {ran}"
@@ -309,7 +330,7 @@ def task_ends(workers: list, task_id: str) -> list[str]:
 
 
 def test_redis_restarted_mid_run_loses_no_order_and_charges_none_twice(
-    fault_env: dict, sandbox_now: Sandbox, start_workers, monkeypatch: pytest.MonkeyPatch
+    case: ProviderCase, fault_env: dict, start_workers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a Redis of this test's own (broker, throttle and store), and 8 orders under way
     with RedisServer() as server:
@@ -320,11 +341,11 @@ def test_redis_restarted_mid_run_loses_no_order_and_charges_none_twice(
         producer = Celery(broker=server.url)
         producer.conf.broker_transport_options = {"global_keyprefix": fault_env["GIFTQ_BROKER_KEY_PREFIX"]}
         (worker,) = start_workers(1, beat=True)
-        orders = [an_order(product_id, value) for product_id, value in PRODUCTS for _ in range(2)]
+        orders = [case.order(index) for index in range(8)]
         for order in orders:
             producer.send_task("giftq.submit_order", args=[order], queue="giftq")
         request_ids = [order["RequestId"] for order in orders]
-        wait_for(lambda: sandbox_now.admin("GET", "findings")["accepted_orders"] >= 2, timeout_s=20, what="2 charges")
+        wait_for(lambda: sum(case.charges(request_ids).values()) >= 2, timeout_s=20, what="2 charges")
 
         # When Redis is killed and started again on its append-only file
         server.kill()
@@ -340,15 +361,15 @@ def test_redis_restarted_mid_run_loses_no_order_and_charges_none_twice(
             return all(final_state(rt, rid) for rid in request_ids)
 
         wait_for(supervised_all_final, timeout_s=60, what="final orders with a supervised worker")
-        assert_fulfilled_once(rt, sandbox_now, request_ids)
+        case.assert_fulfilled_once(rt, request_ids)
         producer.close()
 
 
 def test_a_warm_shutdown_lets_an_in_flight_checkout_finish_and_record(
-    fault_env: dict, rt: Runtime, producer: Celery, sandbox_now: Sandbox, start_workers
+    case: ProviderCase, fault_env: dict, rt: Runtime, producer: Celery, start_workers
 ) -> None:
     # Given a Place Order call that the sandbox takes (and charges) at once but answers 2 s late
-    worker, request_id = a_call_in_flight(fault_env, rt, producer, sandbox_now, start_workers, delay_ms=2000)
+    worker, request_id = a_call_in_flight(case, fault_env, rt, producer, start_workers, delay_ms=2000)
 
     # When the worker is asked to stop (SIGTERM: Celery's warm shutdown) while the call is in flight
     worker.stop()
@@ -356,7 +377,7 @@ def test_a_warm_shutdown_lets_an_in_flight_checkout_finish_and_record(
     # Then the call finished and was recorded before the worker exited; a new worker takes it to the end
     assert rt.store.get(request_id).state == states.PLACED
     start_workers(1)
-    assert_fulfilled_once(rt, sandbox_now, [request_id])
+    case.assert_fulfilled_once(rt, [request_id])
 
 
 def test_a_partially_failed_order_keeps_its_issued_cards_and_says_which_failed(
