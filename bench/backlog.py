@@ -48,3 +48,25 @@ def make_backlog(size: int, *, seed: int, zipf_s: float) -> list[BenchOrder]:
         request_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         orders.append(BenchOrder(request_id, credential, CREDENTIALS[credential][1], product_id))
     return orders
+
+
+# The BHN sandbox's seed credential and three of its e-gift products (USD), with a face value inside each range.
+BHN_CREDENTIAL = ("giftq-bhn-demo", "bhn-demo-secret")
+BHN_PRODUCT_VALUES = {"PRD-7Q2K-AMZN-US": "25.00", "PRD-3H8D-TRGT-US": "50.00", "PRD-9X4M-STBX-US": "10.00"}
+
+
+def make_bhn_backlog(size: int, *, seed: int) -> list[dict]:
+    """`size` one-card BHN orders (`"Provider": "bhn"`), products drawn evenly, as `giftq.submit_order` takes them."""
+    rng = random.Random(seed)
+    orders = []
+    for _ in range(size):
+        product_id = rng.choice(sorted(BHN_PRODUCT_VALUES))
+        orders.append({
+            "Provider": "bhn",
+            "RequestId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "Products": [{"ProductId": product_id, "Quantity": 1, "Value": BHN_PRODUCT_VALUES[product_id],
+                          "Currency": "USD"}],
+            "Sender": {"Email": "orders@shop.example"},
+            "Recipient": {"Email": "friend@example.com"},
+        })  # fmt: skip
+    return orders

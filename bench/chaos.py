@@ -1,6 +1,7 @@
 """Chaos: orders under worker kills, Redis restarts and provider faults; nothing charged twice, nothing lost.
 
     .venv/bin/python bench/chaos.py [--orders 1000] [--workers 3] [--kill-every-s 4] [--redis-restarts 2]
+    .venv/bin/python bench/chaos.py --provider bhn --orders 1000
 
 Starts a private redis-server (AOF), the Bamboo sandbox on a scaled clock with every fault kind drawn at a
 few percent, and giftq workers (one running beat). While the orders drain it SIGKILLs a random worker every
@@ -10,7 +11,9 @@ sandbox's ledger (orders charged twice, charges for no order, cards charged vers
 cards against the ones issued), orders lost (the sandbox fails no order here, so every order not `fulfilled`:
 `rejected`, `failed` and `needs_attention` count), the limit violations the judge (sandbox/judge.py) finds in
 the sandbox's call log (Get Order's limit included; the sandbox's own findings beside them), and the time.
-`make test` runs a small version (tests/test_chaos.py).
+`make test` runs a small version (tests/test_chaos.py). With `--provider bhn` the orders go to Blackhawk Network's
+sandbox instead, under the same faults (its ledger is audited the same way; BHN publishes no rate limits, so the
+judge has none of BHN's to hold the calls to: giftq keeps its own BHN limits, GIFTQ_BHN_*).
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from celery import Celery  # noqa: E402
 
-from bench.backlog import make_backlog  # noqa: E402
+from bench.backlog import BHN_CREDENTIAL, make_backlog, make_bhn_backlog  # noqa: E402
 from bench.stack import SLOT_MISSED, count_in_logs, giftq_env  # noqa: E402
-from config.settings import settings_from  # noqa: E402
+from config.settings import BAMBOO, BHN, settings_from  # noqa: E402
 from sandbox.judge import Rules, calls_from_log, judge  # noqa: E402
 from sandbox.ledger_audit import LedgerAudit  # noqa: E402
 from worker.cli.money_audit import audit_money  # noqa: E402
@@ -77,6 +80,10 @@ FAULTS = (
     ("ok_200_not_json", {"after_commit": True}),
 )
 GET_ORDER_FAULTS = (("order_not_found", {}),)  # a Get Order that lags the write: resolving places again
+# BHN's sandbox: no rate limits (BHN publishes none), the same fulfilment delay, no order rejected or cancelled.
+BHN_SANDBOX = {"fulfil_delay_ms": 300, "seed": 7}
+BHN_ENV = {"GIFTQ_BHN_CLIENT_ID": BHN_CREDENTIAL[0], "GIFTQ_BHN_CLIENT_SECRET": BHN_CREDENTIAL[1],
+           "GIFTQ_BHN_TIMEOUT_S": "1", "GIFTQ_BHN_LEASE_MS": "3000", "GIFTQ_BHN_MARGIN_MS": "60"}  # fmt: skip
 
 
 @dataclass
@@ -154,13 +161,15 @@ def run_chaos(
     fault_probability: float = 0.02,
     deadline_s: float = 600.0,
     seed: int = 11,
+    provider: str = BAMBOO,
 ) -> ChaosResult:
     """Run the chaos scenario in a temporary directory and return what it measured."""
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="giftq-chaos-") as tmp, contextlib.ExitStack() as stack:
         logs = Path(tmp)
         redis_server = stack.enter_context(RedisServer())
-        sandbox = Sandbox(logs / "sandbox.log", **SANDBOX)
+        options = SANDBOX if provider == BAMBOO else BHN_SANDBOX
+        sandbox = Sandbox(logs / "sandbox.log", provider=provider, **options)
         stack.callback(sandbox.stop)
         faults = [(kind, endpoint, options) for kind, options in FAULTS for endpoint in ("place_order", "get_order")]
         for kind, endpoint, options in faults + [(kind, "get_order", options) for kind, options in GET_ORDER_FAULTS]:
@@ -169,16 +178,19 @@ def run_chaos(
             )
         prefix = f"chaos-{uuid.uuid4().hex[:8]}"
         env = {**giftq_env(redis_server.url, prefix, sandbox.url, LIMITS), **RECOVERY}
+        if provider == BHN:
+            env.update(BHN_ENV, GIFTQ_BHN_BASE_URL=sandbox.url)
+            requests = make_bhn_backlog(orders, seed=seed)
+        else:
+            requests = [order.as_request() for order in make_backlog(orders, seed=seed, zipf_s=1.1)]
+        request_ids = [request["RequestId"] for request in requests]
         cluster = Cluster(env, logs, workers)
         stack.callback(cluster.stop)
-        backlog = make_backlog(orders, seed=seed, zipf_s=1.1)
         started = time.monotonic()
-        _submit(env, [order.as_request() for order in backlog])
+        _submit(env, requests)
         rt = build_runtime(settings_from(env))
-        kills, restarts = _stir(
-            rt, cluster, redis_server, rng, [o.request_id for o in backlog], kill_every_s, redis_restarts, deadline_s
-        )
-        result = _result(rt, sandbox, [o.request_id for o in backlog], kills, restarts, time.monotonic() - started)
+        kills, restarts = _stir(rt, cluster, redis_server, rng, request_ids, kill_every_s, redis_restarts, deadline_s)
+        result = _result(rt, sandbox, request_ids, kills, restarts, time.monotonic() - started, provider)
         result.slots_missed = count_in_logs(logs, "w*.log", *SLOT_MISSED)
         return result
 
@@ -232,21 +244,22 @@ def _states(rt: Runtime, request_ids: list[str]) -> list[str]:
 
 
 def _result(
-    rt: Runtime, sandbox: Sandbox, request_ids: list[str], kills: int, restarts: int, seconds: float
+    rt: Runtime, sandbox: Sandbox, request_ids: list[str], kills: int, restarts: int, seconds: float, provider: str
 ) -> ChaosResult:
     by_state = Counter(_states(rt, request_ids))
     findings = sandbox.admin("GET", "findings")
-    verdict = judge(
-        calls_from_log(sandbox.admin("GET", "calls")["calls"]), Rules.of_sandbox(sandbox.admin("GET", "config"))
-    )
+    violations: list = []
+    if provider == BAMBOO:  # BHN states no limits to judge by
+        calls = calls_from_log(sandbox.admin("GET", "calls")["calls"])
+        violations = judge(calls, Rules.of_sandbox(sandbox.admin("GET", "config"))).violations
     lost = sum(count for state, count in by_state.items() if state != states.FULFILLED)
     return ChaosResult(
         by_state=by_state,
-        money=audit_money(rt, sandbox.url, request_ids),
+        money=audit_money(rt, sandbox.url, request_ids, provider=provider),
         lost=lost,
-        violations=len(verdict.violations),
-        violation_details=tuple(violation.describe() for violation in verdict.violations),
-        sandbox_violations=len(findings["spacing_violations"]) + len(findings["window_violations"]),
+        violations=len(violations),
+        violation_details=tuple(violation.describe() for violation in violations),
+        sandbox_violations=len(findings["spacing_violations"]) + len(findings.get("window_violations", [])),
         kills=kills,
         redis_restarts=restarts,
         seconds=seconds,
@@ -260,6 +273,7 @@ def main() -> int:
     parser.add_argument("--kill-every-s", type=float, default=4.0)
     parser.add_argument("--redis-restarts", type=int, default=2)
     parser.add_argument("--fault-probability", type=float, default=0.02)
+    parser.add_argument("--provider", choices=(BAMBOO, BHN), default=BAMBOO)
     args = parser.parse_args()
     result = run_chaos(
         args.orders,
@@ -267,9 +281,10 @@ def main() -> int:
         kill_every_s=args.kill_every_s,
         redis_restarts=args.redis_restarts,
         fault_probability=args.fault_probability,
+        provider=args.provider,
     )
     print(
-        f"orders: {args.orders}, workers: {args.workers}, worker kills: {result.kills}, "
+        f"provider: {args.provider}, orders: {args.orders}, workers: {args.workers}, worker kills: {result.kills}, "
         f"redis restarts: {result.redis_restarts}, faults: {args.fault_probability:.0%} per kind and endpoint"
     )
     print("\n".join(result.report()))
