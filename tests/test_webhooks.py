@@ -11,6 +11,7 @@ import pytest
 import requests
 from celery import Celery
 
+from tests.bhn_fixtures import BHN_WEBHOOK_SECRET, a_bhn_order
 from tests.waiting import cards_of, wait_for
 from worker.cli.processes import ApiServer, Sandbox
 from worker.orders import states
@@ -40,7 +41,7 @@ def hook_env(giftq_env: dict[str, str], hook_sandbox: Sandbox) -> dict[str, str]
 
 @pytest.fixture
 def api(hook_env: dict[str, str], tmp_path: Path) -> Iterator[ApiServer]:
-    server = ApiServer(tmp_path / "api.log", hook_env)
+    server = ApiServer(tmp_path / "api.log", hook_env)  # hook_env is giftq_env: with BHN's settings if a test asks
     yield server
     server.stop()
 
@@ -114,3 +115,42 @@ def test_a_replayed_webhook_makes_at_most_one_extra_get_order(
     wait_for(lambda: redis_client.llen(queue) == 0, timeout_s=20, what="the broker queue drained")
     assert get_order_calls(hook_sandbox, request_id) == 1
     assert rt.store.get(request_id).state == states.PLACED
+
+
+def test_bhns_webhook_makes_a_placed_bhn_order_final_without_waiting_for_its_poll(
+    bhn_env: dict, rt: Runtime, producer: Celery, bhn_sandbox: Sandbox, api: ApiServer, start_workers
+) -> None:
+    # Given BHN's webhook pointed at giftq's API, with the shared secret giftq expects in X-BHN-Webhook-Secret
+    bhn_sandbox.admin("POST", "config", json={"webhook_url": f"{api.url}/webhooks/bhn",
+                                              "webhook_secret": BHN_WEBHOOK_SECRET})  # fmt: skip
+    start_workers(1)
+
+    # When a BHN order is placed (its own first poll is 30 s away)
+    order = a_bhn_order()
+    producer.send_task("giftq.submit_order", args=[order])
+
+    # Then BHN's webhook brings it to fulfilled within seconds, through one read of the order
+    request_id = order["RequestId"]
+    wait_for(lambda: rt.store.get(request_id) and rt.store.get(request_id).state == states.FULFILLED,
+             timeout_s=20, what="fulfilled by the webhook")  # fmt: skip
+    reads = [call for call in bhn_sandbox.admin("GET", "calls")["calls"] if call["endpoint"] == "get_order"]
+    assert len(reads) == 1
+    assert cards_of(rt, request_id)[0]["egift_url"]
+
+
+def test_a_bhn_webhook_without_the_shared_secret_or_for_a_bamboo_order_polls_nothing(
+    bhn_env: dict, rt: Runtime, api: ApiServer
+) -> None:
+    # Given a placed Bamboo order
+    request_id = str(uuid.uuid4())
+    rt.store.create(request_id, {"RequestId": request_id}, credential="giftq-demo", provider_request_id=request_id)
+
+    # When BHN's webhook path is called without the secret, with a wrong one, and rightly but for that order
+    url, body = f"{api.url}/webhooks/bhn", {"external_id": request_id, "id": "x", "status": "COMPLETED"}
+    missing = requests.post(url, json=body, timeout=10)
+    wrong = requests.post(url, json=body, headers={"X-BHN-Webhook-Secret": "guess"}, timeout=10)
+    other = requests.post(url, json=body, headers={"X-BHN-Webhook-Secret": BHN_WEBHOOK_SECRET}, timeout=10)
+
+    # Then the first two are refused as unauthenticated and the third finds no BHN order of that id
+    assert (missing.status_code, wrong.status_code, other.status_code) == (401, 401, 404)
+    assert missing.json()["reason"] == wrong.json()["reason"] == "InvalidSecretKey"
