@@ -19,13 +19,14 @@ from api.errors import RATE_LIMITED, GiftqApi, install_store_unavailable
 from api.orders import orders_blueprint
 from api.ratelimit import RateLimiter
 from api.swagger import SWAGGER_UI_PATH, swagger_assets_blueprint, swagger_ui_config
-from api.webhooks import WEBHOOK_PATH, webhooks_blueprint
+from api.webhooks import BHN_WEBHOOK_PATH, WEBHOOK_PATH, webhooks_blueprint
 from config.settings import SCOPE_CARDS, SCOPE_ORDERS
 from worker.orders.intake import Intake
 from worker.runtime import Runtime
 
 BEARER = "Bearer "
-OPEN_PATHS = ("/health", "/openapi.json", WEBHOOK_PATH)  # answered without an API key, as is all of SWAGGER_UI_PATH
+# Answered without an API key (a webhook carries its provider's shared secret), as is all of SWAGGER_UI_PATH.
+OPEN_PATHS = ("/health", "/openapi.json", WEBHOOK_PATH, BHN_WEBHOOK_PATH)
 SCOPE_OF_BLUEPRINT = {"orders": SCOPE_ORDERS, "cards": SCOPE_CARDS}  # what a key needs for each blueprint
 
 
