@@ -5,13 +5,16 @@ over HTTP (OAuth 2 tokens, Create order, Get order). Each order is counted again
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
+import requests
 from celery import Celery
 
 from tests.bhn_fixtures import BHN_CLIENT_ID, BHN_CREDENTIAL, BHN_PRODUCTS, a_bhn_order, bhn_charges, bhn_creates
+from tests.conftest import CARDS_KEYS
 from tests.waiting import cards_of, final_state, wait_for
-from worker.cli.processes import Sandbox
+from worker.cli.processes import ApiServer, Sandbox
 from worker.errors import OrderRejected
 from worker.orders import states
 from worker.runtime import Runtime
@@ -157,3 +160,29 @@ def test_a_bhn_order_breaking_a_rule_of_the_page_is_refused_before_any_call(
     # Then it is refused with that rule's reason, and BHN saw no Create order
     assert refused.value.reason == reason
     assert bhn_creates(bhn_sandbox) == []
+
+
+def test_a_bhn_orders_cards_endpoint_answers_its_e_gift_urls_to_its_producer_over_http(
+    giftq_env: dict[str, str], rt: Runtime, bhn_sandbox: Sandbox, start_workers, tmp_path: Path
+) -> None:
+    # Given giftq's API and a worker, and a BHN order submitted over HTTP by the producer "shop"
+    api = ApiServer(tmp_path / "api.log", giftq_env)
+    try:
+        start_workers(1)
+        order = a_bhn_order(quantity=2)
+        headers = {"Authorization": f"Bearer {CARDS_KEYS['shop']}"}
+        submitted = requests.post(f"{api.url}/orders", json=order, headers=headers, timeout=10)
+        assert submitted.status_code == 201, submitted.text
+        request_id = order["RequestId"]
+        wait_for(lambda: final_state(rt, request_id), timeout_s=30, what="a final state")
+
+        # When the producer reads the cards
+        answer = requests.get(f"{api.url}/orders/{request_id}/cards", headers=headers, timeout=10)
+    finally:
+        api.stop()
+
+    # Then it gets the order's e-gift URL, standing for its 2 cards, and no code or PIN
+    assert answer.status_code == 200, answer.text
+    (card,) = answer.json()["cards"]
+    assert card["egift_url"].startswith(bhn_sandbox.url + "/egift/") and card["quantity"] == 2
+    assert card["code"] == card["pin"] == "" and card["product_id"] == order["Products"][0]["ProductId"]
