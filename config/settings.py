@@ -99,6 +99,7 @@ class ProviderSettings:
     purchase_order_number: str = ""  # BHN: sent with every order not naming its own (part of the idempotency key)
     wait_time_ms: int = 0  # BHN: how long Create order may hold its answer for a final status
     source_configuration: str = "default"  # BHN: the source configuration header
+    synchronous: bool = False  # BHN: ask for a synchronous order when it is a single quantity-1 e-gift line
 
     @property
     def title(self) -> str:
@@ -380,6 +381,7 @@ def _read_provider(env: Env, name: str) -> ProviderSettings:
             purchase_order_number=env.str("PURCHASE_ORDER_NUMBER", "giftq" if name == BHN else ""),
             wait_time_ms=_bounded(env.int("WAIT_TIME_MS", 0), 0, 30_000, f"{prefix}WAIT_TIME_MS"),
             source_configuration=env.str("SOURCE_CONFIGURATION", "default"),
+            synchronous=env.bool("SYNCHRONOUS", name == BHN),
         )
 
 

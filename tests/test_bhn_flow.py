@@ -106,19 +106,23 @@ def test_a_revoked_bhn_credential_moves_the_order_to_needs_attention_with_a_reas
     warm_up = a_bhn_order()
     producer.send_task("giftq.submit_order", args=[warm_up])
     wait_for(lambda: final_state(rt, warm_up["RequestId"]), timeout_s=30, what="the first order")
+    calls_before_revoke = bhn_sandbox.admin("GET", "calls")["calls"]
     bhn_sandbox.admin("POST", f"clients/{BHN_CLIENT_ID}/access", json={"access": "revoked"})
 
     # When an order comes
     order = a_bhn_order()
     producer.send_task("giftq.submit_order", args=[order])
 
-    # Then it needs attention with the reason, and nothing was created or charged for it
+    # Then it needs attention with the reason, and nothing was created or charged for it: the create sent with the
+    # worker's cached token was refused (401), the one token asked for then was refused too, and nothing more came
     request_id = order["RequestId"]
     record = wait_for(lambda: (r := rt.store.get(request_id)) and r.state == states.NEEDS_ATTENTION and r,
                       timeout_s=30, what="needs_attention")  # fmt: skip
     assert record.reason == "ProviderAuthFailed"
-    assert bhn_creates(bhn_sandbox, {request_id}) == []
     assert bhn_charges(bhn_sandbox, [request_id]) == {request_id: 0}
+    calls = bhn_sandbox.admin("GET", "calls")["calls"]
+    after_revoke = [call for call in calls if call["at"] > calls_before_revoke[-1]["at"]]
+    assert [(call["endpoint"], call["status"]) for call in after_revoke] == [("place_order", 401), ("token", 401)]
 
 
 @pytest.mark.parametrize(

@@ -16,5 +16,5 @@ def client_for(provider: ProviderSettings, credential: Credential) -> Provider:
         return BhnClient(provider.base_url, provider.identity_url, credential, timeout_s=provider.timeout_s,
                          purchase_order_number=provider.purchase_order_number, wait_time_ms=provider.wait_time_ms,
                          source_configuration=provider.source_configuration,
-                         sandbox_mode=provider.sandbox_mode)  # fmt: skip
+                         sandbox_mode=provider.sandbox_mode, synchronous=provider.synchronous)  # fmt: skip
     raise ValueError(f"no client for provider {provider.name!r}")
