@@ -266,9 +266,9 @@ def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float,
         if misses < NOT_SENT_ALARM:
             logger.warning("order %s: not sent in time (%s); parked again", request_id, not_sent)
         else:
-            logger.error("order %s: not sent in time (%s); parked again. %d in a row in this process: raise "
-                         "GIFTQ_BAMBOO_MARGIN_MS (half of it is the send budget)", request_id, not_sent,
-                         misses)  # fmt: skip
+            setting = f"GIFTQ_{record.provider.upper()}_MARGIN_MS"
+            logger.error("order %s: not sent in time (%s); parked again. %d in a row in this process: raise %s "
+                         "(half of it is the send budget)", request_id, not_sent, misses, setting)  # fmt: skip
         return "not sent"
     except OrderRejected as rejected:
         rt.store.transition(request_id, states.REJECTED, note=rejected.reason, reason=rejected.reason)
