@@ -117,3 +117,24 @@ def test_a_bhn_order_without_a_bhn_credential_is_refused_and_nothing_is_stored(
         intake.submit(order, producer="shop")
     assert refused.value.reason == "NoCredential" and "GIFTQ_BHN_CLIENT_ID" in refused.value.detail
     assert rt.store.get(order["RequestId"]) is None and enqueued == []
+
+
+def test_a_producer_may_charge_only_the_bhn_accounts_the_operator_gave_it(rt: Runtime, enqueued: list[str]) -> None:
+    # Given a producer allowed Bamboo account 555 and BHN account acme-ca only (GIFTQ_PRODUCER_ACCOUNTS)
+    intake = Intake(store=rt.store, catalog_for=rt.catalog, credential_for=rt.credential_for,
+                    sandbox_mode_for=lambda _: True, enqueue=enqueued.append,
+                    producer_accounts={"shop": frozenset({"555", "bhn/acme-ca"})})  # fmt: skip
+    order = {"Provider": "bhn", "RequestId": str(uuid.uuid4()), "Sender": {"Email": "shop@example.com"},
+             "Recipient": {"Email": "friend@example.com"},
+             "Products": [{"ProductId": "egift-usd", "Quantity": 1, "Value": "25", "Currency": "USD"}]}  # fmt: skip
+
+    # When it sends a BHN order naming no account (the credential's default one), and one naming another account
+    for account in (None, "acme-us"):
+        with pytest.raises(OrderRejected) as refused:
+            intake.submit({**order, "RequestId": str(uuid.uuid4())} | ({"AccountId": account} if account else {}),
+                          producer="shop")  # fmt: skip
+
+        # Then each is refused as an account it may not charge, and nothing is enqueued
+        assert refused.value.reason == "AccountNotAllowed"
+        assert f"bhn/{account or 'default'}" in refused.value.detail
+    assert enqueued == []
