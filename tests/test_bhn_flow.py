@@ -79,8 +79,8 @@ def test_tokens_expiring_mid_run_cost_no_order_and_no_extra_create_call(
 def test_a_token_revoked_before_its_expiry_costs_one_refused_create_and_no_order(
     rt: Runtime, producer: Celery, bhn_sandbox: Sandbox, start_workers
 ) -> None:
-    # Given one BHN order fulfilled with a token the worker keeps
-    start_workers(1)
+    # Given one BHN order fulfilled with a token the worker keeps (one process: each process has its own token)
+    start_workers(1, concurrency=1)
     first = a_bhn_order()
     producer.send_task("giftq.submit_order", args=[first])
     assert wait_for(lambda: final_state(rt, first["RequestId"]), timeout_s=30, what="the first order") == "fulfilled"
@@ -101,8 +101,8 @@ def test_a_token_revoked_before_its_expiry_costs_one_refused_create_and_no_order
 def test_a_revoked_bhn_credential_moves_the_order_to_needs_attention_with_a_reason_instead_of_retrying(
     rt: Runtime, producer: Celery, bhn_sandbox: Sandbox, start_workers
 ) -> None:
-    # Given a worker whose catalog of the BHN credential is cached, then the credential revoked at BHN
-    start_workers(1)
+    # Given a worker (one process: it holds the token) whose BHN catalog is cached, then the credential revoked
+    start_workers(1, concurrency=1)
     warm_up = a_bhn_order()
     producer.send_task("giftq.submit_order", args=[warm_up])
     wait_for(lambda: final_state(rt, warm_up["RequestId"]), timeout_s=30, what="the first order")
