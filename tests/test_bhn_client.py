@@ -268,3 +268,21 @@ def test_no_repr_or_exception_text_carries_the_token_or_the_secret(bhn_sandbox, 
         client.place(request())
     texts += [str(refused.value), repr(refused.value)]
     assert not [text for text in texts if token in text or SECRET in text]
+
+
+@pytest.mark.parametrize("kind", ["error_500_before_commit", "connection_reset", "ok_200_not_json"])
+def test_each_fault_on_get_is_an_unknown_outcome(bhn_sandbox, client, kind):
+    placed = request()
+    client.place(placed)
+    bhn_sandbox.admin("POST", "faults", json={"kind": kind, "endpoint": "get_order", "count": 1})
+    with pytest.raises(UnknownOutcome):
+        client.get(placed.request_id)
+
+
+def test_a_read_lagging_the_write_is_order_not_found_then_the_order(bhn_sandbox, client):
+    placed = request()
+    client.place(placed)
+    bhn_sandbox.admin("POST", "faults", json={"kind": "order_not_found", "endpoint": "get_order", "count": 1})
+    with pytest.raises(OrderNotFound):
+        client.get(placed.request_id)
+    assert client.get(placed.request_id).request_id == placed.request_id
