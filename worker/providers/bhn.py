@@ -89,6 +89,7 @@ class BhnClient:
         sandbox_mode: bool = True,
         token_refresh_margin_s: float = DEFAULT_REFRESH_MARGIN_S,
         headers: BhnHeaders | None = None,
+        default_sender_id: str = DEFAULT_SENDER_ID,
     ):
         self.credential = credential.key  # giftq's name for it (bhn:<client id>): catalog cache, logs
         self._client_id = credential.client_id
@@ -102,6 +103,7 @@ class BhnClient:
         self._account_currency = account_currency
         self._sandbox_mode = sandbox_mode
         self._headers = headers or BhnHeaders()
+        self._sender = {"external_id": default_sender_id}
         self._session = http.session()
         self._session.headers["Accept"] = "application/json"
         self._token = ClientCredentialsToken(
@@ -220,7 +222,7 @@ class BhnClient:
         body = {
             "external_id": request.request_id,
             "purchase_order_number": request.purchase_order_number or self._po,
-            "sender": person_json(request.sender) if request.sender else {"external_id": DEFAULT_SENDER_ID},
+            "sender": person_json(request.sender) if request.sender else self._sender,
             "order_items": items,
         }
         if request.account_id not in (None, "", "default"):
