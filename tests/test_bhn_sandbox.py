@@ -133,6 +133,8 @@ def test_a_create_order_breaking_a_rule_is_refused_with_its_code_and_charges_not
 def test_a_request_breaking_several_rules_gets_every_code(bhn_api):
     body = order_body(egift_line(quantity=0), locale="xx", sender={})
     assert {"orderItems.quantity.invalid", "locale.invalid", "sender.invalid"} <= set(codes(bhn_api.create(body)))
+    body = order_body(external_id="x" * 37) | {"order_items": []}
+    assert {"externalId.tooLong", "orderItems.required"} <= set(codes(bhn_api.create(body)))
 
 
 def test_a_sender_may_be_a_name_with_an_address_and_a_physical_line_needs_no_recipient_email(bhn_api):

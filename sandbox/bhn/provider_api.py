@@ -7,6 +7,7 @@ scheduled fault act, do what the provider does, and answer in the provider's sha
 
 import json
 import time
+from html import escape
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -71,12 +72,13 @@ def create_order() -> Response:
     sandbox = current_sandbox()
     settings = sandbox.state.settings
     reading = read_key(body, settings)
-    if reading.errors:
-        return answer(call, error_list(400, reading.errors), reading.errors[0]["errorCode"])
-    original = sandbox.state.find_by_key(call.client_id, f"{reading.external_id}:{reading.purchase_order_number}")
-    if original is not None:
-        return answer(call, jsonify(original.as_json(time.time())), "duplicate")
-    read_order(body, request.headers, settings, reading)
+    if not reading.errors:
+        key = f"{reading.external_id}:{reading.purchase_order_number}"
+        original = sandbox.state.find_by_key(call.client_id, key)
+        if original is not None:
+            return answer(call, jsonify(original.as_json(time.time())), "duplicate")
+    if isinstance(body, dict):
+        read_order(body, request.headers, settings, reading)
     if reading.errors:
         return answer(call, error_list(400, reading.errors), reading.errors[0]["errorCode"])
     order, created = sandbox.state.create(call.client_id, reading, request.host_url.rstrip("/"))
@@ -145,7 +147,7 @@ def egift_page(page_token: str) -> Response | tuple[str, int]:
     if found is None:
         return "<html><body>No such e-gift.</body></html>", 404
     order, line = found
-    html = (f"<html><body><h1>{line.line.product.name}</h1><p>{line.line.quantity} x {line.line.amount:.2f} "
+    html = (f"<html><body><h1>{escape(line.line.product.name)}</h1><p>{line.line.quantity} x {line.line.amount:.2f} "
             f"{line.line.currency}</p><p>Card SANDBOX-{line.egift_token[:8].upper()}, PIN 0000</p>"
             f"<p>Order {order.order_id}</p></body></html>")  # fmt: skip
     return Response(html, mimetype="text/html")
