@@ -302,3 +302,20 @@ def test_a_final_order_is_announced_to_the_webhook_with_the_secret_and_no_card_d
     headers, body = bhn_webhook_receiver.received[0]
     assert body == {"id": created["id"], "external_id": "hooked", "status": "COMPLETED"}
     assert headers["X-BHN-Webhook-Secret"] == "bhn-webhook-secret"
+
+
+def test_the_command_line_refuses_a_setting_out_of_range():
+    from sandbox.cli import main
+
+    with pytest.raises(SystemExit, match="reject_probability"):
+        main(["bhn", "--port", "0", "--reject-probability", "2"])
+
+
+def test_the_command_line_takes_every_setting_as_an_option():
+    from sandbox.bhn.settings import Settings
+    from sandbox.cli import build_parser
+
+    args = build_parser().parse_args(["bhn", "--port", "0", "--token-lifetime-s", "2", "--webhook-url", "http://h/x",
+                                      "--synchronous-header", "X-Sync"])  # fmt: skip
+    assert (args.token_lifetime_s, args.webhook_url, args.synchronous_header) == (2, "http://h/x", "X-Sync")
+    assert {name for name in Settings.__dataclass_fields__} <= set(vars(args))
