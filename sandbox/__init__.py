@@ -1,4 +1,5 @@
 """Provider simulators for giftq: real HTTP servers that speak each provider's API strictly.
 
-Start one with ``python -m sandbox bamboo --port 8080``; see ``sandbox/README.md``.
+Start one with ``python -m sandbox bamboo --port 8080`` or ``python -m sandbox bhn --port 8081``; see
+``sandbox/README.md``.
 """

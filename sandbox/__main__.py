@@ -1,4 +1,4 @@
-"""``python -m sandbox bamboo --port N``: run a provider sandbox until SIGTERM or SIGINT."""
+"""``python -m sandbox bamboo|bhn --port N``: run a provider sandbox until SIGTERM or SIGINT."""
 
 from sandbox.cli import main
 
