@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from config.settings import Limits
-from tasks.placing import _checkout
+from tasks.placing import _checkout, _WhenSent
 from worker.keys import Keys
 from worker.orders import states
 from worker.runtime import Runtime
@@ -64,8 +64,9 @@ def test_a_request_past_its_send_deadline_gives_back_its_window_entry(
     assert rt.redis.zcard(window) == 1
 
     # When the placing task gets to send only after its deadline
-    outcome = _checkout(rt, "giftq-demo", rt.store.get(request_id), time.monotonic() - 0.001,
-                        started_ms=go.slot_ms + claim.ms)  # fmt: skip
+    record = rt.store.get(request_id)
+    claimed = _WhenSent(rt, "giftq-demo", record, go.slot_ms + claim.ms, time.monotonic() - 0.01, None)
+    outcome = _checkout(rt, "giftq-demo", record, time.monotonic() - 0.001, claimed)
 
     # Then nothing was sent, the product's window holds nothing for it, and the order is parked again
     assert outcome == "not sent"
