@@ -190,3 +190,24 @@ def test_a_bhn_orders_cards_endpoint_answers_its_e_gift_urls_to_its_producer_ove
     (card,) = answer.json()["cards"]
     assert card["egift_url"].startswith(bhn_sandbox.url + "/egift/") and card["quantity"] == 2
     assert card["code"] == card["pin"] == "" and card["product_id"] == order["Products"][0]["ProductId"]
+
+
+def test_an_order_with_its_own_purchase_order_number_is_found_again_after_an_unknown_outcome(
+    rt: Runtime, producer: Celery, bhn_sandbox: Sandbox, start_workers
+) -> None:
+    # Given a create that BHN commits but answers only after giftq's timeout (an unknown outcome), no beat
+    bhn_sandbox.admin("POST", "faults", json={"kind": "timeout_after_commit", "endpoint": "place_order", "count": 1,
+                                              "hold_ms": 3000})  # fmt: skip
+    start_workers(1)
+
+    # When an order naming its producer's own purchase order number is submitted
+    order = {**a_bhn_order(), "PurchaseOrderNumber": "shop-po-77"}
+    producer.send_task("giftq.submit_order", args=[order])
+
+    # Then giftq reads it back by its external_id, finds it, and it ends fulfilled, charged once, under that PO
+    request_id = order["RequestId"]
+    assert wait_for(lambda: final_state(rt, request_id), timeout_s=40, what="a final state") == states.FULFILLED
+    assert bhn_charges(bhn_sandbox, [request_id]) == {request_id: 1}
+    (charge,) = [c for c in bhn_sandbox.admin("GET", "ledger")["charges"] if c["externalId"] == request_id]
+    assert charge["purchaseOrderNumber"] == "shop-po-77"
+    assert "found by Get Order" in [entry.get("note") for entry in rt.store.history(request_id)]

@@ -161,9 +161,16 @@ class BhnClient:
         raise self._unexpected(response)
 
     def get(self, request_id: str, *, purchase_order_number: str | None = None) -> ProviderOrder:
-        """GET /v3/orders?external_id=&purchase_order_number= (the client's default PO unless given), mapped to a
-        ProviderOrder with one Card per order line. An empty list raises OrderNotFound."""
-        params = {"external_id": request_id, "purchase_order_number": purchase_order_number or self._po}
+        """GET /v3/orders?external_id= (and purchase_order_number, if given), mapped to a ProviderOrder with one Card
+        per order line. An empty list raises OrderNotFound.
+
+        giftq reads its orders back by external_id alone: an order may carry its producer's own purchase order
+        number, and giftq sends one PO for one external_id (its RequestId), so the credential has at most one order
+        of that external_id. Two of them mean someone else used it: a ProviderError, never a guess.
+        """
+        params = {"external_id": request_id}
+        if purchase_order_number:
+            params["purchase_order_number"] = purchase_order_number
         response = self._call("GET", ORDERS_PATH, params=params)
         if response.status_code != 200:
             raise self._unexpected(response)
@@ -172,6 +179,8 @@ class BhnClient:
             raise ProviderError(f"BHN list orders for {request_id} has an unexpected shape")
         if not orders:
             raise OrderNotFound(f"BHN does not know order {request_id}", status=200)
+        if len(orders) > 1:
+            raise ProviderError(f"BHN has {len(orders)} orders of external_id {request_id} (other purchase orders)")
         return parse_order(request_id, orders[0])
 
     def accounts(self) -> tuple[Account, ...]:
