@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (GiftqError, SettingsError) as error:
-        Console(stderr=True).print(f"[red]error:[/] {error}")
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {error}")
         return 1
 
 
@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", help="serve the producers' HTTP API (gunicorn)")
     api.add_argument("--bind", help="host:port to listen on (default GIFTQ_API_BIND)")
     api.set_defaults(handler=_api)
+
+    flower = commands.add_parser("flower", help="serve Flower, basic auth on every page (GIFTQ_FLOWER_BASIC_AUTH)")
+    flower.set_defaults(handler=_flower)
 
     apikey = commands.add_parser("apikey", help="make an API key for a producer; prints the key and its entry")
     apikey.add_argument("producer", help="the producer's name (letters, digits, '_', '.', '-')")
@@ -188,6 +191,16 @@ def _api(args: argparse.Namespace) -> int:
     from config.settings import load_settings
 
     serve(load_settings(), bind=args.bind)
+    return 0
+
+
+def _flower(_: argparse.Namespace) -> int:
+    """Flower over giftq's Celery app; refuses to start open unless GIFTQ_FLOWER_UNAUTHENTICATED=true (loopback)."""
+    from config.flower import load_flower_settings
+    from worker.celery import app
+    from worker.cli.flower import serve_flower
+
+    serve_flower(app, load_flower_settings())
     return 0
 
 
