@@ -34,8 +34,11 @@ class FlowerSettings:
     read_only: bool  # Flower's read-only mode: no worker control, no task sent from Flower
 
 
-def load_flower_settings() -> FlowerSettings:
-    """Read GIFTQ_FLOWER_* from the process environment; SettingsError when Flower would be open by accident."""
+def load_flower_settings(*, bind: str | None = None) -> FlowerSettings:
+    """Read GIFTQ_FLOWER_* from the process environment; SettingsError when Flower would be open by accident.
+
+    `bind` (host:port, `giftq flower --bind`) replaces GIFTQ_FLOWER_BIND, as a container's command sets its address.
+    """
     foreign = [name for name in FOREIGN_AUTH_VARIABLES if os.environ.get(name)]
     if foreign:
         raise SettingsError(
@@ -45,7 +48,7 @@ def load_flower_settings() -> FlowerSettings:
     env = Env(expand_vars=False)
     try:
         with env.prefixed("GIFTQ_FLOWER_"):
-            host, port = _bind(env.str("BIND", "127.0.0.1:5555"))
+            host, port = _bind(bind or env.str("BIND", "127.0.0.1:5555"))
             entries = tuple(entry.strip() for entry in env.list("BASIC_AUTH", []) if entry.strip())
             unauthenticated = env.bool("UNAUTHENTICATED", False)
             read_only = env.bool("READ_ONLY", True)
@@ -73,7 +76,7 @@ def load_flower_settings() -> FlowerSettings:
 def _bind(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SettingsError(f"GIFTQ_FLOWER_BIND is host:port, not {value!r}")
+        raise SettingsError(f"GIFTQ_FLOWER_BIND (or --bind) is host:port, not {value!r}")
     return host.strip("[]"), int(port)
 
 

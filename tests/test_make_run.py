@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -21,6 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+import yaml
 
 from tests.conftest import DEMO_CLIENT
 from tests.waiting import wait_for
@@ -110,6 +112,7 @@ def test_make_run_serves_an_order_to_fulfilled_and_ctrl_c_stops_every_process(
             )
 
         assert wait_for(state, timeout_s=60, what="the order's final state", every_s=0.2) == "fulfilled"
+        check_compose_health_checks_against(settings, tmp_path)
     finally:
         started = started or _children(make)
         if make.poll() is None:
@@ -124,6 +127,37 @@ def test_make_run_serves_an_order_to_fulfilled_and_ctrl_c_stops_every_process(
     stopped = dict(re.findall(r"^\S+ system\s+\| (\w+)\.\d+ stopped \(rc=(-?\d+)\)", log, re.M))
     assert stopped == dict.fromkeys(PROCFILE_PROCESSES, "0"), log[-3000:]
     assert "Traceback" not in log, log[-3000:]
+
+
+def check_compose_health_checks_against(settings: dict[str, str], tmp_path: Path) -> None:
+    """Each giftq service's health check of docker-compose.yml, run against the Procfile's processes of this run.
+
+    Only the addresses differ (the container's fixed ports, the beat schedule's path); a worker's check names a
+    host with no worker and must fail, so the checks are shown able to fail.
+    """
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    environ = {**os.environ, **settings, "PATH": f"{Path(sys.executable).parent}:{BARE_PATH}"}
+    environ["HOSTNAME"] = socket.gethostname()  # as in a container: celery's %h is the host name
+
+    substitutions = {
+        "$$": "$",  # compose's escape of a literal $
+        "127.0.0.1:8000": settings["GIFTQ_API_BIND"],
+        "127.0.0.1:5555": settings["GIFTQ_FLOWER_BIND"],
+        "/tmp/giftq-celerybeat-schedule": settings["GIFTQ_BEAT_SCHEDULE"],
+    }
+
+    def run(service: str, **extra: str) -> subprocess.CompletedProcess:
+        kind, *test = services[service]["healthcheck"]["test"]
+        for container_value, here in substitutions.items():
+            test = [part.replace(container_value, here) for part in test]
+        command = ["sh", "-c", test[0]] if kind == "CMD-SHELL" else test
+        return subprocess.run(command, env={**environ, **extra}, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=60)  # fmt: skip
+
+    for service in ("api", "worker", "notify", "beat", "flower"):
+        done = run(service)
+        assert done.returncode == 0, (service, done.stdout, done.stderr)
+    assert run("worker", HOSTNAME="no-such-host").returncode != 0
 
 
 def _answers(url: str, make: subprocess.Popen) -> bool:

@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     api.set_defaults(handler=_api)
 
     flower = commands.add_parser("flower", help="serve Flower, basic auth on every page (GIFTQ_FLOWER_BASIC_AUTH)")
+    flower.add_argument("--bind", help="host:port to listen on (default GIFTQ_FLOWER_BIND)")
     flower.set_defaults(handler=_flower)
 
     apikey = commands.add_parser("apikey", help="make an API key for a producer; prints the key and its entry")
@@ -194,13 +195,13 @@ def _api(args: argparse.Namespace) -> int:
     return 0
 
 
-def _flower(_: argparse.Namespace) -> int:
+def _flower(args: argparse.Namespace) -> int:
     """Flower over giftq's Celery app; refuses to start open unless GIFTQ_FLOWER_UNAUTHENTICATED=true (loopback)."""
     from config.flower import load_flower_settings
     from worker.celery import app
     from worker.cli.flower import serve_flower
 
-    serve_flower(app, load_flower_settings())
+    serve_flower(app, load_flower_settings(bind=args.bind))
     return 0
 
 
