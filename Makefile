@@ -22,10 +22,11 @@ demo: $(STAMP)
 	$(BIN)/giftq demo
 
 # honcho reads ENV_FILE into every process's environment; the virtualenv's bin comes first on PATH, so the
-# Procfile's bare `giftq` and `celery` are this checkout's. Ctrl-C (or SIGTERM) stops every process.
+# Procfile's bare `giftq` and `celery` are this checkout's; GIFTQ_ENV_FILE tells a `giftq` command the same file
+# (it reads ./.env otherwise). Ctrl-C (or SIGTERM) stops every process.
 run: $(STAMP)
 	@test -f "$(ENV_FILE)" || { echo "no $(ENV_FILE): cp .env.example .env, then fill in the keys and credentials" >&2; exit 1; }
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --procfile "$(PROCFILE)" --env "$(ENV_FILE)" --app-root "$(CURDIR)"
+	PATH="$(CURDIR)/$(BIN):$$PATH" GIFTQ_ENV_FILE="$(abspath $(ENV_FILE))" $(BIN)/honcho start --procfile "$(PROCFILE)" --env "$(ENV_FILE)" --app-root "$(CURDIR)"
 
 dev:
 	$(MAKE) run PROCFILE=Procfile.dev
