@@ -1,4 +1,4 @@
-"""`make run` starts the Procfile as the README says, on a PATH without giftq, and Ctrl-C stops every process.
+"""`make run` and `make dev` start the Procfile and Procfile.dev on a PATH without giftq; Ctrl-C stops them all.
 
 The test starts a private redis-server and the Bamboo sandbox, writes an env file pointing at them (free ports for
 the API and Flower, an API key made by `giftq apikey` as the README shows), runs `make run ENV_FILE=...`, submits
@@ -47,17 +47,23 @@ def api_key_from_the_cli() -> tuple[str, str]:
     return key, entry
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    """A private Redis and sandbox, and an env file for them: yields (the env file, its settings)."""
+@pytest.fixture(params=["run", "dev"])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path, dict[str, str]]]:
+    """A private Redis, a sandbox and an env file for them: yields (the make target, the env file, its settings).
+
+    `make run` gets a sandbox the test starts; `make dev` starts its own (Procfile.dev), on a port the file names.
+    """
+    target = request.param
     with RedisServer() as redis_server:
-        sandbox = Sandbox(tmp_path / "sandbox.log", fulfil_delay_ms=300)
+        sandbox = Sandbox(tmp_path / "sandbox.log", fulfil_delay_ms=300) if target == "run" else None
+        sandbox_port = sandbox.port if sandbox else free_port()
         try:
             key, entry = api_key_from_the_cli()
             settings = {
                 "GIFTQ_REDIS_URL": redis_server.url,
                 "GIFTQ_FERNET_KEYS": new_key(),
-                "GIFTQ_BAMBOO_BASE_URL": sandbox.url,
+                "GIFTQ_BAMBOO_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
+                "SANDBOX_PORT": str(sandbox_port),
                 **DEMO_CLIENT,
                 "GIFTQ_API_KEYS": entry,
                 "GIFTQ_API_BIND": f"127.0.0.1:{free_port()}",
@@ -70,21 +76,22 @@ def stack(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
             }
             env_file = tmp_path / "giftq.env"
             env_file.write_text("".join(f"{name}={value}\n" for name, value in settings.items()))
-            yield env_file, {**settings, "KEY": key}
+            yield target, env_file, {**settings, "KEY": key}
         finally:
-            sandbox.stop()
+            if sandbox:
+                sandbox.stop()
 
 
 def test_make_run_serves_an_order_to_fulfilled_and_ctrl_c_stops_every_process(
-    stack: tuple[Path, dict[str, str]], tmp_path: Path
+    stack: tuple[str, Path, dict[str, str]], tmp_path: Path
 ) -> None:
-    env_file, settings = stack
+    target, env_file, settings = stack
     assert shutil.which("giftq", path=BARE_PATH) is None and shutil.which("celery", path=BARE_PATH) is None
     environ = {name: value for name, value in os.environ.items() if not name.startswith(("GIFTQ_", "VIRTUAL_ENV"))}
     environ.update(PATH=BARE_PATH, PYTHONUNBUFFERED="1")
     log_path = tmp_path / "make-run.log"
     with open(log_path, "wb") as log:
-        make = subprocess.Popen(["make", "--no-print-directory", "run", f"ENV_FILE={env_file}"], cwd=ROOT, env=environ,
+        make = subprocess.Popen(["make", "--no-print-directory", target, f"ENV_FILE={env_file}"], cwd=ROOT, env=environ,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     started: list[psutil.Process] = []
     try:
@@ -112,7 +119,8 @@ def test_make_run_serves_an_order_to_fulfilled_and_ctrl_c_stops_every_process(
             )
 
         assert wait_for(state, timeout_s=60, what="the order's final state", every_s=0.2) == "fulfilled"
-        check_compose_health_checks_against(settings, tmp_path)
+        if target == "run":
+            check_compose_health_checks_against(settings, tmp_path)
     finally:
         started = started or _children(make)
         if make.poll() is None:
@@ -125,7 +133,8 @@ def test_make_run_serves_an_order_to_fulfilled_and_ctrl_c_stops_every_process(
     assert not alive, f"still running after Ctrl-C: {[p.pid for p in alive]}\n{log[-3000:]}"
     # Each program itself got the SIGTERM (the Procfile `exec`s it) and shut down cleanly: exit status 0, not killed.
     stopped = dict(re.findall(r"^\S+ system\s+\| (\w+)\.\d+ stopped \(rc=(-?\d+)\)", log, re.M))
-    assert stopped == dict.fromkeys(PROCFILE_PROCESSES, "0"), log[-3000:]
+    expected = PROCFILE_PROCESSES | ({"sandbox"} if target == "dev" else set())
+    assert stopped == dict.fromkeys(expected, "0"), log[-3000:]
     assert "Traceback" not in log, log[-3000:]
 
 
