@@ -72,11 +72,20 @@ def test_the_schema_check_refuses_a_compose_file_that_breaks_the_specification(t
     assert done.returncode == 1
 
 
-def test_hadolint_finds_nothing_above_info_in_the_dockerfile() -> None:
-    done = subprocess.run([BIN / "hadolint", "--format", "json", "--no-fail", ROOT / "Dockerfile"],
+def hadolint_findings_above_info(dockerfile: Path) -> list[dict]:
+    done = subprocess.run([BIN / "hadolint", "--format", "json", "--no-fail", dockerfile],
                           capture_output=True, text=True, check=True)  # fmt: skip
-    findings = [found for found in json.loads(done.stdout) if found["level"] not in ("info", "style")]
-    assert findings == []
+    return [found for found in json.loads(done.stdout) if found["level"] not in ("info", "style")]
+
+
+def test_hadolint_finds_nothing_above_info_in_the_dockerfile() -> None:
+    assert hadolint_findings_above_info(ROOT / "Dockerfile") == []
+
+
+def test_hadolint_would_flag_an_unpinned_base_and_an_unpinned_pip_install(tmp_path: Path) -> None:
+    careless = tmp_path / "Dockerfile"
+    careless.write_text("FROM python:latest\nRUN pip install flask\n")
+    assert {found["code"] for found in hadolint_findings_above_info(careless)} >= {"DL3007", "DL3013"}
 
 
 def test_the_image_is_pinned_installs_the_constraints_apart_and_runs_as_no_root() -> None:
