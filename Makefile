@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo run dev test lint format bench clean
+
+# `make run`: the Procfile's processes with the settings of ENV_FILE; `make dev` adds the Bamboo sandbox.
+ENV_FILE ?= .env
+PROCFILE ?= Procfile
 
 install: $(STAMP)
 
@@ -16,6 +20,16 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/giftq demo
+
+# honcho reads ENV_FILE into every process's environment; the virtualenv's bin comes first on PATH, so the
+# Procfile's bare `giftq` and `celery` are this checkout's; GIFTQ_ENV_FILE tells a `giftq` command the same file
+# (it reads ./.env otherwise). Ctrl-C (or SIGTERM) stops every process.
+run: $(STAMP)
+	@test -f "$(ENV_FILE)" || { echo "no $(ENV_FILE): cp .env.example .env, then fill in the keys and credentials" >&2; exit 1; }
+	PATH="$(CURDIR)/$(BIN):$$PATH" GIFTQ_ENV_FILE="$(abspath $(ENV_FILE))" $(BIN)/honcho start --procfile "$(PROCFILE)" --env "$(ENV_FILE)" --app-root "$(CURDIR)"
+
+dev:
+	$(MAKE) run PROCFILE=Procfile.dev
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -24,6 +24,9 @@ from worker.runtime import Runtime, build_runtime
 
 pytest_plugins = ["tests.sandbox_fixtures", "tests.api_fixtures", "tests.fault_fixtures", "tests.bhn_fixtures"]
 
+# No `giftq` command of the tests reads a developer's .env (config/dotenv.py): its Redis is not the tests' own.
+os.environ["GIFTQ_ENV_FILE"] = ""
+
 DEMO_CLIENT = {"GIFTQ_BAMBOO_CLIENT_ID": "giftq-demo", "GIFTQ_BAMBOO_CLIENT_SECRET": "demo-secret"}
 # The sandbox's second credential (account 655): its rate windows are its own, apart from the demo client's.
 SECOND_CLIENT = {"GIFTQ_BAMBOO_CLIENT_ID": "giftq-demo-2", "GIFTQ_BAMBOO_CLIENT_SECRET": "demo-secret-2"}
@@ -91,6 +94,7 @@ def environment_for(
     """A giftq process's environment on a key prefix: a sandbox client, a new card key, the test API keys."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("GIFTQ_")}
     env.update(
+        GIFTQ_ENV_FILE="",
         GIFTQ_REDIS_URL=redis_url,
         GIFTQ_KEY_PREFIX=key_prefix,
         GIFTQ_BROKER_KEY_PREFIX=f"{key_prefix}:broker:",

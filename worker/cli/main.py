@@ -7,10 +7,14 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+import redis
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from config.settings import SettingsError
+from config.dotenv import read_env_file
+from config.settings import SettingsError, load_settings
+from worker.cli.preflight import check_redis, describe
 from worker.errors import GiftqError, OrderRejected
 
 EXIT_USAGE = 2
@@ -30,9 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
+        if args.command != "demo":  # the demo sets up everything it uses, and reads no deployment's settings
+            read_env_file()
+        if getattr(args, "uses_redis", False):
+            check_redis(load_settings())
         return args.handler(args)
     except (GiftqError, SettingsError) as error:
-        Console(stderr=True).print(f"[red]error:[/] {error}")
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {escape(str(error))}")
+        return 1
+    except redis.RedisError as error:  # Redis went away after the command's first look
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] Redis failed: {escape(describe(error))}")
         return 1
 
 
@@ -52,11 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--value", help="face value in the product's currency")
     submit.add_argument("--request-id", help="RequestId (a GUID; a new one if omitted)")
     submit.add_argument("--producer", default="", help="the producer to record on the order (default none)")
-    submit.set_defaults(handler=_submit)
+    submit.set_defaults(uses_redis=True, handler=_submit)
 
     status = commands.add_parser("status", help="show an order's state and history (never its cards)")
     status.add_argument("request_id")
-    status.set_defaults(handler=_status)
+    status.set_defaults(uses_redis=True, handler=_status)
 
     keygen = commands.add_parser("keygen", help="print a new key for GIFTQ_FERNET_KEYS")
     keygen.set_defaults(handler=_keygen)
@@ -64,11 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="card-encryption keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     rotate = keys_commands.add_parser("rotate", help="re-encrypt every stored card token under the newest key")
-    rotate.set_defaults(handler=_rotate_keys)
+    rotate.set_defaults(uses_redis=True, handler=_rotate_keys)
 
     api = commands.add_parser("api", help="serve the producers' HTTP API (gunicorn)")
     api.add_argument("--bind", help="host:port to listen on (default GIFTQ_API_BIND)")
-    api.set_defaults(handler=_api)
+    api.set_defaults(uses_redis=True, handler=_api)
+
+    flower = commands.add_parser("flower", help="serve Flower, basic auth on every page (GIFTQ_FLOWER_BASIC_AUTH)")
+    flower.add_argument("--bind", help="host:port to listen on (default GIFTQ_FLOWER_BIND)")
+    flower.set_defaults(uses_redis=True, handler=_flower)
 
     apikey = commands.add_parser("apikey", help="make an API key for a producer; prints the key and its entry")
     apikey.add_argument("producer", help="the producer's name (letters, digits, '_', '.', '-')")
@@ -80,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     store = commands.add_parser("store", help="the order store: resume placing after a store lost data")
     store_commands = store.add_subparsers(dest="store_command", required=True)
     resume = store_commands.add_parser("resume", help="accept the store as it is now (after reconciling by hand)")
-    resume.set_defaults(handler=_resume_store)
+    resume.set_defaults(uses_redis=True, handler=_resume_store)
 
     acl = commands.add_parser("acl", help="write a Redis ACL file: giftq's user and one user per producer")
     acl.add_argument("--out", required=True, help="the ACL file to write (for redis-server --aclfile); mode 0600")
@@ -188,6 +203,16 @@ def _api(args: argparse.Namespace) -> int:
     from config.settings import load_settings
 
     serve(load_settings(), bind=args.bind)
+    return 0
+
+
+def _flower(args: argparse.Namespace) -> int:
+    """Flower over giftq's Celery app; refuses to start open unless GIFTQ_FLOWER_UNAUTHENTICATED=true (loopback)."""
+    from config.flower import load_flower_settings
+    from worker.celery import app
+    from worker.cli.flower import serve_flower
+
+    serve_flower(app, load_flower_settings(bind=args.bind))
     return 0
 
 
