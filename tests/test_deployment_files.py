@@ -43,9 +43,10 @@ def grace_period_s(value: str) -> int:
     return int(parts.group(1) or 0) * 60 + int(parts.group(2) or 0)
 
 
-def test_the_development_procfile_is_the_procfile_and_the_sandbox() -> None:
+def test_the_development_procfile_is_the_procfile_and_the_sandboxes() -> None:
     dev = procfile("Procfile.dev")
     assert dev.pop("sandbox").startswith("giftq sandbox bamboo")
+    assert dev.pop("sandbox-bhn").startswith("giftq sandbox bhn")
     assert dev == procfile() and "sandbox" not in procfile()
 
 
@@ -153,11 +154,14 @@ def test_the_store_redis_is_pinned_durable_never_evicts_and_wants_a_password() -
     assert "/data" in redis["volumes"][0]
 
 
-def test_the_development_file_adds_the_sandbox_and_points_every_giftq_service_at_it() -> None:
+def test_the_development_file_adds_the_sandboxes_and_points_every_giftq_service_at_them() -> None:
     dev = compose("docker-compose.dev.yml")["services"]
-    assert set(dev) == GIFTQ_SERVICES | {"sandbox"}
-    assert dev["sandbox"]["image"] == compose()["services"]["api"]["image"] and "healthcheck" in dev["sandbox"]
+    assert set(dev) == GIFTQ_SERVICES | {"sandbox", "sandbox-bhn"}
+    for sandbox in ("sandbox", "sandbox-bhn"):
+        assert dev[sandbox]["image"] == compose()["services"]["api"]["image"] and "healthcheck" in dev[sandbox]
     for name in GIFTQ_SERVICES:
         assert dev[name]["environment"]["GIFTQ_BAMBOO_BASE_URL"] == "http://sandbox:8080", name
-        assert dev[name]["depends_on"]["sandbox"]["condition"] == "service_healthy", name
+        assert dev[name]["environment"]["GIFTQ_BHN_BASE_URL"] == "http://sandbox-bhn:8090", name
+        for sandbox in ("sandbox", "sandbox-bhn"):
+            assert dev[name]["depends_on"][sandbox]["condition"] == "service_healthy", name
     assert not (ROOT / "docker-compose.override.yml").exists()  # compose would load it by itself, in production too

@@ -64,6 +64,7 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str,
                 "GIFTQ_FERNET_KEYS": new_key(),
                 "GIFTQ_BAMBOO_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
                 "SANDBOX_PORT": str(sandbox_port),
+                "BHN_SANDBOX_PORT": str(free_port()),
                 **DEMO_CLIENT,
                 "GIFTQ_API_KEYS": entry,
                 "GIFTQ_API_BIND": f"127.0.0.1:{free_port()}",
@@ -132,8 +133,8 @@ def test_make_run_serves_an_order_to_fulfilled_and_ctrl_c_stops_every_process(
     log = log_path.read_text(errors="replace")
     assert not alive, f"still running after Ctrl-C: {[p.pid for p in alive]}\n{log[-3000:]}"
     # Each program itself got the SIGTERM (the Procfile `exec`s it) and shut down cleanly: exit status 0, not killed.
-    stopped = dict(re.findall(r"^\S+ system\s+\| (\w+)\.\d+ stopped \(rc=(-?\d+)\)", log, re.M))
-    expected = PROCFILE_PROCESSES | ({"sandbox"} if target == "dev" else set())
+    stopped = dict(re.findall(r"^\S+ system\s+\| ([\w-]+)\.\d+ stopped \(rc=(-?\d+)\)", log, re.M))
+    expected = PROCFILE_PROCESSES | ({"sandbox", "sandbox-bhn"} if target == "dev" else set())
     assert stopped == dict.fromkeys(expected, "0"), log[-3000:]
     assert "Traceback" not in log, log[-3000:]
 
