@@ -104,8 +104,22 @@ def _parser() -> argparse.ArgumentParser:
     acl.add_argument("--host", default="127.0.0.1:6379", help="host:port the URLs printed name (default %(default)s)")
     acl.set_defaults(handler=_acl)
 
+    top = commands.add_parser("top", help="a live view of each credential's schedule and the orders by state")
+    top.add_argument("--once", action="store_true", help="print one frame and exit")
+    top.add_argument("--interval", type=float, default=1.0, help="seconds between frames (default 1)")
+    top.set_defaults(uses_redis=True, handler=_top)
+
     commands.add_parser("sandbox", help="start a provider sandbox: giftq sandbox bamboo|bhn --port N", add_help=False)
     return parser
+
+
+def _top(args: argparse.Namespace) -> int:
+    from worker.celery import runtime
+    from worker.cli.top import run_top
+
+    if args.interval <= 0:
+        raise GiftqError("--interval must be more than 0")
+    return run_top(runtime(), once=args.once, interval_s=args.interval)
 
 
 def _demo(args: argparse.Namespace) -> int:

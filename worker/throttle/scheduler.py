@@ -52,7 +52,7 @@ class Idle:
 
 
 Decision = Go | Wait | Parked | Idle
-__all__ = ["END_TO_START", "START_TO_START", "Limits", "Throttle", "Go", "Wait", "Parked", "Idle"]
+__all__ = ["END_TO_START", "START_TO_START", "Limits", "Throttle", "Go", "Wait", "Parked", "Idle", "ScheduleView"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,18 @@ class Claim:
     outcome: str  # "call" now; "early": come back in `ms`; "late" (past the lease) or "held" (429): park again;
     # "missing": no such slot
     ms: int = 0
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    """What an operator sees of one credential's schedule at `now_ms`: orders parked (in all and per product),
+    slots reserved and not yet claimed, calls started in the last minute, and how long a 429 hold still lasts."""
+
+    parked: int
+    parked_by_product: dict[str, int]
+    reserved: int
+    started_last_minute: int
+    hold_ms: int
 
 
 @dataclass(frozen=True)
@@ -163,6 +175,36 @@ class Throttle:
         args = [limits.get_limit, limits.get_window_ms, limits.margin_ms]
         reserved, value = self._run("reserve_get", credential, now_ms, args)
         return Slot(int(value)) if reserved == 1 else Deferral(int(value))
+
+    def view(self, credential: str, *, now_ms: int) -> ScheduleView:
+        """A read-only look at the credential's schedule (`giftq top`); never changes it. Calls started in the last
+        minute are those its product windows still hold: all of them while the window is a minute or longer
+        (Bamboo's is), fewer on a shorter one."""
+        prefix = self._keys.schedule(credential)
+        products = sorted(p.decode() for p in self._redis.smembers(f"{prefix}:products"))
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hlen(self._keys.parked(credential))
+            pipe.zcard(self._keys.scheduled(credential))
+            pipe.get(f"{prefix}:hold_until")
+            for product in products:
+                pipe.zcard(f"{prefix}:queue:{product}")
+            for product in products + self._windowed_products(prefix):
+                pipe.zrangebyscore(f"{prefix}:window:{product}", now_ms - 60_000, "+inf")
+            parked, reserved, hold_until, *rest = pipe.execute()
+        queued, windows = rest[: len(products)], rest[len(products) :]
+        started = {member for window in windows for member in window}  # "<rid>@<start>": a call, once per product
+        return ScheduleView(
+            parked=int(parked),
+            parked_by_product=dict(zip(products, (int(n) for n in queued), strict=True)),
+            reserved=int(reserved),
+            started_last_minute=len(started),
+            hold_ms=max(0, int(hold_until or 0) - now_ms),
+        )
+
+    def _windowed_products(self, prefix: str) -> list[str]:
+        """The products with a window key (their orders may all be placed: no longer in the parked set)."""
+        cut = len(f"{prefix}:window:")
+        return [key.decode()[cut:] for key in self._redis.scan_iter(match=f"{prefix}:window:*", count=1000)]
 
     def holds(self, credential: str, limits: Limits, request_id: str, *, now_ms: int) -> bool:
         """Whether the schedule holds the order: parked, or owning a slot that its task may still claim.
