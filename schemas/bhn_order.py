@@ -24,7 +24,8 @@ from schemas.order import (
 )
 
 _NO_PRODUCTS = "NoProducts: an order needs at least one product"
-_ID = r"^[A-Za-z0-9_.-]+$"  # BHN ids giftq passes on (products, accounts, purchase orders): no separators
+_ID = r"^[A-Za-z0-9_.-]+\Z"  # BHN ids giftq passes on (products, accounts, purchase orders): no separators
+# (\Z, not $: $ also matches before a trailing newline)
 INVALID_SENDER = "InvalidSender"
 INVALID_RECIPIENT = "InvalidRecipient"
 
@@ -51,7 +52,7 @@ class AddressSchema(_Strict):
     PostalCode = _text(20, INVALID_SENDER, required=True)
     Country = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[A-Z]{2}$", error=f"{INVALID_SENDER}: Country is an ISO 3166 alpha-2 code"),
+        validate=validate.Regexp(r"^[A-Z]{2}\Z", error=f"{INVALID_SENDER}: Country is an ISO 3166 alpha-2 code"),
     )
 
 
@@ -89,7 +90,7 @@ class BhnOrderLineSchema(OrderLineSchema):
     ProductId = _text(64, "InvalidProductIds", required=True, pattern=_ID)
     Currency = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[A-Z]{3}$", error="InvalidCurrency: Currency is an ISO 4217 code"),
+        validate=validate.Regexp(r"^[A-Z]{3}\Z", error="InvalidCurrency: Currency is an ISO 4217 code"),
         error_messages={"required": "InvalidCurrency: every line names its currency"},
     )
 
@@ -103,7 +104,7 @@ class BhnOrderRequestSchema(OrderIdentitySchema):
     AccountId = _text(36, "WrongAccount", pattern=_ID)  # BHN's client account; routes the order to a credential
     PurchaseOrderNumber = _text(64, "InvalidPurchaseOrderNumber", pattern=_ID)
     Locale = fields.String(
-        validate=validate.Regexp(r"^[a-z]{2}_[A-Z]{2}$", error="InvalidLocale: Locale is like en_US"),
+        validate=validate.Regexp(r"^[a-z]{2}_[A-Z]{2}\Z", error="InvalidLocale: Locale is like en_US"),
         metadata={"description": "en_US when absent"},
     )
     Products = fields.List(

@@ -17,6 +17,6 @@ class UnknownProvider(ValueError):
 def provider_of(order: object) -> str:
     """The provider an order names; raises UnknownProvider for anything but a known name."""
     provider = order.get("Provider", BAMBOO) if isinstance(order, dict) else BAMBOO
-    if provider not in ORDER_SCHEMAS:
+    if not isinstance(provider, str) or provider not in ORDER_SCHEMAS:  # a list or object is no name either
         raise UnknownProvider(f"Provider is one of {', '.join(ORDER_SCHEMAS)}")
     return provider

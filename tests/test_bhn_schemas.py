@@ -92,6 +92,14 @@ def test_a_sender_known_by_any_one_of_the_three_ways_is_accepted(sender: dict) -
         ({"AccountId": "x" * 37}, "WrongAccount"),
         ({"Locale": "english"}, "InvalidLocale"),
         ({"Surprise": True}, "InvalidOrder"),
+        ({"PurchaseOrderNumber": "po-1\n"}, "InvalidPurchaseOrderNumber"),  # `$` matched before a trailing newline
+        ({"Products": [line(product_id="egift-usd-25\n")]}, "InvalidProductIds"),
+        ({"Products": [line(currency="USD\n")]}, "InvalidCurrency"),
+        ({"AccountId": "acct\n"}, "WrongAccount"),
+        ({"Locale": "en_US\n"}, "InvalidLocale"),
+        ({"Sender": {"FirstName": "A", "LastName": "B", "Address": ADDRESS | {"Country": "US\n"}}}, "InvalidSender"),
+        ({"Provider": ["bhn"]}, "InvalidProvider"),  # not a name: refused, not a TypeError (a 500 at the API)
+        ({"Provider": {"name": "bhn"}}, "InvalidProvider"),
     ],
 )
 def test_a_bad_bhn_order_is_refused_with_its_reason(overrides: dict, reason: str) -> None:
