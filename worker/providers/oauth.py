@@ -6,6 +6,7 @@ the HTTP status only.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,9 @@ import requests
 
 from worker.errors import ProviderAuthFailed, ProviderError, UnknownOutcome
 
+# RFC 6750's b64token: anything else cannot go in an Authorization header (requests would refuse it with an
+# InvalidHeader whose text holds the whole header, token included)
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 DEFAULT_REFRESH_MARGIN_S = 30.0  # refresh this long before expiry, or a tenth of the lifetime if that is shorter
 
 
@@ -87,13 +91,13 @@ class ClientCredentialsToken:
             )
         try:
             body = response.json()
-            value, lifetime_s = str(body["access_token"]), float(body.get("expires_in") or 0)
+            value, lifetime_s = body["access_token"], float(body.get("expires_in") or 0)
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ProviderError(
                 f"{self._provider} identity endpoint answered {response.status_code} without a token",
                 status=response.status_code,
             ) from None
-        if response.status_code != 200 or not value:
+        if response.status_code != 200 or not isinstance(value, str) or not _BEARER_TOKEN.fullmatch(value):
             raise ProviderError(
                 f"{self._provider} identity endpoint answered {response.status_code} without a token",
                 status=response.status_code,
