@@ -27,6 +27,7 @@ _NO_PRODUCTS = "NoProducts: an order needs at least one product"
 _ID = r"^[A-Za-z0-9_.-]+\Z"  # BHN ids giftq passes on (products, accounts, purchase orders): no separators
 # (\Z, not $: $ also matches before a trailing newline)
 INVALID_SENDER = "InvalidSender"
+DEFAULT_ACCOUNT = "default"  # an order naming no AccountId charges the credential's own account configuration
 INVALID_RECIPIENT = "InvalidRecipient"
 
 
@@ -149,8 +150,16 @@ class BhnOrderRequestSchema(OrderIdentitySchema):
     @validates_schema
     def _every_rule_in_order(self, data: dict, **_: object) -> None:
         if self.catalog is not None:
+            self._check_account(data.get("AccountId", DEFAULT_ACCOUNT))
             self._check_products(data["Products"])
         check_card_count(data["Products"])
+
+    def _check_account(self, account_id: str) -> None:
+        """An account of this credential (its own, "default", or one routed to it), of its environment."""
+        account = self.catalog.accounts.get(account_id)
+        if account is None or not account.active or account.sandbox_mode != self.sandbox_mode:
+            raise ValidationError(f"WrongAccount: account {account_id} is not an account of this credential's "
+                                  "environment", "AccountId")  # fmt: skip
 
     def _check_products(self, lines: list[dict]) -> None:
         """Each product in the catalog, an e-gift, and each face value within its range, in its currency."""

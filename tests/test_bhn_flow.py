@@ -149,6 +149,7 @@ def test_a_revoked_bhn_credential_moves_the_order_to_needs_attention_with_a_reas
         ({"RequestId": "not-a-guid"}, "InvalidRequestId"),
         ({"PurchaseOrderNumber": "po:1"}, "InvalidPurchaseOrderNumber"),
         ({"Locale": "english"}, "InvalidLocale"),
+        ({"AccountId": "someone-elses-account"}, "WrongAccount"),
     ],
 )  # fmt: skip
 def test_a_bhn_order_breaking_a_rule_of_the_page_is_refused_before_any_call(

@@ -15,7 +15,7 @@ from schemas.bhn_order import BhnOrderRequestSchema
 from worker.errors import OrderRejected
 from worker.orders.catalog import CatalogSnapshot
 from worker.orders.intake import canonical
-from worker.providers.base import Product
+from worker.providers.base import Account, Product
 
 CATALOG = CatalogSnapshot(
     products={
@@ -23,7 +23,10 @@ CATALOG = CatalogSnapshot(
         "egift-cad": Product("egift-cad", "E-gift CAD", "CAD", Decimal(10), Decimal(200)),
         "plastic-usd": Product("plastic-usd", "Plastic USD", "USD", Decimal(10), Decimal(100), physical=True),
     },
-    accounts={},
+    accounts={
+        "default": Account("default", "USD", active=True, sandbox_mode=True),
+        "acme-ca": Account("acme-ca", "CAD", active=True, sandbox_mode=True),
+    },
     fetched_ms=0,
 )
 ADDRESS = {"Line1": "1 Main St", "City": "Pleasanton", "PostalCode": "94588", "Country": "US"}
@@ -117,6 +120,7 @@ def test_a_bad_bhn_order_is_refused_with_its_reason(overrides: dict, reason: str
         ({"Products": [line(product_id="egift-cad", value="20", currency="USD")]}, "InvalidCurrency"),
         ({"Products": [line(value="4.99")]}, "InvalidDenomination"),
         ({"Products": [line(value="500.01")]}, "InvalidDenomination"),
+        ({"AccountId": "someone-elses"}, "WrongAccount"),  # not an account routed to this credential
     ],
 )
 def test_a_bad_bhn_order_is_refused_against_the_catalog_with_its_reason(overrides: dict, reason: str) -> None:
@@ -129,3 +133,10 @@ def test_a_bamboo_order_naming_its_provider_is_the_same_order_as_one_that_does_n
     request_id = str(uuid.uuid4())
     plain = {"RequestId": request_id, "AccountId": 555, "Products": [{"ProductId": 1, "Quantity": 1, "Value": 5}]}
     assert canonical({**plain, "Provider": "bamboo"}) == canonical(plain)
+
+
+def test_a_bhn_order_naming_an_account_of_its_credential_or_none_is_accepted_and_live_ones_are_not() -> None:
+    assert canonical(bhn_order(AccountId="acme-ca"), BhnOrderRequestSchema(catalog=CATALOG))["AccountId"] == "acme-ca"
+    assert "AccountId" not in canonical(bhn_order(), BhnOrderRequestSchema(catalog=CATALOG))
+    with pytest.raises(OrderRejected, match="WrongAccount"):  # a sandbox account, for a live credential
+        canonical(bhn_order(), BhnOrderRequestSchema(catalog=CATALOG, sandbox_mode=False))

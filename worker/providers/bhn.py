@@ -286,8 +286,10 @@ class BhnClient:
     ) -> tuple[requests.Response, str]:
         try:
             bearer = self._token.bearer()
-        except UnknownOutcome as error:  # nothing was sent to the API: safe to make again
-            raise NotSent(f"{method} {path}: not sent, no token ({error})") from None
+        except ProviderAuthFailed:
+            raise
+        except (UnknownOutcome, ProviderError) as error:  # no token (an odd answer, ...): nothing was sent to the API
+            raise NotSent(f"{method} {path}: not sent, no token ({type(error).__name__})") from None
         url = self._base_url + path
         all_headers = {**(headers or {}), "Authorization": f"Bearer {bearer}"}
         prepared = self._session.prepare_request(requests.Request(method, url, headers=all_headers, **kwargs))

@@ -43,20 +43,16 @@ def address_json(address: Address) -> dict:
 
 
 def parse_order(request_id: str, body: dict) -> ProviderOrder:
+    """BHN's order as giftq's ProviderOrder: one Card per line. Refused as an unexpected shape (a ProviderError: the
+    order is read again later, never finished on it): another order's external_id, a quantity that is not a
+    whole number, and a COMPLETED line without its e-gift URL (a card that would count as issued, holding
+    nothing)."""
     try:
         order_status = str(body["status"])
         lines = list(body["order_items"])
-        cards = tuple(
-            Card(
-                product_id=str(line["product_id"]),
-                serial_number=str(line["id"]),
-                card_id=str(line["id"]),
-                status=str(line["status"]),
-                egift_url=str(line.get("egift_url") or ""),
-                quantity=int(line["quantity"]),
-            )
-            for line in lines
-        )
+        if body.get("external_id", request_id) != request_id:
+            raise ValueError("another order's external_id")
+        cards = tuple(_card(line) for line in lines)
     except (KeyError, TypeError, ValueError):
         raise ProviderError(f"BHN order {request_id} has an unexpected shape") from None
     status = _status(order_status, [card.status for card in cards])
@@ -64,12 +60,22 @@ def parse_order(request_id: str, body: dict) -> ProviderOrder:
     return ProviderOrder(request_id=request_id, status=status, cards=cards, error=error)
 
 
+def _card(line: dict) -> Card:
+    quantity, status, url = line["quantity"], str(line["status"]), line.get("egift_url") or ""
+    if type(quantity) is not int or quantity < 1:
+        raise ValueError("a line's quantity is a whole number of cards")
+    if status == _COMPLETED and not (isinstance(url, str) and url):
+        raise ValueError("a completed line without its e-gift URL")
+    return Card(product_id=str(line["product_id"]), serial_number=str(line["id"]), card_id=str(line["id"]),
+                status=status, egift_url=str(url), quantity=quantity)  # fmt: skip
+
+
 def _status(order_status: str, line_statuses: list[str]) -> str:
     """NEW/PROCESSING -> in progress; every line COMPLETED -> succeeded; some COMPLETED, others REJECTED or
     CANCELLED -> partially failed; final with none completed -> failed."""
     known = (*_IN_PROGRESS, *_FINAL)
     if order_status not in known or any(status not in known for status in line_statuses):
-        raise ProviderError(f"BHN answered an unknown order status {order_status!r}")
+        raise ProviderError(f"BHN answered an unknown order status {order_status[:40]!r}")
     if order_status in _IN_PROGRESS or any(status in _IN_PROGRESS for status in line_statuses):
         return IN_PROGRESS
     completed = sum(status == _COMPLETED for status in line_statuses)
