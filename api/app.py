@@ -2,8 +2,9 @@
 
 Producers authenticate with `Authorization: Bearer <API key>`; each authenticated request is counted
 against its key's rate limit (api/ratelimit.py), then checked for the scope its endpoint needs. The
-endpoints are in api/orders.py, api/cards.py and api/webhooks.py; every error is JSON
-`{"status", "reason", "message", "request_id"}` (api/errors.py). Served by gunicorn: `giftq api`.
+endpoints are in api/orders.py, api/cards.py and api/webhooks.py, and /metrics behind a token of its own
+(api/metrics.py); every error is JSON `{"status", "reason", "message", "request_id"}` (api/errors.py).
+Served by gunicorn: `giftq api`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from flask_smorest import abort
 from api.apikeys import ApiKeys
 from api.cards import cards_blueprint
 from api.errors import RATE_LIMITED, GiftqApi, install_store_unavailable
+from api.metrics import METRICS_PATH, serve_metrics
 from api.orders import orders_blueprint
 from api.ratelimit import RateLimiter
 from api.swagger import SWAGGER_UI_PATH, swagger_assets_blueprint, swagger_ui_config
@@ -26,7 +28,8 @@ from worker.runtime import Runtime
 
 BEARER = "Bearer "
 # Answered without an API key (a webhook carries its provider's shared secret), as is all of SWAGGER_UI_PATH.
-OPEN_PATHS = ("/health", "/openapi.json", WEBHOOK_PATH, BHN_WEBHOOK_PATH)
+# /metrics takes the operator's metrics token, never a producer's API key.
+OPEN_PATHS = ("/health", "/openapi.json", WEBHOOK_PATH, BHN_WEBHOOK_PATH, METRICS_PATH)
 SCOPE_OF_BLUEPRINT = {"orders": SCOPE_ORDERS, "cards": SCOPE_CARDS}  # what a key needs for each blueprint
 
 
@@ -58,6 +61,7 @@ def create_app(rt: Runtime, intake: Intake, poll_now: Callable[[str], object] | 
     api.register_blueprint(cards_blueprint(rt))
     if poll_now is not None:
         api.register_blueprint(webhooks_blueprint(rt, poll_now))
+    app.add_url_rule(METRICS_PATH, "metrics", lambda: serve_metrics(rt))
     if settings.swagger_ui:
         app.register_blueprint(swagger_assets_blueprint())
     return app

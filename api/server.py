@@ -9,6 +9,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from config.settings import Settings
+from worker import metrics
 from worker.celery import runtime
 from worker.errors import GiftqError
 from worker.runtime import build_runtime
@@ -54,6 +55,7 @@ def serve(settings: Settings, *, bind: str | None = None) -> None:
         raise GiftqError("GIFTQ_API_KEYS is empty: no producer could call the API (`giftq apikey NAME` makes a key)")
     build_runtime(settings).redis.close()  # fails here, in the foreground, if a setting is missing or unsafe
     gunicorn.util.write_error = _write_json_error  # this process and its forked workers only serve the API
+    metrics.clean_dir()  # a new process tree: no counts of the last one's workers
     _Gunicorn(
         {
             "bind": bind or settings.api.bind,
@@ -67,5 +69,6 @@ def serve(settings: Settings, *, bind: str | None = None) -> None:
             # gunicorn's control socket is one path per user ($HOME/.gunicorn/gunicorn.ctl): several API
             # processes on one host would take it from each other, and giftq does not use it.
             "control_socket_disable": True,
+            "child_exit": lambda _server, worker: metrics.mark_process_dead(worker.pid),
         }
     ).run()

@@ -154,6 +154,21 @@ class NotifySettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MetricsSettings:
+    """giftq's Prometheus metrics (worker/metrics.py): where forked processes share them, and where they are served."""
+
+    dir: str = ""  # GIFTQ_METRICS_DIR: the process tree's shared metrics files ("" : each process its own)
+    token: str = field(default="", repr=False)  # bearer token of the API's /metrics ("": /metrics answers 404)
+    worker_port: int = 0  # a worker's own metrics port (0: none)
+    worker_addr: str = "127.0.0.1"  # the address a worker's metrics port listens on
+
+
+def metrics_dir() -> str:
+    """GIFTQ_METRICS_DIR, read before prometheus_client is imported (worker/metrics.py), so before the settings."""
+    return Env(expand_vars=False).str("GIFTQ_METRICS_DIR", "")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything a giftq process needs, read once from the environment."""
 
@@ -184,6 +199,7 @@ class Settings:
     producer_accounts: dict[str, frozenset[str]] | None = None  # producer -> accounts it may charge; None: any
     webhook_poll_interval_s: int = 30  # a provider webhook makes at most one extra Get Order per order this often
     intake_producers: tuple[str, ...] = ()  # producers sending by task name, each to its own intake queue
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     def provider(self, name: str) -> ProviderSettings:
         """The settings of provider `name` (SettingsError for an unknown or unconfigured one)."""
@@ -283,7 +299,23 @@ def _read(env: Env) -> Settings:
             producer_accounts=_producer_accounts(env.list("PRODUCER_ACCOUNTS", [])),
             webhook_poll_interval_s=env.int("WEBHOOK_POLL_INTERVAL_S", 30),
             intake_producers=_intake_producers(env.list("INTAKE_PRODUCERS", [])),
+            metrics=_read_metrics(env),
         )
+
+
+def _read_metrics(env: Env) -> MetricsSettings:
+    metrics = MetricsSettings(
+        dir=env.str("METRICS_DIR", ""),
+        token=env.str("METRICS_TOKEN", ""),
+        worker_port=_bounded(env.int("WORKER_METRICS_PORT", 0), 0, 65535, "GIFTQ_WORKER_METRICS_PORT"),
+        worker_addr=env.str("WORKER_METRICS_ADDR", "127.0.0.1"),
+    )
+    if metrics.worker_port and not metrics.dir:  # the pool's processes would count where no scrape reads
+        raise SettingsError("GIFTQ_WORKER_METRICS_PORT needs GIFTQ_METRICS_DIR (the pool's processes share metrics "
+                            "there)")  # fmt: skip
+    if metrics.token and len(metrics.token) < 16:
+        raise SettingsError("GIFTQ_METRICS_TOKEN must be 16 characters or more")
+    return metrics
 
 
 def _read_notify(env: Env) -> NotifySettings:

@@ -12,6 +12,7 @@ import logging
 from tasks.notify import enqueue_notify
 from tasks.orders import enqueue_poll, finish
 from tasks.placing import follow, place_order, resolve_order
+from worker import metrics
 from worker.celery import app, runtime
 from worker.errors import CatalogUnavailable, ProviderError
 from worker.orders import states
@@ -134,7 +135,8 @@ def _needs_attention(rt: Runtime, now_ms: int) -> int:
         rt.store.touch(request_id, states.NEEDS_ATTENTION, now_ms)
         looked += 1
         try:
-            provider_order = rt.provider(record.credential).get(record.provider_request_id)
+            with metrics.provider_call(metrics.GET_ORDER, record.provider):
+                provider_order = rt.provider(record.credential).get(record.provider_request_id)
         except ProviderError as error:
             logger.warning("reconcile: order %s needs attention; Get Order failed (%s)", request_id, error)
             continue

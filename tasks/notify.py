@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from worker import metrics
 from worker.celery import app, runtime
 from worker.orders.notifications import ABANDONED, DELIVERED
 
@@ -37,6 +38,7 @@ def notify(request_id: str, attempt: int = 0) -> str:
     if not rt.store.begin_step(request_id, f"notify-{attempt}", lease_s=ATTEMPT_LEASE_S):
         return "duplicate delivery"  # another delivery of this attempt runs or ran: one chain of attempts only
     outcome = rt.notifier.deliver(record, attempt)
+    metrics.NOTIFICATIONS.labels(outcome.state).inc()
     rt.store.end_step(request_id, f"notify-{attempt}")
     if outcome.retry_in_s is not None:
         logger.warning("order %s: notification attempt %d failed; again in %.1f s", request_id, attempt + 1,

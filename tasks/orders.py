@@ -11,6 +11,7 @@ import uuid
 
 from celery import Task
 
+from worker import metrics
 from worker.celery import app, runtime
 from worker.errors import ProviderAuthFailed, ProviderError, ProviderRefused, RateLimited
 from worker.orders import states
@@ -56,7 +57,8 @@ def poll_order(self: Task, request_id: str, attempt: int = 0, trigger: str = "")
     if not rt.store.begin_step(request_id, step, lease_s=int(rt.settings.provider(record.provider).timeout_s * 3)):
         return "duplicate delivery"  # another delivery of this poll runs or ran: one chain of polls only
     try:
-        provider_order = rt.provider(record.credential).get(record.provider_request_id)
+        with metrics.provider_call(metrics.GET_ORDER, record.provider):
+            provider_order = rt.provider(record.credential).get(record.provider_request_id)
     except RateLimited as limited:
         raise self.retry(countdown=limited.wait_s, kwargs={"attempt": attempt, "trigger": trigger}) from None
     except ProviderRefused as refused:
@@ -80,7 +82,8 @@ def _after_poll(
         return "not final yet"
     now_ms = rt.now_ms()
     if now_ms - record.updated_ms > rt.settings.poll_deadline_s * 1000:
-        rt.store.transition(record.request_id, states.NEEDS_ATTENTION, note="poll deadline passed")
+        if rt.store.transition(record.request_id, states.NEEDS_ATTENTION, note="poll deadline passed"):
+            metrics.NEEDS_ATTENTION.labels("poll_deadline").inc()
         return states.NEEDS_ATTENTION
     rt.store.touch(record.request_id, states.PLACED, now_ms)
     enqueue_poll(rt, record.request_id, attempt=attempt + 1)
@@ -95,6 +98,8 @@ def needs_attention_after(rt: Runtime, request_id: str, refused: ProviderRefused
     the provider has is finished from Get Order.
     """
     moved = rt.store.transition(request_id, states.NEEDS_ATTENTION, note=refused.reason, reason=refused.reason)
+    if moved:
+        metrics.NEEDS_ATTENTION.labels("refused").inc()
     if isinstance(refused, ProviderAuthFailed):
         fix = f"check credential {refused.client_id!r}: its client id and secret in the settings, its access there"
     else:
@@ -117,6 +122,7 @@ def finish(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder) -> s
     if issued:
         fields["cards"] = rt.cipher.encrypt([card.to_secret_dict() for card in issued], record.cards_context)
     fields["reason"] = "ProviderFailed" if state == states.FAILED else ""  # a needs_attention reason is over
-    rt.store.transition(record.request_id, state, note=fields.get("reason", ""), **fields)
+    if rt.store.transition(record.request_id, state, note=fields.get("reason", ""), **fields):
+        metrics.CARDS_ISSUED.labels(record.provider).inc(summary["cards_issued"])
     logger.info("order %s %s: %d cards issued", record.request_id, state, summary["cards_issued"])
     return state

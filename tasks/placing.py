@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from config.settings import START_TO_START
 from tasks.orders import enqueue_poll, needs_attention_after
+from worker import metrics
 from worker.celery import app, runtime
 from worker.errors import (
     NotSent,
@@ -159,7 +160,10 @@ def _use_claim(
 ) -> str:
     """Place the order if the claim says call; park it again if the slot was given up."""
     if claim.outcome == "call":
+        metrics.SLOTS_USED.labels(credential).inc()
         return _checkout(rt, credential, record, send_by, when_sent) if record else "slot unused"
+    if claim.outcome in ("late", "held"):
+        metrics.SLOTS_GIVEN_UP.labels(credential, claim.outcome).inc()
     if claim.outcome == "late":
         logger.warning("order %s: slot missed by %d ms (past the lease); parked again", request_id, claim.ms)
         _park_again(rt, request_id)
@@ -261,6 +265,7 @@ def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float,
     except NotSent as not_sent:
         product_ids = [line["ProductId"] for line in record.request["Products"]]
         rt.throttle.give_back(credential, request_id, when_sent.started_ms, product_ids)
+        metrics.SLOTS_GIVEN_UP.labels(credential, "not_sent").inc()
         _park_again(rt, request_id)
         misses = _not_sent_in_a_row[credential]
         if misses < NOT_SENT_ALARM:
@@ -278,6 +283,7 @@ def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float,
         logger.warning("order %s: provider asked to wait %g s; credential held, order parked again", request_id,
                        limited.wait_s)  # fmt: skip
         rt.throttle.hold(credential, int(limited.wait_s * 1000))
+        metrics.THROTTLE_HOLDS.labels(credential).inc()
         _park_again(rt, request_id)
         return "rate limited"
     except ProviderRefused as refused:  # a revoked credential, ...: not placed, and no retry would place it
@@ -286,14 +292,15 @@ def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float,
         logger.warning("order %s: unknown outcome (%s); resolving by Get Order", request_id, unknown)
         resolve_order.apply_async(args=[request_id], countdown=RESOLVE_AFTER_S)
         return "unknown outcome"
-    return mark_placed(rt, request_id, note="")
+    return mark_placed(rt, request_id, note="", provider=record.provider)
 
 
 def _send(rt: Runtime, credential: str, record: OrderRecord, send_by: float, when_sent: _WhenSent) -> None:
     """Place Order, counting this process's requests of the credential in a row that were not sent in time."""
     not_sent = False
     try:
-        rt.provider(credential).place(place_request(record), send_by=send_by, on_sent=when_sent)
+        with metrics.provider_call(metrics.PLACE_ORDER, record.provider):
+            rt.provider(credential).place(place_request(record), send_by=send_by, on_sent=when_sent)
     except NotSent:
         not_sent = True
         raise
@@ -301,9 +308,10 @@ def _send(rt: Runtime, credential: str, record: OrderRecord, send_by: float, whe
         _not_sent_in_a_row[credential] = _not_sent_in_a_row[credential] + 1 if not_sent else 0
 
 
-def mark_placed(rt: Runtime, request_id: str, *, note: str) -> str:
+def mark_placed(rt: Runtime, request_id: str, *, note: str, provider: str) -> str:
     """Record that the provider has the order and start polling it."""
-    rt.store.transition(request_id, states.PLACED, note=note)
+    if rt.store.transition(request_id, states.PLACED, note=note):
+        metrics.ORDERS_PLACED.labels(provider).inc()
     enqueue_poll(rt, request_id, attempt=0)
     return states.PLACED
 
@@ -319,7 +327,8 @@ def resolve_order(self: Task, request_id: str) -> str:
     if isinstance(allowed, Deferral):
         raise self.retry(countdown=allowed.wait_ms / 1000)
     try:
-        rt.provider(record.credential).get(record.provider_request_id)
+        with metrics.provider_call(metrics.GET_ORDER, record.provider):
+            rt.provider(record.credential).get(record.provider_request_id)
     except OrderNotFound:
         return _park(rt, record)
     except ProviderRefused as refused:
@@ -327,4 +336,4 @@ def resolve_order(self: Task, request_id: str) -> str:
     except ProviderError as error:
         wait_s = error.wait_s if isinstance(error, RateLimited) else RESOLVE_AFTER_S
         raise self.retry(countdown=wait_s) from None
-    return mark_placed(rt, request_id, note="found by Get Order")
+    return mark_placed(rt, request_id, note="found by Get Order", provider=record.provider)

@@ -8,12 +8,14 @@ runtime never imports the app. A worker checks its settings once at start and re
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from celery import Celery
-from celery.signals import beat_init, worker_init, worker_process_init
+from celery.signals import beat_init, worker_init, worker_process_init, worker_process_shutdown
 
 from config.settings import SettingsError, load_settings
+from worker import metrics
 from worker.delivery import GiftqTask
 from worker.errors import GiftqError
 from worker.redaction import install_redaction
@@ -74,6 +76,29 @@ def _check_settings_before_start(**_: object) -> None:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     logger.info("giftq settings checked: store is durable, card keys and provider credentials present")
+
+
+@worker_init.connect
+def _serve_metrics(**_: object) -> None:
+    """Start the worker's process tree with an empty GIFTQ_METRICS_DIR and, on GIFTQ_WORKER_METRICS_PORT, serve
+    every pool process's metrics from this, the main process (before the pool forks)."""
+    metrics.clean_dir()
+    rt = app.runtime()
+    port, addr = rt.settings.metrics.worker_port, rt.settings.metrics.worker_addr
+    if not port:
+        return
+    try:
+        metrics.serve(port, addr, metrics.registry(rt.metrics_collector()))
+    except OSError as error:
+        logger.critical("giftq cannot serve its metrics on %s:%d: %s", addr, port, error)
+        print(f"error: cannot serve metrics on {addr}:{port}: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    logger.info("giftq metrics served on http://%s:%d/metrics", addr, port)
+
+
+@worker_process_shutdown.connect
+def _forget_metrics_of_a_child(**_: object) -> None:
+    metrics.mark_process_dead(os.getpid())
 
 
 @worker_process_init.connect

@@ -15,6 +15,7 @@ import time
 
 from celery import Task
 
+from worker import metrics
 from worker.redaction import drop_canvas
 
 logger = logging.getLogger(__name__)
@@ -90,5 +91,6 @@ def _too_many_deliveries(task: GiftqTask, args: tuple, kwargs: dict) -> bool:
         body = json.dumps({**letter, "args": None, "kwargs": None, "arguments_sha256": digest}, default=str)
     with rt.redis.pipeline() as pipe:
         pipe.rpush(rt.keys.dead_letters(), body).ltrim(rt.keys.dead_letters(), -DEAD_LETTERS_KEPT, -1).execute()
+    metrics.DEAD_LETTERS.labels(task.name).inc()
     logger.error("task %s[%s] delivered %d times: parked as a dead letter", task.name, task.request.id, count)
     return True

@@ -15,6 +15,7 @@ import redis
 from celery import Celery
 
 from config.settings import Limits, Settings, SettingsError
+from worker import metrics
 from worker.keys import Keys
 from worker.orders.catalog import CatalogCache
 from worker.orders.continuity import Continuity, StoreLost
@@ -72,6 +73,12 @@ class Runtime:
     def credential_for(self, provider: str, account_id: AccountId | None) -> str:
         """The credential (its Credential.key) that places orders of `provider` charging `account_id`."""
         return self.settings.provider(provider).key_for_account(account_id)
+
+    def metrics_collector(self) -> metrics.RedisCollector:
+        """The gauges a scrape reads from Redis: orders by state, parked orders per credential."""
+        return metrics.RedisCollector(
+            self.store.count_by_state, lambda: {key: self.throttle.parked_count(key) for key in self.providers}
+        )
 
     def now_ms(self) -> int:
         """Redis's clock, the one the throttle and the store use."""

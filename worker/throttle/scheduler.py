@@ -216,6 +216,10 @@ class Throttle:
         slot_ms = self._redis.zscore(self._keys.scheduled(credential), request_id)
         return slot_ms is not None and slot_ms + limits.lease_ms >= now_ms
 
+    def parked_count(self, credential: str) -> int:
+        """How many orders are parked in the credential's schedule, waiting for a slot."""
+        return int(self._redis.hlen(self._keys.parked(credential)))
+
     def _schedule(self, credential: str, limits: Limits, token: str, order: list, now_ms: int | None) -> Decision:
         args = [
             limits.spacing_ms, limits.margin_ms, limits.spacing_mode, limits.lease_ms, limits.product_limit,
