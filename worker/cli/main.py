@@ -13,9 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from config.dotenv import read_env_file
-from config.settings import SettingsError, load_settings
+from config.settings import SettingsError, load_log_settings, load_settings
 from worker.cli.preflight import check_redis, describe
 from worker.errors import GiftqError, OrderRejected
+from worker.logs import configure_logging
 
 EXIT_USAGE = 2
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command != "demo":  # the demo sets up everything it uses, and reads no deployment's settings
             read_env_file()
+        configure_logging(load_log_settings())
         if getattr(args, "uses_redis", False):
             check_redis(load_settings())
         return args.handler(args)
