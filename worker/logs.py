@@ -13,11 +13,11 @@ record is written (Celery puts task arguments in `extra`), and the message and t
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import sys
 from datetime import UTC, datetime
+from inspect import signature
 from typing import TextIO
 
 from config.settings import LogSettings
@@ -50,7 +50,7 @@ def _task_context() -> dict[str, str]:
     names = _ARGUMENT_NAMES.get(task.name)
     if names is None:
         try:
-            names = _ARGUMENT_NAMES[task.name] = tuple(inspect.signature(task.run).parameters)
+            names = _ARGUMENT_NAMES[task.name] = tuple(signature(task.run).parameters)
         except (TypeError, ValueError):
             names = _ARGUMENT_NAMES[task.name] = ()
     arguments = {**dict(zip(names, request.args or (), strict=False)), **(request.kwargs or {})}
