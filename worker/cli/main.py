@@ -14,6 +14,7 @@ from rich.table import Table
 
 from config.dotenv import read_env_file
 from config.settings import SettingsError, load_log_settings, load_settings
+from worker.cli.operator import add_commands
 from worker.cli.preflight import check_redis, describe
 from worker.errors import GiftqError, OrderRejected
 from worker.logs import configure_logging
@@ -105,6 +106,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="a producer sending by task name (repeatable; default GIFTQ_INTAKE_PRODUCERS)")  # fmt: skip
     acl.add_argument("--host", default="127.0.0.1:6379", help="host:port the URLs printed name (default %(default)s)")
     acl.set_defaults(handler=_acl)
+
+    add_commands(commands)
+
+    doctor = commands.add_parser("doctor", help="check a deployment: one line per check, OK or PROBLEM")
+    doctor.set_defaults(uses_redis=True, handler=_doctor)
 
     commands.add_parser("sandbox", help="start a provider sandbox: giftq sandbox bamboo|bhn --port N", add_help=False)
     return parser
@@ -216,6 +222,27 @@ def _flower(args: argparse.Namespace) -> int:
 
     serve_flower(app, load_flower_settings(bind=args.bind))
     return 0
+
+
+def _doctor(_: argparse.Namespace) -> int:
+    """Every check of worker/cli/doctor.py, one line each; 1 if any is a problem."""
+    from config import celery as celery_config
+    from worker.cli.doctor import run_checks
+    from worker.runtime import build_runtime
+
+    settings = load_settings()
+    # No start-up refusals: the doctor must reach, and name, a store that is not durable or keys that do not fit.
+    rt = build_runtime(settings, check_store=False, check_keys=False)
+    broker = redis.Redis.from_url(settings.broker_redis_url())
+    kick_s = float(celery_config.beat_schedule["kick-schedules"]["schedule"])
+    checks = run_checks(rt, broker, kick_interval_s=kick_s)
+    broker.close()
+    console = Console(soft_wrap=True)
+    for name, ok, detail in checks:
+        console.print(f"{'[green]OK[/]     ' if ok else '[red]PROBLEM[/]'} {name}: {escape(detail)}")
+    problems = [name for name, ok, _ in checks if not ok]
+    console.print(f"{len(problems)} problems" + (f": {', '.join(problems)}" if problems else ""))
+    return 1 if problems else 0
 
 
 def _resume_store(_: argparse.Namespace) -> int:
