@@ -13,11 +13,12 @@ from unittest import mock
 
 import pytest
 import redis
+import requests
 from celery import Celery
 
 from config.settings import LogSettings, SettingsError, load_log_settings
 from tests.waiting import final_state, wait_for
-from worker.cli.processes import Child, Sandbox
+from worker.cli.processes import ApiServer, Child, Sandbox
 from worker.logs import BEAT_SENDING, configure_logging
 from worker.orders import states
 from worker.runtime import Runtime
@@ -132,3 +133,16 @@ def test_beat_at_info_logs_no_sending_due_task_line(giftq_env: dict[str, str], t
     log = (tmp_path / "beat.log").read_text()
     assert "beat: Starting..." in log
     assert BEAT_SENDING not in log
+
+
+def test_the_api_with_json_logs_writes_only_json_lines_gunicorns_access_lines_too(
+    giftq_env: dict[str, str], tmp_path: Path
+) -> None:
+    api = ApiServer(tmp_path / "api.log", {**giftq_env, "GIFTQ_LOG_FORMAT": "json"})
+    try:
+        assert requests.get(f"{api.url}/health", timeout=10).ok
+    finally:
+        api.stop()
+    lines = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines() if line.strip()]
+    assert any(line["logger"] == "gunicorn.access" and "GET /health" in line["message"] for line in lines)
+    assert any(line["logger"] == "gunicorn.error" and "Booting worker" in line["message"] for line in lines)
