@@ -146,3 +146,10 @@ def test_the_api_with_json_logs_writes_only_json_lines_gunicorns_access_lines_to
     lines = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines() if line.strip()]
     assert any(line["logger"] == "gunicorn.access" and "GET /health" in line["message"] for line in lines)
     assert any(line["logger"] == "gunicorn.error" and "Booting worker" in line["message"] for line in lines)
+
+
+def test_a_text_line_names_the_order_before_its_message(restore_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging(LogSettings(format="text", level="INFO"), stream=stream)
+    logging.getLogger("tasks.placing").info("order placed: 'placed'", extra={"request_id": "r-1"})
+    assert stream.getvalue().rstrip().endswith("tasks.placing [request_id=r-1]: order placed: 'placed'")

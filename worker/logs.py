@@ -24,7 +24,8 @@ from config.settings import LogSettings
 from worker.redaction import install_redaction, redact
 
 CONTEXT_FIELDS = ("request_id", "credential")
-TEXT_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(name)s: %(message)s%(context)s"
+# Celery's own line shape; the order and credential before the message, so a line still ends with what it says
+TEXT_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(name)s%(context)s: %(message)s"
 BEAT_SENDING = "Scheduler: Sending due task"  # celery.beat's line for every task it sends: DEBUG, not INFO
 _ARGUMENT_NAMES: dict[str, tuple[str, ...]] = {}
 
@@ -79,7 +80,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """Celery's own line shape, with the order's and credential's names after the message when known."""
+    """Celery's own line shape, with the order's and credential's names before the message when known."""
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
