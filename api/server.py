@@ -6,12 +6,14 @@ import json
 
 import gunicorn.util
 from flask import Flask
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
-from config.settings import Settings
+from config.settings import Settings, load_log_settings
 from worker import metrics
 from worker.celery import runtime
 from worker.errors import GiftqError
+from worker.logs import configure_logging, formatter_for
 from worker.runtime import build_runtime
 
 TIMEOUT_S = 30  # a request taking longer (one catalog fetch at most) gets its worker restarted
@@ -38,6 +40,18 @@ class _Gunicorn(BaseApplication):
         return create_app(rt, rt.intake(enqueue_place), poll_now)
 
 
+class _GunicornLogger(glogging.Logger):
+    """gunicorn's error and access logs, written as JSON lines too when GIFTQ_LOG_FORMAT=json."""
+
+    def setup(self, cfg: object) -> None:
+        super().setup(cfg)
+        settings = load_log_settings()
+        if settings.format == "json":
+            for log in (self.error_log, self.access_log):
+                for handler in log.handlers:
+                    handler.setFormatter(formatter_for(settings))
+
+
 def _write_json_error(sock: object, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn's own refusals (request line or headers too long, malformed HTTP) as giftq's JSON error.
 
@@ -53,6 +67,8 @@ def serve(settings: Settings, *, bind: str | None = None) -> None:
     """Check the settings once (store durable, keys present), then serve until SIGTERM or SIGINT."""
     if not settings.api.keys:
         raise GiftqError("GIFTQ_API_KEYS is empty: no producer could call the API (`giftq apikey NAME` makes a key)")
+    log_settings = load_log_settings()
+    configure_logging(log_settings)  # giftq's own loggers in every gunicorn worker (forked: inherited)
     build_runtime(settings).redis.close()  # fails here, in the foreground, if a setting is missing or unsafe
     gunicorn.util.write_error = _write_json_error  # this process and its forked workers only serve the API
     metrics.clean_dir()  # a new process tree: no counts of the last one's workers
@@ -65,6 +81,8 @@ def serve(settings: Settings, *, bind: str | None = None) -> None:
             "timeout": TIMEOUT_S,
             "graceful_timeout": GRACEFUL_TIMEOUT_S,
             "accesslog": "-",
+            "logger_class": _GunicornLogger,
+            "loglevel": log_settings.level.lower(),
             "proc_name": "giftq-api",
             # gunicorn's control socket is one path per user ($HOME/.gunicorn/gunicorn.ctl): several API
             # processes on one host would take it from each other, and giftq does not use it.

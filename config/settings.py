@@ -244,6 +244,36 @@ class Settings:
         return url
 
 
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogSettings:
+    """How every giftq process logs: one JSON object a line (for a collector) or text (for a terminal)."""
+
+    format: str = "text"  # GIFTQ_LOG_FORMAT: "text" or "json"
+    level: str = "INFO"  # GIFTQ_LOG_LEVEL: the lowest level written
+
+    def _checked(self) -> LogSettings:
+        if self.level not in LOG_LEVELS:
+            raise SettingsError(f"GIFTQ_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.level!r}")
+        return self
+
+
+def load_log_settings() -> LogSettings:
+    """GIFTQ_LOG_FORMAT and GIFTQ_LOG_LEVEL only, so a process can log why its other settings are wrong."""
+    env = Env(expand_vars=False)
+    try:
+        with env.prefixed("GIFTQ_"):
+            return LogSettings(
+                format=env.str("LOG_FORMAT", "text", validate=OneOf(LOG_FORMATS)).strip(),
+                level=env.str("LOG_LEVEL", "INFO").strip().upper(),
+            )._checked()
+    except (EnvError, ValueError) as error:
+        raise SettingsError(str(error)) from None
+
+
 def load_settings() -> Settings:
     """Read the settings from the process environment."""
     env = Env(expand_vars=False)

@@ -12,12 +12,21 @@ import os
 import sys
 
 from celery import Celery
-from celery.signals import beat_init, worker_init, worker_process_init, worker_process_shutdown
+from celery.signals import (
+    beat_init,
+    celeryd_after_setup,
+    celeryd_init,
+    setup_logging,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+)
 
-from config.settings import SettingsError, load_settings
+from config.settings import SettingsError, load_log_settings, load_settings
 from worker import metrics
 from worker.delivery import GiftqTask
 from worker.errors import GiftqError
+from worker.logs import configure_logging
 from worker.redaction import install_redaction
 from worker.runtime import Runtime, build_runtime
 
@@ -59,6 +68,28 @@ install_redaction()
 def runtime() -> Runtime:
     """This process's runtime (see `GiftqCelery.runtime`)."""
     return app.runtime()
+
+
+@celeryd_init.connect
+@setup_logging.connect
+def _log_as_configured(**_: object) -> None:
+    """Workers and beat log with GIFTQ_LOG_FORMAT and GIFTQ_LOG_LEVEL; a receiver here makes Celery configure none.
+
+    `--loglevel` is ignored: one setting says how every giftq process logs. `celeryd_init` comes first, before
+    the worker warns of anything (e.g. running as root), so that warning is a line of the same format.
+    """
+    try:
+        configure_logging(load_log_settings())
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+@celeryd_after_setup.connect
+def _no_banner_in_json(instance: object, **_: object) -> None:
+    """The worker's start-up banner is text on stdout: with JSON logs every line must be JSON, so it is left out."""
+    if load_log_settings().format == "json":
+        instance.quiet = True
 
 
 @worker_init.connect

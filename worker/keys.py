@@ -68,6 +68,10 @@ class Keys:
         """List of task messages parked after too many deliveries (their arguments are RequestIds only)."""
         return f"{self.prefix}:dead_letters"
 
+    def dead_letter_replay(self, task_id: str) -> str:
+        """Lock (SET NX with a TTL) held while one dead letter is replayed, so two operators never send it twice."""
+        return f"{self.prefix}:dead_letters:replaying:{task_id}"
+
     def reconcile_cursor(self, state: str) -> str:
         """Where reconciliation's walk through one state's index stopped last (a page cursor; absent: the start)."""
         return f"{self.prefix}:reconcile:cursor:{state}"

@@ -13,9 +13,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from config.dotenv import read_env_file
-from config.settings import SettingsError, load_settings
+from config.settings import SettingsError, load_log_settings, load_settings
+from worker.cli.operator import add_commands
 from worker.cli.preflight import check_redis, describe
 from worker.errors import GiftqError, OrderRejected
+from worker.logs import configure_logging
 
 EXIT_USAGE = 2
 
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command != "demo":  # the demo sets up everything it uses, and reads no deployment's settings
             read_env_file()
+        configure_logging(load_log_settings())
         if getattr(args, "uses_redis", False):
             check_redis(load_settings())
         return args.handler(args)
@@ -108,6 +111,11 @@ def _parser() -> argparse.ArgumentParser:
     top.add_argument("--once", action="store_true", help="print one frame and exit")
     top.add_argument("--interval", type=float, default=1.0, help="seconds between frames (default 1)")
     top.set_defaults(uses_redis=True, handler=_top)
+
+    add_commands(commands)
+
+    doctor = commands.add_parser("doctor", help="check a deployment: one line per check, OK or PROBLEM")
+    doctor.set_defaults(uses_redis=True, handler=_doctor)
 
     commands.add_parser("sandbox", help="start a provider sandbox: giftq sandbox bamboo|bhn --port N", add_help=False)
     return parser
@@ -228,6 +236,27 @@ def _flower(args: argparse.Namespace) -> int:
 
     serve_flower(app, load_flower_settings(bind=args.bind))
     return 0
+
+
+def _doctor(_: argparse.Namespace) -> int:
+    """Every check of worker/cli/doctor.py, one line each; 1 if any is a problem."""
+    from config import celery as celery_config
+    from worker.cli.doctor import run_checks
+    from worker.runtime import build_runtime
+
+    settings = load_settings()
+    # No start-up refusals: the doctor must reach, and name, a store that is not durable or keys that do not fit.
+    rt = build_runtime(settings, check_store=False, check_keys=False)
+    broker = redis.Redis.from_url(settings.broker_redis_url())
+    kick_s = float(celery_config.beat_schedule["kick-schedules"]["schedule"])
+    checks = run_checks(rt, broker, kick_interval_s=kick_s)
+    broker.close()
+    console = Console(soft_wrap=True)
+    for name, ok, detail in checks:
+        console.print(f"{'[green]OK[/]     ' if ok else '[red]PROBLEM[/]'} {name}: {escape(detail)}")
+    problems = [name for name, ok, _ in checks if not ok]
+    console.print(f"{len(problems)} problems" + (f": {', '.join(problems)}" if problems else ""))
+    return 1 if problems else 0
 
 
 def _resume_store(_: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from worker.keys import Keys
 from worker.scripts import load_scripts
 
 LUA_DIR = Path(__file__).parent / "lua"
+TICKED_MS = "ticked_ms"  # the marker's field: when beat's tick last advanced it
 
 
 class StoreLost(StoreError):
@@ -52,6 +53,13 @@ class Continuity:
             raise StoreLost(f"placing stopped: {result[1].decode()}; reconcile with the provider, then "
                             "`giftq store resume`")  # fmt: skip
         self._seen_id, self._seen_generation = result[1].decode(), int(result[2])
+        if advance:  # when beat's tick last ran, on Redis's clock: `giftq doctor` tells a beat that stopped
+            seconds, micros = self._redis.time()
+            self._redis.hset(self._key, TICKED_MS, seconds * 1000 + micros // 1000)
+
+    def ticked_ms(self) -> int:
+        """When beat's tick last advanced the marker (Redis clock, ms); 0 if it never did."""
+        return int(self._redis.hget(self._key, TICKED_MS) or 0)
 
     def halted(self) -> str:
         """Why placing stopped, or "" if it did not."""

@@ -1,0 +1,155 @@
+"""Logs: GIFTQ_LOG_FORMAT and GIFTQ_LOG_LEVEL, JSON lines from a real worker, and a beat quiet at INFO."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import sys
+import uuid
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import redis
+import requests
+from celery import Celery
+
+from config.settings import LogSettings, SettingsError, load_log_settings
+from tests.waiting import final_state, wait_for
+from worker.cli.processes import ApiServer, Child, Sandbox
+from worker.logs import BEAT_SENDING, configure_logging
+from worker.orders import states
+from worker.runtime import Runtime
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def log_settings(**environ: str) -> LogSettings:
+    """The log settings of a process whose whole environment is `environ`."""
+    with mock.patch.dict(os.environ, environ, clear=True):
+        return load_log_settings()
+
+
+@pytest.fixture
+def restore_logging():
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers, root.level = handlers, level
+
+
+def test_logs_are_text_at_info_unless_told_otherwise_and_a_wrong_value_is_refused() -> None:
+    assert log_settings() == LogSettings(format="text", level="INFO")
+    assert log_settings(GIFTQ_LOG_FORMAT="json", GIFTQ_LOG_LEVEL="debug") == LogSettings(format="json", level="DEBUG")
+    with pytest.raises(SettingsError, match="GIFTQ_LOG_FORMAT"):
+        log_settings(GIFTQ_LOG_FORMAT="xml")
+    with pytest.raises(SettingsError, match="GIFTQ_LOG_LEVEL"):
+        log_settings(GIFTQ_LOG_LEVEL="loud")
+
+
+def test_a_json_line_has_its_fields_only_with_card_fields_and_tracebacks_masked(restore_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging(LogSettings(format="json", level="INFO"), stream=stream)
+    logger = logging.getLogger("giftq.test")
+    logger.info("order placed, cardCode: 7KQ2-M4ZP", extra={"request_id": "r-1", "credential": "giftq-demo",
+                                                              "data": {"args": "an order"}})  # fmt: skip
+    try:
+        raise ValueError("pin=4821")
+    except ValueError:
+        logger.exception("failed")
+    logger.debug("not written at INFO")
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert set(first) == {"time", "level", "logger", "message", "request_id", "credential"}
+    assert (first["level"], first["logger"], first["request_id"], first["credential"]) == (
+        "INFO", "giftq.test", "r-1", "giftq-demo")  # fmt: skip
+    assert "7KQ2" not in first["message"] and "***" in first["message"]
+    assert "4821" not in second["exc_info"] and "ValueError" in second["exc_info"]
+
+
+def test_beat_sending_lines_are_debug_lines(restore_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging(LogSettings(format="text", level="INFO"), stream=stream)
+    beat = logging.getLogger("celery.beat")
+    beat.info("Scheduler: Sending due task %s (%s)", "kick-schedules", "giftq.kick_schedules")
+    beat.info("beat: Starting...")
+    assert BEAT_SENDING not in stream.getvalue() and "beat: Starting..." in stream.getvalue()
+    configure_logging(LogSettings(format="text", level="DEBUG"), stream=stream)
+    beat.info("Scheduler: Sending due task %s (%s)", "kick-schedules", "giftq.kick_schedules")
+    assert "DEBUG" in stream.getvalue().splitlines()[-1] and BEAT_SENDING in stream.getvalue()
+
+
+def test_a_worker_with_json_logs_writes_only_json_lines_each_order_line_naming_its_order_and_no_card(
+    giftq_env: dict[str, str], start_workers, producer: Celery, rt: Runtime, sandbox: Sandbox
+) -> None:
+    # Given a worker (with beat) logging JSON
+    giftq_env["GIFTQ_LOG_FORMAT"] = "json"
+    (worker,) = start_workers(1, beat=True)
+
+    # When two orders go through it, by task name
+    request_ids = [str(uuid.uuid4()) for _ in range(2)]
+    for request_id in request_ids:
+        order = {"RequestId": request_id, "AccountId": 555,
+                 "Products": [{"ProductId": 100001, "Quantity": 2, "Value": 25}]}  # fmt: skip
+        producer.send_task("giftq.submit_order", args=[order], queue="giftq")
+    for request_id in request_ids:
+        assert wait_for(lambda r=request_id: final_state(rt, r), timeout_s=60, what=f"{request_id} final") == (
+            states.FULFILLED
+        )
+
+    # Then every line of its log is a JSON object with the fields of a giftq line
+    worker.check_alive()
+    lines = [json.loads(line) for line in worker.log_path.read_text().splitlines() if line.strip()]
+    assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    # And each line about an order, from the tasks of that order, carries its request_id
+    for request_id in request_ids:
+        about = [line for line in lines if request_id in line["message"]]
+        assert about, request_id
+        assert all(line.get("request_id") == request_id for line in about), about
+    # And no code or PIN the sandbox issued is in it
+    issued = [sandbox.admin("GET", f"orders/{request_id}")["allCards"] for request_id in request_ids]
+    secrets = {card[field] for cards in issued for card in cards for field in ("cardCode", "pin")}
+    assert len(secrets) == 8
+    text = worker.log_path.read_text()
+    assert [secret for secret in secrets if secret in text] == []
+
+
+def test_beat_at_info_logs_no_sending_due_task_line(giftq_env: dict[str, str], tmp_path: Path) -> None:
+    # Given beat alone at INFO, text logs
+    env = {**giftq_env, "GIFTQ_LOG_LEVEL": "INFO", "GIFTQ_LOG_FORMAT": "text"}
+    command = [sys.executable, "-m", "celery", "-A", "worker", "beat", "--schedule", str(tmp_path / "schedule")]
+    beat = Child("celery beat", command, tmp_path / "beat.log", env=env)
+    client = redis.Redis.from_url(giftq_env["GIFTQ_REDIS_URL"])
+    queue = f"{giftq_env['GIFTQ_BROKER_KEY_PREFIX']}giftq"
+    try:
+        # When it has sent kick-schedules three times (its first at start, then every 5 s: about 10 s)
+        wait_for(lambda: client.llen(queue) >= 3, timeout_s=30, what="three kick-schedules sent by beat", every_s=0.2)
+        beat.check_alive()
+    finally:
+        beat.stop()
+        client.close()
+    # Then its log shows that it started, and not one "Sending due task" line
+    log = (tmp_path / "beat.log").read_text()
+    assert "beat: Starting..." in log
+    assert BEAT_SENDING not in log
+
+
+def test_the_api_with_json_logs_writes_only_json_lines_gunicorns_access_lines_too(
+    giftq_env: dict[str, str], tmp_path: Path
+) -> None:
+    api = ApiServer(tmp_path / "api.log", {**giftq_env, "GIFTQ_LOG_FORMAT": "json"})
+    try:
+        assert requests.get(f"{api.url}/health", timeout=10).ok
+    finally:
+        api.stop()
+    lines = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines() if line.strip()]
+    assert any(line["logger"] == "gunicorn.access" and "GET /health" in line["message"] for line in lines)
+    assert any(line["logger"] == "gunicorn.error" and "Booting worker" in line["message"] for line in lines)
+
+
+def test_a_text_line_names_the_order_before_its_message(restore_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging(LogSettings(format="text", level="INFO"), stream=stream)
+    logging.getLogger("tasks.placing").info("order placed: 'placed'", extra={"request_id": "r-1"})
+    assert stream.getvalue().rstrip().endswith("tasks.placing [request_id=r-1]: order placed: 'placed'")
