@@ -77,16 +77,7 @@ class BambooClient:
         if self._warm:
             return
         self._warm = True
-        url = self._base_url + CHECKOUT_PATH
-        try:
-            pool = self._session.get_adapter(url).poolmanager.connection_from_url(url)
-            connection = pool._get_conn()  # urllib3's own pool: the connection goes back for requests to reuse
-            try:
-                connection.connect()
-            finally:
-                pool._put_conn(connection)
-        except (OSError, ValueError):
-            pass
+        http.open_connection(self._session, self._base_url + CHECKOUT_PATH)
 
     def place(self, request: PlaceRequest, *, send_by: float | None = None, on_sent: SentHook | None = None) -> bool:
         """POST orders/checkout. A timeout, reset or 5xx is an unknown outcome, never a failure.

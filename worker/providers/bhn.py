@@ -126,16 +126,7 @@ class BhnClient:
         if self._warm:
             return
         self._warm = True
-        url = self._base_url + ORDERS_PATH
-        try:
-            pool = self._session.get_adapter(url).poolmanager.connection_from_url(url)
-            connection = pool._get_conn()  # urllib3's own pool: the connection goes back for requests to reuse
-            try:
-                connection.connect()
-            finally:
-                pool._put_conn(connection)
-        except (OSError, ValueError):
-            pass
+        http.open_connection(self._session, self._base_url + ORDERS_PATH)
         try:
             self._token.bearer()
         except ProviderError:

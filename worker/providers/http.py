@@ -45,6 +45,21 @@ def session() -> requests.Session:
     return new
 
 
+def open_connection(session: requests.Session, url: str) -> None:
+    """Open `session`'s pooled connection to `url` now (TCP, and TLS for https), so the first call does not pay for
+    the handshake. The connection goes back to urllib3's pool for requests to reuse; a failure is left to the
+    call to meet."""
+    try:
+        pool = session.get_adapter(url).poolmanager.connection_from_url(url)
+        connection = pool._get_conn()
+        try:
+            connection.connect()
+        finally:
+            pool._put_conn(connection)
+    except (OSError, ValueError):
+        pass
+
+
 def _written() -> None:
     hook = getattr(_pending, "hook", None)
     if hook is None:
