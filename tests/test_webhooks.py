@@ -125,8 +125,10 @@ def test_bhns_webhook_makes_a_placed_bhn_order_final_without_waiting_for_its_pol
                                               "webhook_secret": BHN_WEBHOOK_SECRET})  # fmt: skip
     start_workers(1)
 
-    # When a BHN order is placed (its own first poll is 30 s away)
-    order = a_bhn_order()
+    # When a BHN order is placed (its own first poll is 30 s away). Two cards make it asynchronous at BHN: a
+    # synchronous one is final at once, and its webhook can come before giftq has recorded it placed (then it
+    # polls nothing, and the order waits for its own poll: see the README, "When things go wrong")
+    order = a_bhn_order(quantity=2)
     producer.send_task("giftq.submit_order", args=[order])
 
     # Then BHN's webhook brings it to fulfilled within seconds, through one read of the order
