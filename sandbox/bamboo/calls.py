@@ -50,6 +50,7 @@ def arrive(
         "endpoint": endpoint,
         "request_id": request_id,
         "products": products,
+        "peer": request.remote_addr,
     }
     product_ids = [entry["ProductId"] for entry in products or [] if type(entry.get("ProductId")) is int]
     record, wait = state.arrive(details, client, product_ids)

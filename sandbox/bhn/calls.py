@@ -36,7 +36,7 @@ def arrive(endpoint: str, request_id: str | None = None, products: list[dict] | 
     state = current_sandbox().state
     client_id, problem = state.authenticate(request.headers.get("Authorization"))
     details = {"method": request.method, "path": request.path, "endpoint": endpoint, "request_id": request_id,
-               "products": products}  # fmt: skip
+               "products": products, "peer": request.remote_addr}  # fmt: skip
     record, wait_s = state.arrive(details, client_id)
     call = Call(record, client_id)
     if client_id is None:

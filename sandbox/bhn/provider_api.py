@@ -36,15 +36,20 @@ def token() -> tuple[Response, int] | Response:
     value = state.issue_token(client_id, form.get("client_secret", ""))
     if value is None:
         return _identity_error(401, "invalid_client", "invalid client credentials")
-    record, _ = state.arrive({"method": "POST", "path": request.path, "endpoint": "token"}, client_id)
+    record, _ = state.arrive(_token_call(), client_id)
     state.answered(record, 200)
     lifetime_s = state.settings.token_lifetime_s
     return jsonify({"access_token": value, "expires_in": lifetime_s, "token_type": "Bearer"})
 
 
+def _token_call() -> dict[str, str | None]:
+    """The call log's details of a token request."""
+    return {"method": "POST", "path": request.path, "endpoint": "token", "peer": request.remote_addr}
+
+
 def _identity_error(status: int, error: str, description: str) -> tuple[Response, int]:
     state = current_sandbox().state
-    record, _ = state.arrive({"method": "POST", "path": request.path, "endpoint": "token"}, None)
+    record, _ = state.arrive(_token_call(), None)
     state.answered(record, status, error)
     return jsonify({"error": error, "error_description": description}), status
 

@@ -2,8 +2,9 @@
 ledger, faults, config and reset. Each provider's ``admin_api.py`` adds its own (access, orders, ...) to the
 blueprint this makes.
 
-Answered only to loopback peers (403 otherwise): they show card data and can change the rules. Admin calls are
-not part of the audit.
+Answered only to peers on the sandbox's own machine (403 otherwise): loopback, or the very address the sandbox
+listens on (a connection from it can only come from this machine). They show card data and can change the rules.
+Admin calls are not part of the audit.
 """
 
 from collections.abc import Callable
@@ -21,9 +22,10 @@ def admin_blueprint(name: str, current_sandbox: Callable[[], RunningSandbox], *,
     admin = Blueprint(name, __name__, url_prefix="/_sandbox")
 
     @admin.before_request
-    def only_loopback_peers() -> None:
-        """Refuse admin calls that do not come from the loopback interface."""
-        if not is_loopback(request.remote_addr):
+    def only_local_peers() -> None:
+        """Refuse admin calls that come from another machine."""
+        peer = request.remote_addr
+        if not (is_loopback(peer) or peer == request.environ.get("SERVER_NAME")):
             abort(403)
 
     @admin.get("/health")

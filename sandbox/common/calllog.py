@@ -19,6 +19,7 @@ class CallRecord:
     products: list[dict[str, Any]] | None = None
     status: int | None = None
     reason: str | None = None
+    peer: str | None = None  # the caller's IP address: which host made the call
 
     def as_json(self) -> dict[str, Any]:
         """Return the call as ``GET /_sandbox/calls`` lists it."""

@@ -85,17 +85,18 @@ class Child:
 
 
 class Sandbox(Child):
-    """A provider sandbox (`provider` "bamboo" or "bhn") on a free loopback port, ready when its health endpoint
-    answers."""
+    """A provider sandbox (`provider` "bamboo" or "bhn") on a free port of `host` (loopback unless told), ready when
+    its health endpoint answers."""
 
-    def __init__(self, log_path: Path, *, port: int | None = None, provider: str = "bamboo", **options: object):
+    def __init__(self, log_path: Path, *, port: int | None = None, provider: str = "bamboo", host: str = "127.0.0.1",
+                 **options: object):  # fmt: skip
         if provider not in ("bamboo", "bhn"):
             raise ValueError(f"no sandbox for provider {provider!r}")
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.provider = provider
         flags = [_flag(name, value) for name, value in options.items() if value is not False]
-        command = [sys.executable, "-m", "sandbox", provider, "--port", str(self.port), *flags]
+        command = [sys.executable, "-m", "sandbox", provider, "--host", host, "--port", str(self.port), *flags]
         super().__init__(f"{provider} sandbox", command, log_path)
         self.wait_ready(f"{self.url}/_sandbox/health")
 
@@ -121,13 +122,15 @@ def start_worker(
     beat: bool = False,
     queues: Sequence[str] = (),
     exclude_queues: Sequence[str] = (),
+    run_in: Sequence[str] = (),
 ) -> Child:
     """A real `celery -A worker worker` process with the given environment; with `beat`, it runs beat too.
 
     It consumes every queue of config/celery.py, or only `queues` (`-Q`), or all but `exclude_queues` (`-X`):
     e.g. one worker with `exclude_queues=["giftq.notify"]` and one with `queues=["giftq.notify"]`, as the Procfile.
+    `run_in` is a command it runs under, as another host (`ip netns exec NAMESPACE`, which becomes the worker).
     """
-    command = [
+    command = [*run_in,
         sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
         "--concurrency", str(concurrency), "--hostname", f"{name}-{os.getpid()}@%h", "--without-mingle",
         "--without-gossip",

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -52,9 +53,14 @@ class RedisServer:
     Use as a context manager, or call `start()` and `stop()`.
     """
 
-    def __init__(self, port: int | None = None, binary: str | None = None, *, password: str | None = None):
-        """`password`: the default (admin) user's, so that only those given a user of their own get in (ACLs)."""
+    def __init__(
+        self, port: int | None = None, binary: str | None = None, *, password: str | None = None,
+        also_on: Sequence[str] = (),
+    ):  # fmt: skip
+        """`password`: the default (admin) user's, so that only those given a user of their own get in (ACLs).
+        `also_on`: addresses it listens on besides loopback (other hosts' way in; see `url_at`)."""
         self.password = password
+        self.also_on = tuple(also_on)
         self.port = port or free_port()
         self.binary = binary or find_redis_server()
         self.directory: Path | None = None
@@ -64,9 +70,12 @@ class RedisServer:
     @property
     def url(self) -> str:
         """The admin URL (the default user)."""
-        return (
-            f"redis://:{self.password}@127.0.0.1:{self.port}/0" if self.password else f"redis://127.0.0.1:{self.port}/0"
-        )
+        return self.url_at("127.0.0.1")
+
+    def url_at(self, address: str) -> str:
+        """The admin URL through `address` (loopback, or one of `also_on`)."""
+        credentials = f":{self.password}@" if self.password else ""
+        return f"redis://{credentials}{address}:{self.port}/0"
 
     def user_url(self, name: str, password: str) -> str:
         """The URL of an ACL user."""
@@ -87,7 +96,7 @@ class RedisServer:
             self._tmp = tempfile.TemporaryDirectory(prefix="giftq-redis-")
             self.directory = Path(self._tmp.name)
         command = [
-            self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.directory),
+            self.binary, "--bind", "127.0.0.1", *self.also_on, "--port", str(self.port), "--dir", str(self.directory),
             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
             "--maxmemory-policy", "noeviction", "--logfile", "redis.log",
         ]  # fmt: skip
