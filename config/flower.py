@@ -20,7 +20,7 @@ from config.settings import SettingsError
 MIN_PASSWORD_CHARS = 12  # a shorter Flower password is refused at start
 # Flower's own variables that would open it, or say who may look, beside giftq's one setting.
 FOREIGN_AUTH_VARIABLES = ("FLOWER_BASIC_AUTH", "FLOWER_AUTH", "FLOWER_AUTH_PROVIDER", "FLOWER_UNAUTHENTICATED_API")
-_USER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_USER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}\Z")
 
 
 @dataclass(frozen=True, kw_only=True)

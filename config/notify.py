@@ -13,9 +13,9 @@ import re
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-CELERY_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")  # a task or queue name, as the order schema accepts it
-_PRODUCER = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_HOST_NAME = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$")
+CELERY_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}\Z")  # a task or queue name, as the order schema accepts it
+_PRODUCER = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
+_HOST_NAME = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\Z")
 # giftq's tasks and Celery's built-in ones: a notification must never run them.
 RESERVED_TASK_PREFIXES = ("giftq.", "celery.")
 # giftq's queues, Celery's default and event queues, kombu's own keys on a Redis broker.

@@ -486,7 +486,7 @@ def _int_at_least(env: Env, name: str, default: int, *, minimum: int) -> int:
     return value
 
 
-_API_KEY_ENTRY = re.compile(r"^([A-Za-z0-9_.-]{1,64}):([0-9a-f]{64})(?::([a-z]+(?:\+[a-z]+)*))?$")
+_API_KEY_ENTRY = re.compile(r"^([A-Za-z0-9_.-]{1,64}):([0-9a-f]{64})(?::([a-z]+(?:\+[a-z]+)*))?\Z")
 
 
 def _api_keys(entries: list[str]) -> tuple[tuple[str, str, tuple[str, ...]], ...]:

@@ -78,6 +78,8 @@ def test_an_idempotency_key_gives_the_same_request_id_for_the_same_producer_only
         ({"Products": [line(value="1e30")]}, "InvalidDenomination"),
         ({"AccountId": "555"}, "InvalidOrder"),
         ({"Surprise": True}, "InvalidOrder"),
+        ({"Notify": {"Task": "shop.order_done\n", "Queue": "shop"}}, "InvalidNotify"),  # `$` would let it through
+        ({"Notify": {"Task": "shop.order_done", "Queue": "shop\n"}}, "InvalidNotify"),
     ],
 )
 def test_a_bad_order_is_refused_with_its_reason(overrides: dict, reason: str) -> None:

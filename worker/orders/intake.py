@@ -42,7 +42,7 @@ ORDER_ALREADY_EXISTS = "OrderAlreadyExists"
 INVALID_PRODUCER = "InvalidProducer"
 ACCOUNT_NOT_ALLOWED = "AccountNotAllowed"  # the operator did not let this producer charge this account
 NO_CREDENTIAL = "NoCredential"  # no credential of the order's provider is configured
-_PRODUCER_NAME = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")  # no ':', so "<producer>:<key>" reads one way only
+_PRODUCER_NAME = re.compile(r"^[A-Za-z0-9_.-]{0,64}\Z")  # no ':', so "<producer>:<key>" reads one way only
 
 T = TypeVar("T")
 
