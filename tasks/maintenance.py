@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from tasks.notify import enqueue_notify
-from tasks.orders import enqueue_poll, finish
+from tasks.orders import enqueue_poll, finish, reserve_get
 from tasks.placing import follow, place_order, resolve_order
 from worker import metrics
 from worker.celery import app, runtime
@@ -129,14 +129,14 @@ def _needs_attention(rt: Runtime, now_ms: int) -> int:
     looked = 0
     for request_id in rt.store.request_ids(states.NEEDS_ATTENTION, ATTENTION_BATCH, before_ms=before_ms):
         record = rt.store.get(request_id)
-        if record is None or isinstance(rt.throttle.reserve_get(record.credential, rt.limits(record.credential)),
-                                        Deferral):  # fmt: skip
+        allowed = reserve_get(rt, record.credential) if record is not None else None
+        if allowed is None or isinstance(allowed, Deferral):
             break
         rt.store.touch(request_id, states.NEEDS_ATTENTION, now_ms)
         looked += 1
         try:
             with metrics.provider_call(metrics.GET_ORDER, record.provider):
-                provider_order = rt.provider(record.credential).get(record.provider_request_id)
+                provider_order = rt.provider(record.credential).get(record.provider_request_id, on_sent=allowed)
         except ProviderError as error:
             logger.warning("reconcile: order %s needs attention; Get Order failed (%s)", request_id, error)
             continue

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 import uuid
 
 from celery import Task
+from redis.exceptions import RedisError
 
 from worker import metrics
 from worker.celery import app, runtime
@@ -18,11 +21,41 @@ from worker.orders import states
 from worker.orders.store import OrderRecord
 from worker.providers.base import FAILED, PARTIALLY_FAILED, ProviderOrder
 from worker.runtime import Runtime
-from worker.throttle.scheduler import Deferral
+from worker.throttle.scheduler import Deferral, Slot
 
 logger = logging.getLogger(__name__)
 
 FINAL_STATE_OF = {FAILED: states.FAILED, PARTIALLY_FAILED: states.PARTIALLY_FULFILLED}
+LATE_SEND_NOTED_MS = 2  # a request written later than this after its claim moves the call's start (a Redis call)
+
+
+def reserve_get(rt: Runtime, credential: str) -> Deferral | WhenGetSent:
+    """Reserve a Get Order call of the credential: a Deferral, or the hook to hand the provider's `get` as
+    `on_sent`, which keeps the limit's log true to when the request really left."""
+    reserved_at = time.monotonic()
+    limits = rt.limits(credential)
+    allowed = rt.throttle.reserve_get(credential, limits)
+    return allowed if isinstance(allowed, Deferral) else WhenGetSent(rt, credential, allowed, reserved_at)
+
+
+class WhenGetSent:
+    """What a reserved Get Order does the moment its request has been written (worker/providers/http.py): if it
+    left more than LATE_SEND_NOTED_MS after its reservation, its entry in the credential's Get Order log moves to
+    when it left, so a window of the provider's limit never counts it earlier than the provider does."""
+
+    def __init__(self, rt: Runtime, credential: str, slot: Slot, reserved_at: float):
+        self._rt, self._credential, self._slot, self._reserved_at = rt, credential, slot, reserved_at
+
+    def __call__(self, sent_at: float) -> None:
+        late_ms = math.ceil((sent_at - self._reserved_at) * 1000)  # from before the reservation: never too early
+        if late_ms <= LATE_SEND_NOTED_MS:
+            return
+        try:
+            limits = self._rt.limits(self._credential)
+            self._rt.throttle.note_get_sent(self._credential, limits, self._slot, self._slot.at_ms + late_ms)
+        except RedisError as error:
+            logger.warning("Get Order of %s sent %d ms after its reservation, not noted (%s)", self._credential,
+                           late_ms, type(error).__name__)  # fmt: skip
 
 
 def enqueue_place(request_id: str) -> None:
@@ -50,7 +83,7 @@ def poll_order(self: Task, request_id: str, attempt: int = 0, trigger: str = "")
         return record.state if record else "missing"
     if record.state == states.NEEDS_ATTENTION and not trigger:
         return record.state  # past its deadline: only reconciliation and webhooks look at it now
-    allowed = rt.throttle.reserve_get(record.credential, rt.limits(record.credential))
+    allowed = reserve_get(rt, record.credential)
     if isinstance(allowed, Deferral):
         raise self.retry(countdown=allowed.wait_ms / 1000, kwargs={"attempt": attempt, "trigger": trigger})
     step = f"poll-{attempt}-{self.request.retries}{trigger}"
@@ -58,7 +91,7 @@ def poll_order(self: Task, request_id: str, attempt: int = 0, trigger: str = "")
         return "duplicate delivery"  # another delivery of this poll runs or ran: one chain of polls only
     try:
         with metrics.provider_call(metrics.GET_ORDER, record.provider):
-            provider_order = rt.provider(record.credential).get(record.provider_request_id)
+            provider_order = rt.provider(record.credential).get(record.provider_request_id, on_sent=allowed)
     except RateLimited as limited:
         raise self.retry(countdown=limited.wait_s, kwargs={"attempt": attempt, "trigger": trigger}) from None
     except ProviderRefused as refused:

@@ -22,7 +22,7 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from config.settings import START_TO_START
-from tasks.orders import enqueue_poll, needs_attention_after
+from tasks.orders import LATE_SEND_NOTED_MS, enqueue_poll, needs_attention_after, reserve_get
 from worker import metrics
 from worker.celery import app, runtime
 from worker.errors import (
@@ -44,7 +44,6 @@ from worker.throttle.scheduler import Claim, Decision, Deferral, Go, Wait
 logger = logging.getLogger(__name__)
 
 RESOLVE_AFTER_S = 2.0  # wait before resolving an unknown outcome by Get Order
-LATE_SEND_NOTED_MS = 2  # a request written later than this after its claim moves the call's start (a Redis call)
 NOT_SENT_ALARM = 3  # requests of a credential not sent in time in a row, in one process: the margin is too small
 _not_sent_in_a_row: Counter[str] = Counter()
 
@@ -323,12 +322,12 @@ def resolve_order(self: Task, request_id: str) -> str:
     record = rt.store.get(request_id)
     if record is None or record.state != states.SUBMITTING:
         return record.state if record else "missing"
-    allowed = rt.throttle.reserve_get(record.credential, rt.limits(record.credential))
+    allowed = reserve_get(rt, record.credential)
     if isinstance(allowed, Deferral):
         raise self.retry(countdown=allowed.wait_ms / 1000)
     try:
         with metrics.provider_call(metrics.GET_ORDER, record.provider):
-            rt.provider(record.credential).get(record.provider_request_id)
+            rt.provider(record.credential).get(record.provider_request_id, on_sent=allowed)
     except OrderNotFound:
         return _park(rt, record)
     except ProviderRefused as refused:

@@ -133,6 +133,26 @@ def test_a_place_order_says_when_its_request_left_before_its_answer_comes(sandbo
     assert before <= written[0] <= answered - 0.7
 
 
+def test_a_get_order_says_when_its_request_left_before_its_answer_comes(sandbox_now: Sandbox) -> None:
+    # Given an order the sandbox has, and a sandbox that answers the next Get Order 800 ms after it arrives
+    credential = Credential(client_id="giftq-demo", client_secret="demo-secret", limits=Limits())
+    client = BambooClient(sandbox_now.url, credential, timeout_s=5)
+    request = PlaceRequest(str(uuid.uuid4()), 555, (OrderLine(100001, 1, Decimal(25)),))
+    assert client.place(request) is True
+    sandbox_now.admin("POST", "faults", json={"kind": "slow_response", "endpoint": "get_order", "count": 1,
+                                              "delay_ms": 800})  # fmt: skip
+
+    # When giftq's client asks Get Order for it, noting when the request was written
+    written: list[float] = []
+    before = time.monotonic()
+    assert client.get(request.request_id, on_sent=written.append).request_id == request.request_id
+    answered = time.monotonic()
+
+    # Then it was told once, as soon as the request left (the Get Order window's log counts the call from there)
+    assert len(written) == 1
+    assert before <= written[0] <= answered - 0.7
+
+
 def test_a_worker_killed_between_calling_and_recording_leaves_the_order_to_be_resolved(
     case: ProviderCase, fault_env: dict, rt: Runtime, producer: Celery, start_workers
 ) -> None:

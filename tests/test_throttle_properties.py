@@ -19,10 +19,10 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.judge import PLACE_ORDER, SPACING, Call, Rules, judge
+from sandbox.judge import GET_ORDER, PLACE_ORDER, SPACING, Call, Rules, judge
 from tests.throttle_history import CREDENTIAL, History
 from worker.keys import Keys
-from worker.throttle.scheduler import END_TO_START, START_TO_START, Go, Limits, Parked, Throttle
+from worker.throttle.scheduler import END_TO_START, START_TO_START, Deferral, Go, Limits, Parked, Slot, Throttle
 
 PRODUCTS = (101, 102, 103, 104)
 START_MS = 1_000_000
@@ -199,3 +199,26 @@ def test_a_request_written_late_after_its_claim_moves_the_next_slot_to_when_it_l
     report = judge(arrivals, promised_rules(limits))
     assert report.ok, report.describe()
     assert second.slot_ms == now + 40 + 105
+
+
+def test_a_get_order_written_late_after_its_reservation_keeps_its_window_from_when_it_left(
+    lua_client: redis.Redis,
+) -> None:
+    # Given a credential's Get Order window full (3 per 1,000 ms, margin 5 ms), its first call reserved at the start
+    limits, throttle, now = small_limits(START_TO_START), new_throttle(lua_client), START_MS
+    first = throttle.reserve_get(CREDENTIAL, limits, now_ms=now)
+    assert isinstance(first, Slot) and first.entry
+    for offset in (100, 200):
+        assert isinstance(throttle.reserve_get(CREDENTIAL, limits, now_ms=now + offset), Slot)
+
+    # When the first call's request left 40 ms after its reservation (its process was descheduled), as noted
+    assert throttle.note_get_sent(CREDENTIAL, limits, first, now + 40, now_ms=now + 40)
+
+    # Then the fourth call waits for the window counted from when the first left, not from its reservation
+    early = throttle.reserve_get(CREDENTIAL, limits, now_ms=now + 1005 + 10)
+    assert early == Deferral(30)
+    fourth = throttle.reserve_get(CREDENTIAL, limits, now_ms=now + 1045)
+    assert isinstance(fourth, Slot)
+    gets = [Call(CREDENTIAL, GET_ORDER, at, seq=i) for i, at in enumerate((now + 40, now + 100, now + 200, now + 1045))]
+    report = judge(gets, promised_rules(limits))
+    assert report.ok, report.describe()

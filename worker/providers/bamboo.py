@@ -104,9 +104,10 @@ class BambooClient:
             raise OrderRejected(reason or "BadRequest", request_id=request.request_id)
         raise self._unexpected(response)
 
-    def get(self, request_id: str) -> ProviderOrder:
-        """GET orders/{requestId}, mapped to a ProviderOrder."""
-        response = self._call("GET", ORDER_PATH.format(request_id=request_id))
+    def get(self, request_id: str, *, on_sent: SentHook | None = None) -> ProviderOrder:
+        """GET orders/{requestId}, mapped to a ProviderOrder; `on_sent` is called once the request has been
+        written."""
+        response = self._call("GET", ORDER_PATH.format(request_id=request_id), on_sent=on_sent)
         if response.status_code == 200:
             return _parse_order(request_id, _json(response))
         if response.status_code == 400 and _reason(response) == "OrderNotFound":

@@ -161,8 +161,11 @@ class Provider(Protocol):
         ProviderAuthFailed for a refused credential) or ProviderError.
         """
 
-    def get(self, request_id: str) -> ProviderOrder:
-        """The provider's view of the order. Raises OrderNotFound, RateLimited, ProviderRefused or ProviderError."""
+    def get(self, request_id: str, *, on_sent: Callable[[float], None] | None = None) -> ProviderOrder:
+        """The provider's view of the order. Raises OrderNotFound, RateLimited, ProviderRefused or ProviderError.
+
+        `on_sent(time.monotonic())` is called once the request has been written, before its answer is read.
+        """
 
     def warm(self) -> None:
         """Open the connection to the provider ahead of the first Place Order (once; best effort, never raises)."""

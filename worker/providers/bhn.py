@@ -151,18 +151,20 @@ class BhnClient:
             raise UnknownOutcome(f"BHN answered {response.status_code} to create order", status=response.status_code)
         raise self._unexpected(response)
 
-    def get(self, request_id: str, *, purchase_order_number: str | None = None) -> ProviderOrder:
+    def get(self, request_id: str, *, purchase_order_number: str | None = None,
+            on_sent: SentHook | None = None) -> ProviderOrder:  # fmt: skip
         """GET /v3/orders?external_id= (and purchase_order_number, if given), mapped to a ProviderOrder with one Card
         per order line. An empty list raises OrderNotFound.
 
         giftq reads its orders back by external_id alone: an order may carry its producer's own purchase order
         number, and giftq sends one PO for one external_id (its RequestId), so the credential has at most one order
         of that external_id. Two of them mean someone else used it: a ProviderError, never a guess.
+        `on_sent` is called once the first request has been written.
         """
         params = {"external_id": request_id}
         if purchase_order_number:
             params["purchase_order_number"] = purchase_order_number
-        response = self._call("GET", ORDERS_PATH, params=params)
+        response = self._call("GET", ORDERS_PATH, params=params, on_sent=on_sent)
         if response.status_code != 200:
             raise self._unexpected(response)
         orders = json_body(response).get("orders")

@@ -11,7 +11,7 @@ script (worker/throttle/lua/); times are Redis's clock unless a test passes `now
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -78,9 +78,10 @@ class ScheduleView:
 
 @dataclass(frozen=True)
 class Slot:
-    """A reserved Get Order call: call now."""
+    """A reserved Get Order call: call now. `entry` names it in the credential's Get Order log (`note_get_sent`)."""
 
     at_ms: int
+    entry: str = field(default="", compare=False)  # a name, not part of what the reservation says
 
 
 @dataclass(frozen=True)
@@ -173,8 +174,15 @@ class Throttle:
     def reserve_get(self, credential: str, limits: Limits, *, now_ms: int | None = None) -> Slot | Deferral:
         """Reserve one Get Order call under the credential's limit, or say how long to wait."""
         args = [limits.get_limit, limits.get_window_ms, limits.margin_ms]
-        reserved, value = self._run("reserve_get", credential, now_ms, args)
-        return Slot(int(value)) if reserved == 1 else Deferral(int(value))
+        reserved, value, *entry = self._run("reserve_get", credential, now_ms, args)
+        return Slot(int(value), _text(entry[0])) if reserved == 1 else Deferral(int(value))
+
+    def note_get_sent(self, credential: str, limits: Limits, slot: Slot, sent_ms: int, *,
+                      now_ms: int | None = None) -> bool:  # fmt: skip
+        """A reserved Get Order whose request left at `sent_ms`, after `slot.at_ms`: the window counts the call from
+        there. False if the log no longer holds it."""
+        args = [slot.entry, sent_ms, limits.get_window_ms + limits.margin_ms]
+        return int(self._run("note_get_sent", credential, now_ms, args)) == 1
 
     def view(self, credential: str, *, now_ms: int) -> ScheduleView:
         """A read-only look at the credential's schedule (`giftq top`); never changes it. Calls started in the last

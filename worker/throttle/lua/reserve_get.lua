@@ -6,8 +6,8 @@ KEYS[1]  key prefix of the credential (see schedule_next.lua)
 ARGV[1]  now in ms, or "" to use Redis TIME
 ARGV[2]  limit (count)   ARGV[3]  window_ms   ARGV[4]  margin_ms (widens the window)
 
-Returns {1, now_ms}   reserved: call now
-        {0, wait_ms}  the window is full: ask again after wait_ms
+Returns {1, now_ms, entry}  reserved: call now; `entry` names the call in the log (see note_get_sent.lua)
+        {0, wait_ms}         the window is full: ask again after wait_ms
 ]]
 local p = KEYS[1]
 local now = now_ms(ARGV[1])
@@ -20,6 +20,7 @@ if count >= limit then
   return {0, tonumber(oldest[2]) + window - now}
 end
 local seq = redis.call("INCR", p .. ":get_seq")
-redis.call("ZADD", log, now, now .. "-" .. seq)
+local entry = now .. "-" .. seq
+redis.call("ZADD", log, now, entry)
 redis.call("PEXPIRE", log, window)
-return {1, now}
+return {1, now, entry}
