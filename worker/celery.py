@@ -107,6 +107,9 @@ def _check_settings_before_start(**_: object) -> None:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     logger.info("giftq settings checked: store is durable, card keys and provider credentials present")
+    indexed = app.runtime().store.index_by_provider()
+    if indexed:
+        logger.info("giftq indexed %d orders stored before the per-provider state indexes", indexed)
 
 
 @worker_init.connect
