@@ -25,6 +25,8 @@ from worker.runtime import Runtime
 
 pytestmark = pytest.mark.timeout(120)
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def log_settings(**environ: str) -> LogSettings:
     """The log settings of a process whose whole environment is `environ`."""
@@ -133,6 +135,32 @@ def test_beat_at_info_logs_no_sending_due_task_line(giftq_env: dict[str, str], t
     log = (tmp_path / "beat.log").read_text()
     assert "beat: Starting..." in log
     assert BEAT_SENDING not in log
+
+
+def test_beat_as_the_procfile_runs_it_writes_only_json_lines_with_json_logs(
+    giftq_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given beat started by the Procfile's own line, through sh as honcho starts it, with JSON logs
+    line = dict(entry.split(": ", 1) for entry in (ROOT / "Procfile").read_text().splitlines())["beat"]
+    env = {**giftq_env, "GIFTQ_LOG_FORMAT": "json", "GIFTQ_BEAT_SCHEDULE": str(tmp_path / "schedule"),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
+    beat = Child("celery beat", ["sh", "-c", line], tmp_path / "beat.log", env=env)
+    client = redis.Redis.from_url(giftq_env["GIFTQ_REDIS_URL"])
+    queue = f"{giftq_env['GIFTQ_BROKER_KEY_PREFIX']}giftq"
+    try:
+        # When it has started and sent its first kick-schedules, and is then stopped
+        wait_for(lambda: client.llen(queue) >= 1, timeout_s=30, what="kick-schedules sent by beat", every_s=0.2)
+        beat.check_alive()
+    finally:
+        beat.stop()
+        client.close()
+
+    # Then every line it wrote, on stdout or stderr, is a JSON object of a giftq line; no banner among them
+    lines = (tmp_path / "beat.log").read_text().splitlines()
+    assert lines
+    for text in lines:
+        assert set(json.loads(text)) >= {"time", "level", "logger", "message"}, text
+    assert any(json.loads(text)["message"] == "beat: Starting..." for text in lines)
 
 
 def test_the_api_with_json_logs_writes_only_json_lines_gunicorns_access_lines_too(

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from functools import cached_property
 
 from celery import Celery
+from celery.apps.beat import Beat
 from celery.signals import (
     beat_init,
     celeryd_after_setup,
@@ -33,11 +35,30 @@ from worker.runtime import Runtime, build_runtime
 logger = logging.getLogger(__name__)
 
 
+class GiftqBeat(Beat):
+    """`celery beat`'s service, without its text banner on stdout when logs are JSON (every line must be JSON).
+
+    Beat prints the banner before any logging is set up and sends no signal first, so it is decided here.
+    """
+
+    def __init__(self, *args: object, quiet: bool = False, **kwargs: object):
+        try:
+            quiet = quiet or load_log_settings().format == "json"
+        except SettingsError:  # said in one line once beat sets up its logging (`_log_as_configured`)
+            pass
+        super().__init__(*args, quiet=quiet, **kwargs)
+
+
 class GiftqCelery(Celery):
     """Celery, plus this process's runtime: built on first use, built again in each forked pool process."""
 
     _runtime: Runtime | None = None
     _store_seen: tuple[str, int] = ("", 0)  # the store's marker as this process (or its parent) saw it
+
+    @cached_property
+    def Beat(self) -> type[Beat]:  # noqa: N802 - Celery's name for the class `celery beat` runs
+        """The class `celery -A worker beat` runs: GiftqBeat, bound to this app."""
+        return self.subclass_with_self(GiftqBeat)
 
     def runtime(self) -> Runtime:
         """This process's runtime (store, throttle, providers, ...), whose tasks are sent through this app."""
