@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -26,6 +27,10 @@ from worker.runtime import Runtime
 pytestmark = pytest.mark.timeout(120)
 
 ROOT = Path(__file__).resolve().parent.parent
+# giftq's tasks whose arguments name an order (its RequestId, or the order itself)
+ORDER_TASKS = {"giftq.submit_order", "giftq.place_order", "giftq.place_reserved", "giftq.poll_order",
+               "giftq.resolve_order", "giftq.notify"}  # fmt: skip
+CELERY_TASK_LINE = re.compile(r"Task (?P<name>[\w.]+)\[(?P<id>[\w-]+)\] (?P<what>received|succeeded)")
 
 
 def log_settings(**environ: str) -> LogSettings:
@@ -109,6 +114,19 @@ def test_a_worker_with_json_logs_writes_only_json_lines_each_order_line_naming_i
         about = [line for line in lines if request_id in line["message"]]
         assert about, request_id
         assert all(line.get("request_id") == request_id for line in about), about
+    # And Celery's own "received" (main process) and "succeeded" (pool process) lines of each task of an order
+    # carry the order's request_id too, the same on both lines of one task
+    task_lines = [(found, line) for line in lines if (found := CELERY_TASK_LINE.match(line["message"]))]
+    of_orders = [(found, line) for found, line in task_lines if found["name"] in ORDER_TASKS]
+    assert all(line.get("request_id") in request_ids for _, line in of_orders), of_orders
+    by_task: dict[str, set[str]] = {}
+    for found, line in of_orders:
+        by_task.setdefault(found["id"], set()).add(line["request_id"])
+    assert all(len(named) == 1 for named in by_task.values()), by_task
+    for request_id in request_ids:
+        seen = {(found["name"], found["what"]) for found, line in of_orders if line["request_id"] == request_id}
+        assert {("giftq.submit_order", "received"), ("giftq.submit_order", "succeeded")} <= seen, seen
+        assert {("giftq.poll_order", "received"), ("giftq.poll_order", "succeeded")} <= seen, seen
     # And no code or PIN the sandbox issued is in it
     issued = [sandbox.admin("GET", f"orders/{request_id}")["allCards"] for request_id in request_ids]
     secrets = {card[field] for cards in issued for card in cards for field in ("cardCode", "pin")}
