@@ -134,6 +134,11 @@ def test_a_worker_with_json_logs_writes_only_json_lines_each_order_line_naming_i
     text = worker.log_path.read_text()
     assert [secret for secret in secrets if secret in text] == []
 
+    # And when it is stopped as a supervisor stops it (SIGTERM: a warm shutdown), its last lines are JSON too
+    worker.stop()
+    lines = [json.loads(line) for line in worker.log_path.read_text().splitlines() if line.strip()]
+    assert any(line["message"] == "worker: Warm shutdown (MainProcess)" for line in lines)
+
 
 def test_beat_at_info_logs_no_sending_due_task_line(giftq_env: dict[str, str], tmp_path: Path) -> None:
     # Given beat alone at INFO, text logs

@@ -129,6 +129,13 @@ class QuietBeat(logging.Filter):
         return True
 
 
+def json_line(logger: str, level: int, message: str) -> str:
+    """One JSON line of `message`, as a record of `logger` at `level` would be written (for what Celery prints
+    from a signal handler, where nothing may log)."""
+    record = logging.getLogRecordFactory()(logger, level, __file__, 0, message, None, None)
+    return JsonFormatter().format(record)
+
+
 def formatter_for(settings: LogSettings) -> logging.Formatter:
     """The formatter of GIFTQ_LOG_FORMAT."""
     return JsonFormatter() if settings.format == "json" else TextFormatter()
