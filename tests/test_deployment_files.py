@@ -3,7 +3,8 @@
 The compose files are validated against the compose specification's JSON schema (vendored in tests/compose-spec/,
 so the check needs no network) with check-jsonschema; the Dockerfile is linted by hadolint. The rest are the rules
 an operator relies on: one image, a health check for every service, Redis configured as the store requires,
-exactly one beat, no sandbox in the production file, a grace period above the longest provider call.
+exactly one beat, no sandbox in the production file, a grace period above the longest provider call, and each
+worker kind and the API keeping (and the workers serving) their metrics apart.
 """
 
 from __future__ import annotations
@@ -17,19 +18,32 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config.settings import load_settings
+from config.settings import load_settings, settings_from
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 COMPOSE_SCHEMA = ROOT / "tests" / "compose-spec" / "compose-spec.json"
 COMPOSE_FILES = ("docker-compose.yml", "docker-compose.dev.yml")
 GIFTQ_SERVICES = {"api", "worker", "notify", "beat", "flower"}
+METRICS_VARIABLES = {"GIFTQ_METRICS_DIR", "GIFTQ_WORKER_METRICS_PORT", "GIFTQ_WORKER_METRICS_ADDR"}
+# `exec env NAME=value ... program`: the variables a Procfile line sets for its program alone
+PROCFILE_LINE = re.compile(r'exec (?:env((?: \w+=(?:"[^"]*"|\S*))+) )?(.*)')
 
 
 def procfile(name: str = "Procfile") -> dict[str, str]:
-    """A Procfile's processes and their commands, without the `exec` that hands each its shell's place."""
+    """A Procfile's processes and their programs, without the `exec` (and `env NAME=value`) in front."""
     lines = (ROOT / name).read_text().splitlines()
-    return {process: command.removeprefix("exec ") for process, command in (line.split(": ", 1) for line in lines)}
+    return {process: PROCFILE_LINE.fullmatch(line).group(2) for process, line in (ln.split(": ", 1) for ln in lines)}
+
+
+def procfile_environment(process: str, env_file: dict[str, str], name: str = "Procfile") -> dict[str, str]:
+    """The environment a Procfile process's program starts with when honcho hands it `env_file`: its line, run by
+    sh as honcho runs it, with the program replaced by `env`."""
+    line = dict(ln.split(": ", 1) for ln in (ROOT / name).read_text().splitlines())[process]
+    assignments = PROCFILE_LINE.fullmatch(line).group(1) or ""
+    done = subprocess.run(["sh", "-c", f"exec env{assignments} env -0"], env={"PATH": "/usr/bin:/bin", **env_file},
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return dict(entry.split("=", 1) for entry in done.stdout.split("\0") if entry)
 
 
 def compose(name: str = "docker-compose.yml") -> dict:
@@ -120,12 +134,50 @@ def test_compose_runs_the_procfiles_processes_from_one_image_each_with_a_health_
     assert "/health'" in services["api"]["healthcheck"]["test"][-1]
 
 
-def test_every_giftq_service_waits_for_a_healthy_redis_and_takes_its_settings_from_dot_env_alone() -> None:
+def test_every_giftq_service_waits_for_a_healthy_redis_and_takes_its_settings_from_dot_env_but_its_metrics() -> None:
     services = compose()["services"]
     for name in GIFTQ_SERVICES:
         service = services[name]
         assert service["depends_on"]["redis"]["condition"] == "service_healthy", name
-        assert service["env_file"] == [".env"] and "environment" not in service, name
+        assert service["env_file"] == [".env"] and set(service["environment"]) <= METRICS_VARIABLES, name
+
+
+def test_in_compose_each_worker_and_the_api_keep_metrics_on_their_own_tmpfs_and_the_workers_serve_them() -> None:
+    services = compose()["services"]
+    for name in ("api", "worker", "notify"):
+        # /tmp is each container's own tmpfs: a directory there is no other container's, and new at every start
+        assert services[name]["environment"]["GIFTQ_METRICS_DIR"].startswith("/tmp/"), name
+        assert services[name]["tmpfs"] == ["/tmp"], name
+    for name in ("worker", "notify"):
+        environment = services[name]["environment"]
+        port = environment["GIFTQ_WORKER_METRICS_PORT"]
+        assert int(port) > 0 and environment["GIFTQ_WORKER_METRICS_ADDR"] == "0.0.0.0", name
+        assert services[name]["expose"] == [port] and "ports" not in services[name], name  # --scale worker=N
+    for name in ("beat", "flower"):
+        assert services[name]["environment"] == {"GIFTQ_METRICS_DIR": "", "GIFTQ_WORKER_METRICS_PORT": "0"}, name
+
+
+WITH_METRICS_PORTS = {"GIFTQ_METRICS_DIR": "/var/lib/giftq-metrics", "GIFTQ_WORKER_METRICS_PORT": "9100",
+                      "GIFTQ_NOTIFY_METRICS_PORT": "9101"}  # fmt: skip
+
+
+@pytest.mark.parametrize("env_file", [{}, WITH_METRICS_PORTS], ids=["as-in-env-example", "with-metrics-ports"])
+@pytest.mark.parametrize("name", ["Procfile", "Procfile.dev"])
+def test_the_procfile_gives_each_worker_kind_and_the_api_a_metrics_dir_and_port_of_their_own(
+    name: str, env_file: dict[str, str]
+) -> None:
+    seen = {process: procfile_environment(process, env_file, name) for process in GIFTQ_SERVICES}
+    dirs = {process: seen[process].get("GIFTQ_METRICS_DIR", "") for process in GIFTQ_SERVICES}
+    root = env_file.get("GIFTQ_METRICS_DIR", "/tmp/giftq-metrics")
+    assert dirs == {"api": f"{root}/api", "worker": f"{root}/worker", "notify": f"{root}/notify", "beat": "",
+                    "flower": ""}  # fmt: skip
+    ports = {process: seen[process].get("GIFTQ_WORKER_METRICS_PORT", "0") for process in GIFTQ_SERVICES}
+    expected = env_file.get("GIFTQ_WORKER_METRICS_PORT", "0"), env_file.get("GIFTQ_NOTIFY_METRICS_PORT", "0")
+    assert (ports["worker"], ports["notify"]) == expected
+    assert ports["api"] == env_file.get("GIFTQ_WORKER_METRICS_PORT", "0") and ports["beat"] == ports["flower"] == "0"
+    for process in ("worker", "notify"):  # and each starts: a port with its directory
+        settings = settings_from({**seen[process], "GIFTQ_FERNET_KEYS": "x"})
+        assert settings.metrics.dir == dirs[process] and settings.metrics.worker_port == int(ports[process])
 
 
 def test_a_warm_shutdown_gets_longer_than_the_longest_provider_call() -> None:

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -24,6 +25,12 @@ from worker.orders import states
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parent.parent
+# giftq's tasks whose arguments name an order (its RequestId, or the order itself)
+ORDER_TASKS = {"giftq.submit_order", "giftq.place_order", "giftq.place_reserved", "giftq.poll_order",
+               "giftq.resolve_order", "giftq.notify"}  # fmt: skip
+CELERY_TASK_LINE = re.compile(r"Task (?P<name>[\w.]+)\[(?P<id>[\w-]+)\] (?P<what>received|succeeded)")
 
 
 def log_settings(**environ: str) -> LogSettings:
@@ -107,12 +114,30 @@ def test_a_worker_with_json_logs_writes_only_json_lines_each_order_line_naming_i
         about = [line for line in lines if request_id in line["message"]]
         assert about, request_id
         assert all(line.get("request_id") == request_id for line in about), about
+    # And Celery's own "received" (main process) and "succeeded" (pool process) lines of each task of an order
+    # carry the order's request_id too, the same on both lines of one task
+    task_lines = [(found, line) for line in lines if (found := CELERY_TASK_LINE.match(line["message"]))]
+    of_orders = [(found, line) for found, line in task_lines if found["name"] in ORDER_TASKS]
+    assert all(line.get("request_id") in request_ids for _, line in of_orders), of_orders
+    by_task: dict[str, set[str]] = {}
+    for found, line in of_orders:
+        by_task.setdefault(found["id"], set()).add(line["request_id"])
+    assert all(len(named) == 1 for named in by_task.values()), by_task
+    for request_id in request_ids:
+        seen = {(found["name"], found["what"]) for found, line in of_orders if line["request_id"] == request_id}
+        assert {("giftq.submit_order", "received"), ("giftq.submit_order", "succeeded")} <= seen, seen
+        assert {("giftq.poll_order", "received"), ("giftq.poll_order", "succeeded")} <= seen, seen
     # And no code or PIN the sandbox issued is in it
     issued = [sandbox.admin("GET", f"orders/{request_id}")["allCards"] for request_id in request_ids]
     secrets = {card[field] for cards in issued for card in cards for field in ("cardCode", "pin")}
     assert len(secrets) == 8
     text = worker.log_path.read_text()
     assert [secret for secret in secrets if secret in text] == []
+
+    # And when it is stopped as a supervisor stops it (SIGTERM: a warm shutdown), its last lines are JSON too
+    worker.stop()
+    lines = [json.loads(line) for line in worker.log_path.read_text().splitlines() if line.strip()]
+    assert any(line["message"] == "worker: Warm shutdown (MainProcess)" for line in lines)
 
 
 def test_beat_at_info_logs_no_sending_due_task_line(giftq_env: dict[str, str], tmp_path: Path) -> None:
@@ -133,6 +158,32 @@ def test_beat_at_info_logs_no_sending_due_task_line(giftq_env: dict[str, str], t
     log = (tmp_path / "beat.log").read_text()
     assert "beat: Starting..." in log
     assert BEAT_SENDING not in log
+
+
+def test_beat_as_the_procfile_runs_it_writes_only_json_lines_with_json_logs(
+    giftq_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given beat started by the Procfile's own line, through sh as honcho starts it, with JSON logs
+    line = dict(entry.split(": ", 1) for entry in (ROOT / "Procfile").read_text().splitlines())["beat"]
+    env = {**giftq_env, "GIFTQ_LOG_FORMAT": "json", "GIFTQ_BEAT_SCHEDULE": str(tmp_path / "schedule"),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
+    beat = Child("celery beat", ["sh", "-c", line], tmp_path / "beat.log", env=env)
+    client = redis.Redis.from_url(giftq_env["GIFTQ_REDIS_URL"])
+    queue = f"{giftq_env['GIFTQ_BROKER_KEY_PREFIX']}giftq"
+    try:
+        # When it has started and sent its first kick-schedules, and is then stopped
+        wait_for(lambda: client.llen(queue) >= 1, timeout_s=30, what="kick-schedules sent by beat", every_s=0.2)
+        beat.check_alive()
+    finally:
+        beat.stop()
+        client.close()
+
+    # Then every line it wrote, on stdout or stderr, is a JSON object of a giftq line; no banner among them
+    lines = (tmp_path / "beat.log").read_text().splitlines()
+    assert lines
+    for text in lines:
+        assert set(json.loads(text)) >= {"time", "level", "logger", "message"}, text
+    assert any(json.loads(text)["message"] == "beat: Starting..." for text in lines)
 
 
 def test_the_api_with_json_logs_writes_only_json_lines_gunicorns_access_lines_too(

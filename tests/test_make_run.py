@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BARE_PATH = "/usr/local/bin:/usr/bin:/bin"  # what a clean shell has: no virtualenv, so no giftq or celery
 FLOWER_AUTH = ("operator", "flower-password-of-the-test")
 PROCFILE_PROCESSES = {"api", "worker", "notify", "beat", "flower"}
+METRICS_PROCESSES = ("api", "worker", "notify")  # each keeps its metrics in a directory of its own
+STALE_METRICS = "counter_4242.db"
 
 
 def api_key_from_the_cli() -> tuple[str, str]:
@@ -74,7 +76,13 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str,
                 "GIFTQ_BEAT_SCHEDULE": str(tmp_path / "beat-schedule"),
                 "GIFTQ_POLL_INTERVAL_MS": "200",
                 "GIFTQ_POLL_MAX_INTERVAL_MS": "1000",
+                "GIFTQ_METRICS_DIR": str(tmp_path / "metrics"),
+                "GIFTQ_WORKER_METRICS_PORT": str(free_port()),
+                "GIFTQ_NOTIFY_METRICS_PORT": str(free_port()),
             }
+            for process in METRICS_PROCESSES:  # what a previous run left: the process must empty its directory
+                (tmp_path / "metrics" / process).mkdir(parents=True)
+                (tmp_path / "metrics" / process / STALE_METRICS).write_bytes(b"a previous run's values")
             env_file = tmp_path / "giftq.env"
             env_file.write_text("".join(f"{name}={value}\n" for name, value in settings.items()))
             yield target, env_file, {**settings, "KEY": key}
@@ -120,6 +128,7 @@ def test_make_run_serves_an_order_to_fulfilled_and_ctrl_c_stops_every_process(
             )
 
         assert wait_for(state, timeout_s=60, what="the order's final state", every_s=0.2) == "fulfilled"
+        check_each_worker_kind_serves_its_own_metrics(settings)
         if target == "run":
             check_compose_health_checks_against(settings, tmp_path)
     finally:
@@ -137,6 +146,22 @@ def test_make_run_serves_an_order_to_fulfilled_and_ctrl_c_stops_every_process(
     expected = PROCFILE_PROCESSES | ({"sandbox", "sandbox-bhn"} if target == "dev" else set())
     assert stopped == dict.fromkeys(expected, "0"), log[-3000:]
     assert "Traceback" not in log, log[-3000:]
+
+
+def check_each_worker_kind_serves_its_own_metrics(settings: dict[str, str]) -> None:
+    """The worker and the notify worker each answer on their own port from their own directory, emptied at start:
+    the order is counted placed by the worker, which placed it, and by no other process tree."""
+    root = Path(settings["GIFTQ_METRICS_DIR"])
+    for process in METRICS_PROCESSES:
+        assert not (root / process / STALE_METRICS).exists(), process
+    scrapes = {}
+    for process, port in (("worker", "GIFTQ_WORKER_METRICS_PORT"), ("notify", "GIFTQ_NOTIFY_METRICS_PORT")):
+        answer = requests.get(f"http://127.0.0.1:{settings[port]}/metrics", timeout=10)
+        assert answer.status_code == 200, (process, answer.text)
+        scrapes[process] = answer.text
+    placed = 'giftq_orders_placed_total{provider="bamboo"} 1.0'
+    assert placed in scrapes["worker"] and "giftq_orders_placed_total{" not in scrapes["notify"]
+    assert 'giftq_orders{provider="bamboo",state="fulfilled"} 1.0' in scrapes["notify"]  # the store's, from each
 
 
 def check_compose_health_checks_against(settings: dict[str, str], tmp_path: Path) -> None:

@@ -110,14 +110,17 @@ def test_a_scrape_of_the_worker_and_of_the_api_counts_the_orders_calls_and_the_4
     assert sample(worker, "giftq_unknown_outcomes_total", provider="bamboo", call="place_order") == 0
     # and the gauges read from Redis at scrape: three fulfilled, nothing else, nothing parked
     for state in states.ALL:
-        assert sample(worker, "giftq_orders", state=state) == (3 if state == states.FULFILLED else 0), state
+        expected = 3 if state == states.FULFILLED else 0
+        assert sample(worker, "giftq_orders", state=state, provider="bamboo") == expected, state
+        assert sample(worker, "giftq_orders", state=state, provider="bhn") == 0, state
     assert sample(worker, "giftq_parked_orders", credential="giftq-demo") == 0
+    assert rt.redis.exists(rt.keys.provider_index_built()), "the worker's start indexes older orders by provider"
 
     # And the API's scrape, with its token, shows the same store; without it, or with a producer's key, nothing
     answer = scrape(f"{api.url}/metrics", TOKEN)
     assert answer.status_code == 200, answer.text
     assert answer.headers["Content-Type"].startswith("text/plain")
-    assert sample(answer.text, "giftq_orders", state=states.FULFILLED) == 3
+    assert sample(answer.text, "giftq_orders", state=states.FULFILLED, provider="bamboo") == 3
     assert scrape(f"{api.url}/metrics").status_code == 401
     assert scrape(f"{api.url}/metrics", "a-wrong-token-of-16-chars").status_code == 401
     assert scrape(f"{api.url}/metrics", API_KEYS["shop"]).status_code == 401
@@ -126,6 +129,28 @@ def test_a_scrape_of_the_worker_and_of_the_api_counts_the_orders_calls_and_the_4
     for text in (worker, answer.text):
         for request_id in request_ids:
             assert request_id not in text
+
+
+def test_the_orders_gauge_counts_an_order_of_each_provider_under_its_provider(rt: Runtime) -> None:
+    # Given a Bamboo order placed and a BHN order accepted, in the store of a real Redis
+    bamboo, bhn = str(uuid.uuid4()), str(uuid.uuid4())
+    rt.store.create(bamboo, {"RequestId": bamboo}, provider="bamboo", credential="giftq-demo")
+    rt.store.transition(bamboo, states.SUBMITTING)
+    rt.store.transition(bamboo, states.PLACED)
+    rt.store.create(bhn, {"RequestId": bhn}, provider="bhn", credential="bhn:giftq-bhn-demo")
+
+    # When the gauges are scraped
+    text = metrics.text(metrics.registry(rt.metrics_collector())).decode()
+
+    # Then each order shows in its state under its own provider's label, and nowhere else
+    shown = {(found.labels["state"], found.labels["provider"]): found.value
+             for family in text_string_to_metric_families(text) if family.name == "giftq_orders"
+             for found in family.samples}  # fmt: skip
+    assert shown[(states.PLACED, "bamboo")] == 1
+    assert shown[(states.ACCEPTED, "bhn")] == 1
+    assert sum(shown.values()) == 2
+    assert {provider for _, provider in shown} == {"bamboo", "bhn"}
+    assert bamboo not in text and bhn not in text
 
 
 def test_the_apis_metrics_answer_404_when_no_metrics_token_is_set(metrics_env: dict, tmp_path: Path) -> None:

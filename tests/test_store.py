@@ -161,4 +161,63 @@ def test_index_entries_of_expired_final_orders_are_purged(redis_client: redis.Re
     wait_for(lambda: store.get(rejected) is None, timeout_s=5, what="the rejected record to expire")
     wait_for(lambda: store.purge_expired() == 1, timeout_s=5, what="the purge to drop one entry")
     assert store.count_by_state()[states.REJECTED] == 0
+    assert store.count_by_state_and_provider()[(states.REJECTED, "bamboo")] == 0
     assert store.request_ids(states.ACCEPTED) == [accepted]
+    assert store.count_by_state_and_provider()[(states.ACCEPTED, "bamboo")] == 1
+
+
+def test_orders_are_counted_by_state_under_their_own_provider_through_every_move(store: OrderStore) -> None:
+    # Given a Bamboo order and a BHN order, both accepted, and a record of before providers (no provider field)
+    bamboo, bhn, older = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    store.create(bamboo, REQUEST, provider="bamboo")
+    store.create(bhn, REQUEST, provider="bhn")
+    store.create(older, REQUEST)
+    assert store.count_by_state_and_provider()[(states.ACCEPTED, "bamboo")] == 2
+    assert store.count_by_state_and_provider()[(states.ACCEPTED, "bhn")] == 1
+
+    # When the BHN order moves to placed, and a late move of it is refused
+    store.transition(bhn, states.SUBMITTING)
+    store.transition(bhn, states.PLACED)
+    assert store.transition(bhn, states.SUBMITTING) is False
+
+    # Then it left BHN's accepted count for BHN's placed, the Bamboo orders stayed where they were
+    counts = store.count_by_state_and_provider()
+    assert counts[(states.ACCEPTED, "bhn")] == 0
+    assert counts[(states.PLACED, "bhn")] == 1
+    assert counts[(states.ACCEPTED, "bamboo")] == 2
+    assert sum(counts.values()) == sum(store.count_by_state().values()) == 3
+
+
+def test_orders_stored_before_the_provider_indexes_are_indexed_once_with_their_scores(
+    store: OrderStore, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    # Given a store written by a giftq without per-provider indexes: a BHN order placed, a Bamboo order accepted,
+    # and an index entry whose record has expired
+    keys = Keys(key_prefix)
+    bhn, bamboo, expired = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    store.create(bhn, REQUEST, provider="bhn")
+    store.transition(bhn, states.SUBMITTING)
+    store.transition(bhn, states.PLACED)
+    store.create(bamboo, REQUEST, provider="bamboo")
+    store.create(expired, REQUEST, provider="bamboo")
+    redis_client.delete(keys.order(expired))
+    redis_client.delete(*(keys.provider_state_index(p, state) for p in ("bamboo", "bhn") for state in states.ALL))
+    assert sum(store.count_by_state_and_provider().values()) == 0
+
+    # When a worker starts on it
+    indexed = store.index_by_provider()
+
+    # Then each live order is counted under its provider and state, entered at the time its state's index says
+    assert indexed == 2
+    counts = store.count_by_state_and_provider()
+    assert counts[(states.PLACED, "bhn")] == 1
+    assert counts[(states.ACCEPTED, "bamboo")] == 1
+    assert sum(counts.values()) == 2
+    for state, request_id, provider in ((states.PLACED, bhn, "bhn"), (states.ACCEPTED, bamboo, "bamboo")):
+        entered = redis_client.zscore(keys.state_index(state), request_id)
+        assert redis_client.zscore(keys.provider_state_index(provider, state), request_id) == entered
+    # and the next start finds it done, and a move after it keeps the counts
+    assert store.index_by_provider() == 0
+    store.transition(bhn, states.FULFILLED)
+    assert store.count_by_state_and_provider()[(states.PLACED, "bhn")] == 0
+    assert store.count_by_state_and_provider()[(states.FULFILLED, "bhn")] == 1

@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from functools import cached_property
 
 from celery import Celery
+from celery.apps import worker as celery_worker
+from celery.apps.beat import Beat
 from celery.signals import (
     beat_init,
     celeryd_after_setup,
@@ -20,17 +23,41 @@ from celery.signals import (
     worker_init,
     worker_process_init,
     worker_process_shutdown,
+    worker_shutting_down,
 )
 
 from config.settings import SettingsError, load_log_settings, load_settings
 from worker import metrics
 from worker.delivery import GiftqTask
 from worker.errors import GiftqError
-from worker.logs import configure_logging
+from worker.logs import configure_logging, json_line
 from worker.redaction import install_redaction
 from worker.runtime import Runtime, build_runtime
 
 logger = logging.getLogger(__name__)
+
+
+class GiftqBeat(Beat):
+    """`celery beat`'s service, without its text banner on stdout when logs are JSON (every line must be JSON).
+
+    Beat prints the banner before any logging is set up and sends no signal first, so it is decided here.
+    """
+
+    def __init__(self, *args: object, quiet: bool = False, **kwargs: object):
+        super().__init__(*args, quiet=quiet or _json_logs(), **kwargs)
+
+
+class GiftqWorker(celery_worker.Worker):
+    """`celery worker`'s process: with JSON logs, its SIGTERM handler prints no text notice on stdout.
+
+    Celery's handler prints "worker: Warm shutdown (MainProcess)" itself; here it is installed without it, and
+    `_warm_shutdown_in_json` writes the same notice as a JSON line.
+    """
+
+    def install_platform_tweaks(self, worker: object) -> None:
+        super().install_platform_tweaks(worker)
+        if _json_logs():
+            celery_worker.install_worker_term_handler(worker, verbose=False)
 
 
 class GiftqCelery(Celery):
@@ -38,6 +65,16 @@ class GiftqCelery(Celery):
 
     _runtime: Runtime | None = None
     _store_seen: tuple[str, int] = ("", 0)  # the store's marker as this process (or its parent) saw it
+
+    @cached_property
+    def Worker(self) -> type[celery_worker.Worker]:  # noqa: N802 - Celery's name for the class `celery worker` runs
+        """The class `celery -A worker worker` runs: GiftqWorker, bound to this app."""
+        return self.subclass_with_self(GiftqWorker)
+
+    @cached_property
+    def Beat(self) -> type[Beat]:  # noqa: N802 - Celery's name for the class `celery beat` runs
+        """The class `celery -A worker beat` runs: GiftqBeat, bound to this app."""
+        return self.subclass_with_self(GiftqBeat)
 
     def runtime(self) -> Runtime:
         """This process's runtime (store, throttle, providers, ...), whose tasks are sent through this app."""
@@ -88,8 +125,24 @@ def _log_as_configured(**_: object) -> None:
 @celeryd_after_setup.connect
 def _no_banner_in_json(instance: object, **_: object) -> None:
     """The worker's start-up banner is text on stdout: with JSON logs every line must be JSON, so it is left out."""
-    if load_log_settings().format == "json":
+    if _json_logs():
         instance.quiet = True
+
+
+@worker_shutting_down.connect
+def _warm_shutdown_in_json(sig: str, how: str, **_: object) -> None:
+    """Celery's warm-shutdown notice, as a JSON line on stderr (GiftqWorker's SIGTERM handler prints none). It runs
+    in the signal handler, so it writes the line itself, as Celery's own notice does, rather than log it."""
+    if sig == "SIGTERM" and how == "Warm" and _json_logs():
+        line = json_line(celery_worker.__name__, logging.INFO, f"worker: {how} shutdown (MainProcess)")
+        os.write(sys.__stderr__.fileno(), f"{line}\n".encode())
+
+
+def _json_logs() -> bool:
+    try:
+        return load_log_settings().format == "json"
+    except SettingsError:  # refused at start, in one line (`_log_as_configured`)
+        return False
 
 
 @worker_init.connect
@@ -107,6 +160,9 @@ def _check_settings_before_start(**_: object) -> None:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     logger.info("giftq settings checked: store is durable, card keys and provider credentials present")
+    indexed = app.runtime().store.index_by_provider()
+    if indexed:
+        logger.info("giftq indexed %d orders stored before the per-provider state indexes", indexed)
 
 
 @worker_init.connect

@@ -32,11 +32,12 @@ class GiftqTask(Task):
 
     A worker lost mid-task puts its message back (late acks); one that always kills its worker
     would come back forever. Arguments are RequestIds only, so a dead letter holds no card data.
-    Its `Request` shows Flower and the logs only the RequestIds of its arguments (worker/redaction.py).
+    Its `Request` shows Flower and the logs only the RequestIds of its arguments (worker/redaction.py), and names
+    the order of a message for the line that says it was received (worker/logs.py).
     Its app is giftq's `GiftqCelery`, which gives the process's runtime, so this module imports neither.
     """
 
-    Request = "worker.redaction:RedactedRequest"
+    Request = "worker.logs:ReceivedRequest"
 
     def __call__(self, *args: object, **kwargs: object) -> object:
         if not self.request.called_directly and self.request.id:

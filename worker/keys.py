@@ -36,6 +36,15 @@ class Keys:
         """Sorted set of RequestIds in one state, scored by the time they entered it (ms)."""
         return f"{self.prefix}:orders:state:{state}"
 
+    def provider_state_index(self, provider: str, state: str) -> str:
+        """Sorted set of one provider's RequestIds in one state: the state's index (same members, same scores)
+        narrowed to the provider, so orders by state and provider are counted with ZCARD."""
+        return f"{self.prefix}:orders:provider:{provider}:state:{state}"
+
+    def provider_index_built(self) -> str:
+        """Set once the orders stored before the per-provider indexes existed were added to them."""
+        return f"{self.prefix}:orders:provider_index_built"
+
     def api_rate(self, key_id: str) -> str:
         """One API key's rate limit state: its theoretical arrival time (ms, GCRA), expiring when it is due."""
         return f"{self.prefix}:api:rate:{key_id}"

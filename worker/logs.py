@@ -8,7 +8,8 @@ calls it first thing.
 A JSON line has `time`, `level`, `logger`, `message`, and `request_id` / `credential` when the log call gave
 them (`extra=`) or the task running names them in its arguments; `exc_info` for a traceback. Nothing else of a
 record is written (Celery puts task arguments in `extra`), and the message and traceback are redacted
-(worker/redaction.py).
+(worker/redaction.py). Celery's "Task ... received" line is logged by the worker's main process, where no task
+runs: the message's `ReceivedRequest` names its order and credential for that line, from the same arguments.
 """
 
 from __future__ import annotations
@@ -16,29 +17,42 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from inspect import signature
 from typing import TextIO
 
 from config.settings import LogSettings
-from worker.redaction import install_redaction, redact
+from worker.redaction import RedactedRequest, install_redaction, redact
 
 CONTEXT_FIELDS = ("request_id", "credential")
 # Celery's own line shape; the order and credential before the message, so a line still ends with what it says
 TEXT_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(name)s%(context)s: %(message)s"
 BEAT_SENDING = "Scheduler: Sending due task"  # celery.beat's line for every task it sends: DEBUG, not INFO
 _ARGUMENT_NAMES: dict[str, tuple[str, ...]] = {}
+# The task message the worker's main process received last: (task id, its context), for Celery's "received" line
+_RECEIVED: ContextVar[tuple[str, dict[str, str]]] = ContextVar("giftq_received", default=("", {}))
 
 
 class TaskContext(logging.Filter):
-    """Adds `request_id` and `credential` to a record, from `extra=` or else from the running task's arguments."""
+    """Adds `request_id` and `credential` to a record, from `extra=` or else from the running task's arguments (or
+    the arguments of the message a "Task ... received" line is about)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        found = _task_context()
+        found = _task_context() or _received_context(record)
         for name in CONTEXT_FIELDS:
             if getattr(record, name, None) is None and found.get(name):
                 setattr(record, name, found[name])
         return True
+
+
+class ReceivedRequest(RedactedRequest):
+    """The worker's view of a task message (RedactedRequest), which also names the message's order and credential
+    for the "Task ... received" line Celery logs just after making it, in the main process where no task runs."""
+
+    def __init__(self, *args: object, **kwargs: object):
+        super().__init__(*args, **kwargs)
+        _RECEIVED.set((self.id, _context_of(self.task, self.args, self.kwargs)))
 
 
 def _task_context() -> dict[str, str]:
@@ -47,14 +61,28 @@ def _task_context() -> dict[str, str]:
     task = current_task
     if not task or task.request.called_directly:
         return {}
-    request = task.request
+    return _context_of(task, task.request.args, task.request.kwargs)
+
+
+def _received_context(record: logging.LogRecord) -> dict[str, str]:
+    """The context of the message a record of Celery's is about (its `data` names the task id), if it is the last
+    one received."""
+    data = getattr(record, "data", None)
+    task_id, context = _RECEIVED.get()
+    return context if task_id and isinstance(data, dict) and data.get("id") == task_id else {}
+
+
+def _context_of(task: object, args: object, kwargs: object) -> dict[str, str]:
+    """`request_id` and `credential` of a task's arguments, by their names in its signature (an order's RequestId
+    for an order); only strings, never anything else of an argument."""
     names = _ARGUMENT_NAMES.get(task.name)
     if names is None:
         try:
             names = _ARGUMENT_NAMES[task.name] = tuple(signature(task.run).parameters)
         except (TypeError, ValueError):
             names = _ARGUMENT_NAMES[task.name] = ()
-    arguments = {**dict(zip(names, request.args or (), strict=False)), **(request.kwargs or {})}
+    positional = args if isinstance(args, list | tuple) else ()
+    arguments = {**dict(zip(names, positional, strict=False)), **(kwargs if isinstance(kwargs, dict) else {})}
     order = arguments.get("order")
     if isinstance(order, dict) and "request_id" not in arguments:
         arguments["request_id"] = order.get("RequestId")
@@ -99,6 +127,13 @@ class QuietBeat(logging.Filter):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         return True
+
+
+def json_line(logger: str, level: int, message: str) -> str:
+    """One JSON line of `message`, as a record of `logger` at `level` would be written (for what Celery prints
+    from a signal handler, where nothing may log)."""
+    record = logging.getLogRecordFactory()(logger, level, __file__, 0, message, None, None)
+    return JsonFormatter().format(record)
 
 
 def formatter_for(settings: LogSettings) -> logging.Formatter:

@@ -94,16 +94,19 @@ def provider_call(call: str, provider: str) -> Iterator[None]:
 
 
 class RedisCollector(Collector):
-    """Gauges read from Redis at scrape: orders by state (the store's index) and parked orders per credential."""
+    """Gauges read from Redis at scrape: orders by state and provider (the store's indexes) and parked orders per
+    credential."""
 
-    def __init__(self, count_by_state: Callable[[], Mapping[str, int]], parked: Callable[[], Mapping[str, int]]):
-        self._count_by_state = count_by_state
+    def __init__(self, count_by_state_and_provider: Callable[[], Mapping[tuple[str, str], int]],
+                 parked: Callable[[], Mapping[str, int]]):  # fmt: skip
+        self._count_by_state_and_provider = count_by_state_and_provider
         self._parked = parked
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        orders = GaugeMetricFamily("giftq_orders", "Orders in the store, by state.", labels=["state"])
-        for state, count in sorted(self._count_by_state().items()):
-            orders.add_metric([state], count)
+        orders = GaugeMetricFamily("giftq_orders", "Orders in the store, by state and provider.",
+                                   labels=["state", "provider"])  # fmt: skip
+        for (state, provider), count in sorted(self._count_by_state_and_provider().items()):
+            orders.add_metric([state, provider], count)
         yield orders
         parked = GaugeMetricFamily("giftq_parked_orders", "Orders parked in a credential's schedule, waiting for "
                                    "a slot.", labels=["credential"])  # fmt: skip

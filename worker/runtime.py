@@ -75,9 +75,10 @@ class Runtime:
         return self.settings.provider(provider).key_for_account(account_id)
 
     def metrics_collector(self) -> metrics.RedisCollector:
-        """The gauges a scrape reads from Redis: orders by state, parked orders per credential."""
+        """The gauges a scrape reads from Redis: orders by state and provider, parked orders per credential."""
         return metrics.RedisCollector(
-            self.store.count_by_state, lambda: {key: self.throttle.parked_count(key) for key in self.providers}
+            self.store.count_by_state_and_provider,
+            lambda: {key: self.throttle.parked_count(key) for key in self.providers},
         )
 
     def now_ms(self) -> int:

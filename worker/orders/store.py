@@ -10,6 +10,7 @@ from pathlib import Path
 import redis
 from redis.client import Pipeline
 
+from schemas.order import BAMBOO, BHN
 from worker.errors import StoreError
 from worker.keys import Keys
 from worker.orders import states
@@ -21,6 +22,8 @@ CONFIG_CHECKED = ("maxmemory-policy", "appendonly", "appendfsync", "maxmemory")
 MEMORY_HEADROOM_WARN = 0.8  # a store Redis past this share of its maxmemory is warned about at start
 SCAN_BUDGET = 1000  # index entries one page may read when it filters by producer
 AMEND_ATTEMPTS = 20  # an amendment whose record keeps changing under it gives up after this many tries
+PROVIDERS = (BAMBOO, BHN)  # each has its own index of every state (orders by state and provider)
+INDEX_BATCH = 500  # orders `index_by_provider` hands one script call
 # How a notification went, stored as notify_<name> fields of the order hash.
 NOTIFICATION_FIELDS = ("state", "attempts", "last_error", "delivered_ms", "task_sent_ms", "callback_ms")
 
@@ -104,7 +107,12 @@ class OrderStore:
         pairs = _flatten(
             {"request_id": request_id, "request": json.dumps(request, sort_keys=True, default=str), **fields}
         )
-        keys = [self._keys.order(request_id), self._keys.history(request_id), self._keys.state_index(states.ACCEPTED)]
+        keys = [
+            self._keys.order(request_id),
+            self._keys.history(request_id),
+            self._keys.state_index(states.ACCEPTED),
+            self._keys.provider_state_index(str(fields.get("provider", BAMBOO)), states.ACCEPTED),
+        ]
         return bool(self._scripts["create_order"](keys=keys, args=[states.ACCEPTED, request_id, *pairs]))
 
     def create_rejected(self, request_id: str, request: dict, reason: str, **fields: str) -> bool:
@@ -126,8 +134,10 @@ class OrderStore:
             raise StoreError(f"no state may move to {target!r}")
         keys = [self._keys.order(request_id), self._keys.history(request_id), self._keys.state_index(target)]
         keys += [self._keys.state_index(source) for source in sources]
+        for provider in PROVIDERS:
+            keys += [self._keys.provider_state_index(provider, state) for state in (target, *sources)]
         retention_s = self._retention_s if target in states.FINAL else 0
-        args = [target, note, retention_s, len(sources), *sources, *_flatten(fields)]
+        args = [target, note, retention_s, len(sources), *sources, len(PROVIDERS), *PROVIDERS, *_flatten(fields)]
         moved, current = self._scripts["transition"](keys=keys, args=args)
         if moved == -1:
             raise StoreError(f"no order {request_id}")
@@ -180,6 +190,35 @@ class OrderStore:
                 pipe.zcard(self._keys.state_index(state))
             return dict(zip(states.ALL, pipe.execute(), strict=True))
 
+    def count_by_state_and_provider(self) -> dict[tuple[str, str], int]:
+        """How many orders of each provider are in each state right now: {(state, provider): count}."""
+        pairs = [(state, provider) for state in states.ALL for provider in PROVIDERS]
+        with self._redis.pipeline(transaction=False) as pipe:
+            for state, provider in pairs:
+                pipe.zcard(self._keys.provider_state_index(provider, state))
+            return dict(zip(pairs, pipe.execute(), strict=True))
+
+    def index_by_provider(self) -> int:
+        """Add the orders stored before the per-provider indexes existed to them, once per store; returns how many.
+
+        Later processes find it done (one EXISTS). An order that moves while this runs is indexed by its move, so
+        nothing is missed; what it reads is the difference between each state's index and its providers'.
+        """
+        done_key = self._keys.provider_index_built()
+        if self._redis.exists(done_key):
+            return 0
+        indexed = 0
+        for state in states.ALL:
+            indexes = self._provider_indexes(state)
+            missing = [member.decode() for member in self._redis.zdiff([self._keys.state_index(state), *indexes])]
+            for start in range(0, len(missing), INDEX_BATCH):
+                batch = missing[start : start + INDEX_BATCH]
+                keys = [self._keys.state_index(state), *indexes, *(self._keys.order(rid) for rid in batch)]
+                args = [state, len(PROVIDERS), *PROVIDERS, *batch]
+                indexed += self._scripts["index_by_provider"](keys=keys, args=args)
+        self._redis.set(done_key, "1")
+        return indexed
+
     def request_ids(self, state: str, limit: int = 100, *, before_ms: int | None = None) -> list[str]:
         """RequestIds in one state, oldest first; only those that entered it before `before_ms` if given."""
         top = "+inf" if before_ms is None else f"({before_ms}"
@@ -188,7 +227,10 @@ class OrderStore:
 
     def touch(self, request_id: str, state: str, at_ms: int) -> None:
         """Move an order to the back of its state's index (reconciliation looked at it at `at_ms`)."""
-        self._redis.zadd(self._keys.state_index(state), {request_id: at_ms}, xx=True)
+        with self._redis.pipeline(transaction=True) as pipe:
+            for key in (self._keys.state_index(state), *self._provider_indexes(state)):
+                pipe.zadd(key, {request_id: at_ms}, xx=True)
+            pipe.execute()
 
     def begin_step(self, request_id: str, step: str, *, lease_s: int) -> bool:
         """Take one step of an order (e.g. poll attempt 3) unless another delivery of it runs or ran it.
@@ -241,7 +283,12 @@ class OrderStore:
         with self._redis.pipeline(transaction=False) as pipe:
             for state in sorted(states.FINAL):
                 pipe.zremrangebyscore(self._keys.state_index(state), "-inf", cutoff_ms)
-            return sum(pipe.execute())
+            for key in (key for state in sorted(states.FINAL) for key in self._provider_indexes(state)):
+                pipe.zremrangebyscore(key, "-inf", cutoff_ms)  # the same entries, with the same scores
+            return sum(pipe.execute()[: len(states.FINAL)])
+
+    def _provider_indexes(self, state: str) -> list[str]:
+        return [self._keys.provider_state_index(provider, state) for provider in PROVIDERS]
 
     def _get_many(self, request_ids: list[str]) -> list[OrderRecord | None]:
         with self._redis.pipeline(transaction=False) as pipe:

@@ -4,8 +4,9 @@ create_order: store a new order record unless one exists for its RequestId (SET 
 KEYS[1]  order hash
 KEYS[2]  order history list
 KEYS[3]  index (sorted set) of the initial state
+KEYS[4]  index of the initial state for the order's provider (the same entry as KEYS[3], narrowed to it)
 ARGV[1]  initial state (e.g. "accepted")
-ARGV[2]  RequestId (member of the index)
+ARGV[2]  RequestId (member of the indexes)
 ARGV[3..] field, value pairs written into the order hash
 
 Returns 1 when the record was created, 0 when one already existed (nothing is written then).
@@ -21,4 +22,5 @@ for i = 3, #ARGV, 2 do
 end
 redis.call("RPUSH", KEYS[2], cjson.encode({at_ms = now, to = ARGV[1]}))
 redis.call("ZADD", KEYS[3], now, ARGV[2])
+redis.call("ZADD", KEYS[4], now, ARGV[2])
 return 1
