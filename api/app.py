@@ -16,12 +16,13 @@ from flask_smorest import abort
 
 from api.apikeys import ApiKeys
 from api.cards import cards_blueprint
+from api.document import DocumentRulesPlugin
 from api.errors import RATE_LIMITED, GiftqApi, install_store_unavailable
 from api.metrics import METRICS_PATH, serve_metrics
 from api.orders import orders_blueprint
 from api.ratelimit import RateLimiter
 from api.swagger import SWAGGER_UI_PATH, swagger_assets_blueprint, swagger_ui_config
-from api.webhooks import BHN_WEBHOOK_PATH, WEBHOOK_PATH, webhooks_blueprint
+from api.webhooks import BHN_SECRET_HEADER, BHN_SECRET_SCHEME, BHN_WEBHOOK_PATH, WEBHOOK_PATH, webhooks_blueprint
 from config.settings import SCOPE_CARDS, SCOPE_ORDERS
 from worker.orders.intake import Intake
 from worker.runtime import Runtime
@@ -49,8 +50,11 @@ def create_app(rt: Runtime, intake: Intake, poll_now: Callable[[str], object] | 
         OPENAPI_JSON_PATH="openapi.json",
         **swagger_ui_config(settings.swagger_ui),
     )
-    api = GiftqApi(app)
+    api = GiftqApi(app, spec_kwargs={"extra_plugins": [DocumentRulesPlugin()]})
     api.spec.components.security_scheme("ApiKey", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme(
+        BHN_SECRET_SCHEME, {"type": "apiKey", "in": "header", "name": BHN_SECRET_HEADER}
+    )
     install_store_unavailable(app)
     keys = ApiKeys(settings.keys)
     limiter = RateLimiter(

@@ -14,7 +14,8 @@ from flask import g, request
 from flask_smorest import Blueprint, abort
 from werkzeug.exceptions import MethodNotAllowed
 
-from api.errors import refusals
+from api import examples
+from api.errors import ERROR_EXAMPLES, KEYED, refusals
 from schemas.api import CardsSchema, ErrorSchema
 from worker.orders import states
 from worker.orders.crypto import CipherError
@@ -28,15 +29,28 @@ def cards_blueprint(rt: Runtime) -> Blueprint:
     """The cards endpoint, on the runtime's store and vault."""
     blp = Blueprint("cards", __name__, description="The cards of a final order, for the producer that ordered them.")
 
-    @blp.route("/orders/<request_id>/cards", methods=["GET"])
+    @blp.route("/orders/<request_id>/cards", methods=["GET"], parameters=[examples.REQUEST_ID_PARAMETER])
     @blp.doc(security=SECURITY)
-    @blp.response(200, CardsSchema, headers={"Cache-Control": {"schema": {"type": "string"}}})
-    @blp.alt_response(403, schema=ErrorSchema, description="The API key lacks the cards scope")
-    @blp.alt_response(404, schema=ErrorSchema, description="No such order of this producer")
-    @blp.alt_response(409, schema=ErrorSchema, description="The order is not final yet")
-    @blp.alt_response(410, schema=ErrorSchema, description="The cards were erased after retention")
-    @blp.alt_response(500, schema=ErrorSchema, description="The stored cards are not this order's (CardsNotBound)")
-    @refusals(blp, 429, 503)
+    @blp.response(200, CardsSchema, headers={"Cache-Control": {"schema": {"type": "string"}}}, example=examples.CARDS)
+    @blp.alt_response(
+        404, schema=ErrorSchema, description="No such order of this producer", example=ERROR_EXAMPLES[404]
+    )
+    @blp.alt_response(
+        409, schema=ErrorSchema, description="The order is not final yet: OrderNotFinal", example=examples.NOT_FINAL
+    )
+    @blp.alt_response(
+        410,
+        schema=ErrorSchema,
+        description="The cards were erased after retention: CardsErased",
+        example=ERROR_EXAMPLES[410],
+    )
+    @blp.alt_response(
+        500,
+        schema=ErrorSchema,
+        description="The stored cards are not this order's (CardsNotBound)",
+        example=examples.NOT_BOUND,
+    )
+    @refusals(blp, *KEYED, s403="The API key lacks the cards scope: MissingScope")
     def get_cards(request_id: str) -> tuple[dict, int, dict]:
         """The order's cards, decrypted: code, PIN, serial number, expiration. Each read is recorded."""
         if request.method != "GET":  # HEAD: see the module's docstring

@@ -16,6 +16,7 @@ from flask import Flask, request
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from api.examples import ERROR_EXAMPLES
 from schemas.api import ErrorSchema
 
 logger = logging.getLogger(__name__)
@@ -74,22 +75,29 @@ def _default_reason(error: HTTPException) -> str:
 
 
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}}
+WWW_AUTHENTICATE = {"WWW-Authenticate": {"description": 'Bearer realm="giftq"', "schema": {"type": "string"}}}
 REFUSALS = {
+    401: "No valid API key in `Authorization: Bearer <key>`: Unauthorized",
+    403: "The API key lacks the scope this operation needs: MissingScope",
     413: "The body is larger than GIFTQ_API_MAX_BODY_BYTES, with a Content-Length or chunked: BodyTooLarge",
     429: "This API key made more than its GIFTQ_API_RATE_LIMIT_REQUESTS requests per window: RateLimited",
     503: "The order store cannot be reached: StoreUnavailable",
 }
+REFUSAL_HEADERS = {401: WWW_AUTHENTICATE, 429: RETRY_AFTER, 503: RETRY_AFTER}  # the headers HTTP asks of each
+KEYED = (401, 403, 429, 503)  # what any operation behind an API key may answer before its view runs
 
 
 def refusals(blp: Blueprint, *statuses: int, **descriptions: str) -> Callable[[Callable], Callable]:
-    """Document the shared refusals `statuses` (REFUSALS) on an operation; `descriptions` replaces one by status,
-    e.g. `s503="..."`. 429 and 503 answer Retry-After."""
+    """Document the shared refusals `statuses` (REFUSALS) on an operation, each with the headers HTTP requires of it
+    (REFUSAL_HEADERS) and an example; `descriptions` replaces one by status, e.g. `s503="..."`."""
 
     def decorate(view: Callable) -> Callable:
         for status in statuses:
             description = descriptions.get(f"s{status}", REFUSALS[status])
-            headers = RETRY_AFTER if status in (429, 503) else None
-            view = blp.alt_response(status, schema=ErrorSchema, description=description, headers=headers)(view)
+            headers, example = REFUSAL_HEADERS.get(status), ERROR_EXAMPLES[status]
+            document = blp.alt_response(status, schema=ErrorSchema, description=description, headers=headers,
+                                        example=example)  # fmt: skip
+            view = document(view)
         return view
 
     return decorate

@@ -10,10 +10,18 @@ from __future__ import annotations
 from flask import g, request
 from flask_smorest import Blueprint, abort
 
+from api import examples
 from api.body import BodyRefused, read_json_body
 from api.cursors import InvalidCursor, PageCursors
-from api.errors import refusals
-from schemas.api import ErrorSchema, HealthSchema, OrderListQuerySchema, OrderPageSchema, OrderViewSchema
+from api.errors import ERROR_EXAMPLES, KEYED, refusals
+from schemas.api import (
+    BEYOND_THE_DOCUMENT,
+    ErrorSchema,
+    HealthSchema,
+    OrderListQuerySchema,
+    OrderPageSchema,
+    OrderViewSchema,
+)
 from schemas.bhn_order import BhnOrderRequestSchema
 from schemas.order import OrderRequestSchema
 from worker.errors import CatalogUnavailable, OrderRejected, StoreError
@@ -25,8 +33,18 @@ SECURITY = [{"ApiKey": []}]
 _REFUSED = (
     "Refused, with its reason, and stored as rejected if it has a RequestId; a body that is not JSON "
     "(InvalidOrder), has a key twice in one object (DuplicateKey) or a lone surrogate (InvalidUnicode) "
-    "is refused with nothing stored"
+    "is refused with nothing stored. A body this document allows is refused only by a rule it cannot state: "
+    + ", ".join(BEYOND_THE_DOCUMENT["POST /orders"])
 )
+_NOT_A_CURSOR = (
+    "A query this document does not allow (InvalidQuery), or a cursor of the documented form that this API did not "
+    "hand out for this producer and state (InvalidCursor): start the listing again"
+)
+# OpenAPI links: what an answer's fields are for (and how schemathesis's stateful phase chains the calls).
+_ORDER_LINKS = {"links": {"GetOrder": {"operationRef": "#/paths/~1orders~1{request_id}/get",
+                                       "parameters": {"request_id": "$response.body#/request_id"}}}}  # fmt: skip
+_PAGE_LINKS = {"links": {"NextPage": {"operationRef": "#/paths/~1orders/get", "parameters": {
+    "state": "$request.query.state", "cursor": "$response.body#/next_cursor"}}}}  # fmt: skip
 _UNAVAILABLE = "No catalog to validate with, nothing stored (CatalogUnavailable); or the store cannot be reached"
 
 
@@ -45,16 +63,25 @@ def orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
                     "schema": {
                         "oneOf": [OrderRequestSchema, BhnOrderRequestSchema],
                         "description": "A Bamboo order (Provider absent or bamboo) or a BHN order (Provider bhn)",
-                    }
+                    },
+                    "examples": examples.ORDER_REQUESTS,
                 }
             },
         },  # fmt: skip
+        responses={201: _ORDER_LINKS, 200: _ORDER_LINKS},
     )
-    @blp.response(201, OrderViewSchema, description="Stored and enqueued")
-    @blp.alt_response(200, schema=OrderViewSchema, description="The same order was already submitted")
-    @blp.alt_response(400, schema=ErrorSchema, description=_REFUSED)
-    @blp.alt_response(409, schema=ErrorSchema, description="The RequestId is taken by another body or producer")
-    @refusals(blp, 413, 429, 503, s503=_UNAVAILABLE)
+    @blp.response(201, OrderViewSchema, description="Stored and enqueued", example=examples.ACCEPTED)
+    @blp.alt_response(
+        200, schema=OrderViewSchema, description="The same order was already submitted", example=examples.ACCEPTED
+    )
+    @blp.alt_response(400, schema=ErrorSchema, description=_REFUSED, example=ERROR_EXAMPLES[400])
+    @blp.alt_response(
+        409,
+        schema=ErrorSchema,
+        description="The RequestId is taken by another body or producer",
+        example=ERROR_EXAMPLES[409],
+    )
+    @refusals(blp, *KEYED, 413, s503=_UNAVAILABLE)
     def submit_order() -> tuple[dict, int]:
         """Submit an order: validated against every rule, stored once per RequestId, then placed."""
         try:
@@ -73,11 +100,13 @@ def orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
             abort(503, reason=unavailable.reason, message=str(unavailable), headers=retry_after)
         return view_of(rt, submission.order), 201 if submission.created else 200
 
-    @blp.route("/orders/<request_id>", methods=["GET"])
+    @blp.route("/orders/<request_id>", methods=["GET"], parameters=[examples.REQUEST_ID_PARAMETER])
     @blp.doc(security=SECURITY)
-    @blp.response(200, OrderViewSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such order of this producer")
-    @refusals(blp, 429, 503)
+    @blp.response(200, OrderViewSchema, example=examples.FULFILLED)
+    @blp.alt_response(
+        404, schema=ErrorSchema, description="No such order of this producer", example=ERROR_EXAMPLES[404]
+    )
+    @refusals(blp, *KEYED)
     def get_order(request_id: str) -> dict:
         """An order's state, reason and history. Never its cards."""
         record = rt.store.get(request_id)
@@ -86,10 +115,11 @@ def orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
         return view_of(rt, record)
 
     @blp.route("/orders", methods=["GET"])
-    @blp.doc(security=SECURITY)
+    @blp.doc(security=SECURITY, responses={200: _PAGE_LINKS})
     @blp.arguments(OrderListQuerySchema, location="query", error_status_code=422)
-    @blp.response(200, OrderPageSchema)
-    @refusals(blp, 429, 503)
+    @blp.response(200, OrderPageSchema, example=examples.PAGE)
+    @blp.alt_response(422, schema=ErrorSchema, description=_NOT_A_CURSOR, example=ERROR_EXAMPLES[422])
+    @refusals(blp, *KEYED)
     def list_orders(query: dict) -> dict:
         """This producer's orders in one state, oldest first, a page at a time (422 InvalidCursor: start again)."""
         state, producer = query["state"], g.producer
@@ -102,7 +132,8 @@ def orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
         return {"orders": [view_of(rt, order, history=False) for order in page.orders], "next_cursor": next_cursor}
 
     @blp.route("/health", methods=["GET"])
-    @blp.response(200, HealthSchema)
+    @blp.doc(security=[])
+    @blp.response(200, HealthSchema, example=examples.HEALTH)
     @refusals(blp, 503)
     def health() -> dict:
         """The API is up and its order store answers."""

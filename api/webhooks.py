@@ -13,6 +13,8 @@ from collections.abc import Callable
 from flask import request
 from flask_smorest import Blueprint, abort
 
+from api import examples
+from api.errors import ERROR_EXAMPLES
 from config.settings import BAMBOO, BHN
 from schemas.api import ErrorSchema
 from schemas.webhook import BambooWebhookSchema, BhnWebhookSchema, WebhookAnswerSchema
@@ -22,6 +24,7 @@ from worker.runtime import Runtime
 WEBHOOK_PATH = "/webhooks/bamboo"
 BHN_WEBHOOK_PATH = "/webhooks/bhn"
 BHN_SECRET_HEADER = "X-BHN-Webhook-Secret"
+BHN_SECRET_SCHEME = "BhnWebhookSecret"  # the OpenAPI document's security scheme of that header (api/app.py)
 
 
 def webhooks_blueprint(rt: Runtime, poll_now: Callable[[str], object]) -> Blueprint:
@@ -42,13 +45,18 @@ def webhooks_blueprint(rt: Runtime, poll_now: Callable[[str], object]) -> Bluepr
 
     @blp.route(WEBHOOK_PATH, methods=["POST"])
     @blp.doc(
-        security=[],
-        requestBody={"required": True, "content": {"application/json": {"schema": BambooWebhookSchema}}},
+        security=[],  # its secretKey is in the body
+        requestBody={"required": True, "content": {"application/json": {"schema": BambooWebhookSchema,
+                                                                         "example": examples.BAMBOO_WEBHOOK}}},
+    )  # fmt: skip
+    @blp.response(
+        202, WebhookAnswerSchema, description="The order's next Get Order happens now", example=examples.WEBHOOK_ANSWER
     )
-    @blp.response(202, WebhookAnswerSchema, description="The order's next Get Order happens now")
-    @blp.alt_response(400, schema=ErrorSchema, description="Not a webhook body")
-    @blp.alt_response(401, schema=ErrorSchema, description="The secretKey does not match")
-    @blp.alt_response(404, schema=ErrorSchema, description="No such order")
+    @blp.alt_response(400, schema=ErrorSchema, description="Not a webhook body", example=examples.NOT_A_WEBHOOK)
+    @blp.alt_response(
+        401, schema=ErrorSchema, description="The secretKey does not match", example=examples.WRONG_SECRET
+    )
+    @blp.alt_response(404, schema=ErrorSchema, description="No such order", example=ERROR_EXAMPLES[404])
     def bamboo_webhook() -> tuple[dict, int]:
         """Bamboo says an order is final: check the secretKey, then poll the order now."""
         body = request.get_json(silent=True)
@@ -60,14 +68,18 @@ def webhooks_blueprint(rt: Runtime, poll_now: Callable[[str], object]) -> Bluepr
 
     @blp.route(BHN_WEBHOOK_PATH, methods=["POST"])
     @blp.doc(
-        security=[],
-        parameters=[{"in": "header", "name": BHN_SECRET_HEADER, "required": True, "schema": {"type": "string"}}],
-        requestBody={"required": True, "content": {"application/json": {"schema": BhnWebhookSchema}}},
+        security=[{BHN_SECRET_SCHEME: []}],
+        requestBody={"required": True, "content": {"application/json": {"schema": BhnWebhookSchema,
+                                                                         "example": examples.BHN_WEBHOOK}}},
+    )  # fmt: skip
+    @blp.response(
+        202, WebhookAnswerSchema, description="The order's next Get order happens now", example=examples.WEBHOOK_ANSWER
     )
-    @blp.response(202, WebhookAnswerSchema, description="The order's next Get order happens now")
-    @blp.alt_response(400, schema=ErrorSchema, description="Not a webhook body")
-    @blp.alt_response(401, schema=ErrorSchema, description="The shared secret does not match")
-    @blp.alt_response(404, schema=ErrorSchema, description="No such order")
+    @blp.alt_response(400, schema=ErrorSchema, description="Not a webhook body", example=examples.NOT_A_WEBHOOK)
+    @blp.alt_response(
+        401, schema=ErrorSchema, description="The shared secret does not match", example=examples.WRONG_SECRET
+    )
+    @blp.alt_response(404, schema=ErrorSchema, description="No such order", example=ERROR_EXAMPLES[404])
     def bhn_webhook() -> tuple[dict, int]:
         """BHN says an order changed: check the shared secret, then poll the order now."""
         if not _matches(request.headers.get(BHN_SECRET_HEADER), rt.settings.bhn.webhook_secret):

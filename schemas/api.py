@@ -8,10 +8,25 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from schemas.order import FullMatch
 from worker.orders import states
 
-# A page cursor is opaque (api/cursors.py): base64url, at least a nonce, a tag and one byte long.
-CURSOR_FORM = r"^[A-Za-z0-9_-]{39,200}$"
+# A page cursor is opaque (api/cursors.py): a store position sealed with AES-GCM, in unpadded base64url. The position
+# is "<ms entered, 13 digits>:<RequestId, 36>", so a cursor is nonce 12 + position 50 + tag 16 = 78 bytes: 104
+# characters. Only one this API handed out opens; any other of this form is 422 InvalidCursor.
+CURSOR_FORM = r"^[A-Za-z0-9_-]{104}$"
+
+# What a request the OpenAPI document allows may still be refused for: rules no document can state, because they
+# depend on the provider's catalog and accounts, the operator's settings, a cursor's seal, or (for the card count)
+# a sum over an order's lines. Everything else the server refuses, the document refuses too.
+BEYOND_THE_DOCUMENT = {
+    "POST /orders": (
+        "WrongAccount", "InvalidProductIds", "InvalidProduct", "ProductIsOutOfStock", "InvalidDenomination",
+        "InvalidCurrency", "CardsLimitExceeded", "NoCredential", "AccountNotAllowed", "NoCallbackSecret",
+        "InvalidCallbackUrl", "NotifyTaskNotAllowed",
+    ),
+    "GET /orders": ("InvalidCursor",),
+}  # fmt: skip
 
 
 class ErrorSchema(Schema):
@@ -105,17 +120,22 @@ class OrderPageSchema(Schema):
     """One page of a state's orders, oldest first; pass `next_cursor` as `cursor` for the next page."""
 
     orders = fields.List(fields.Nested(OrderListItemSchema), required=True)
-    next_cursor = fields.String(allow_none=True, required=True)
+    next_cursor = fields.String(
+        allow_none=True, required=True, metadata={"description": "null on the last page", "pattern": CURSOR_FORM}
+    )
 
 
 class OrderListQuerySchema(Schema):
     """The query of `GET /orders`."""
 
-    state = fields.String(required=True, validate=validate.OneOf(states.ALL))
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+    state = fields.String(required=True, validate=validate.OneOf(states.ALL), metadata={"example": states.FULFILLED})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100), metadata={"example": 50})
     cursor = fields.String(
-        validate=validate.Regexp(CURSOR_FORM, error="not a cursor: pass back a next_cursor as it was given"),
-        metadata={"description": "A next_cursor of this producer's listing of this state, as it was given"},
+        validate=FullMatch(CURSOR_FORM, error="not a cursor: pass back a next_cursor as it was given"),
+        metadata={
+            "description": "A next_cursor of this producer's listing of this state, as it was given. Only "
+            "one this API handed out for this producer and state opens: any other is 422 InvalidCursor"
+        },
     )
 
 

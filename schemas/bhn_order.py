@@ -17,6 +17,7 @@ from schemas.order import (
     BHN,
     INVALID_PROVIDER,
     MAX_CARDS_PER_ORDER,
+    FullMatch,
     OrderIdentitySchema,
     OrderLineSchema,
     cents,
@@ -24,8 +25,7 @@ from schemas.order import (
 )
 
 _NO_PRODUCTS = "NoProducts: an order needs at least one product"
-_ID = r"^[A-Za-z0-9_.-]+\Z"  # BHN ids giftq passes on (products, accounts, purchase orders): no separators
-# (\Z, not $: $ also matches before a trailing newline)
+_ID = r"^[A-Za-z0-9_.-]+$"  # BHN ids giftq passes on (products, accounts, purchase orders): no separators
 INVALID_SENDER = "InvalidSender"
 DEFAULT_ACCOUNT = "default"  # an order naming no AccountId charges the credential's own account configuration
 INVALID_RECIPIENT = "InvalidRecipient"
@@ -34,7 +34,7 @@ INVALID_RECIPIENT = "InvalidRecipient"
 def _text(max_length: int, reason: str, *, required: bool = False, pattern: str | None = None) -> fields.String:
     rules = [validate.Length(min=1, max=max_length, error=f"{reason}: 1 to {max_length} characters")]
     if pattern:
-        rules.append(validate.Regexp(pattern, error=f"{reason}: letters, digits, '_', '.' and '-' only"))
+        rules.append(FullMatch(pattern, error=f"{reason}: letters, digits, '_', '.' and '-' only"))
     return fields.String(required=required, validate=rules, error_messages={"required": f"{reason}: required"})
 
 
@@ -53,12 +53,18 @@ class AddressSchema(_Strict):
     PostalCode = _text(20, INVALID_SENDER, required=True)
     Country = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[A-Z]{2}\Z", error=f"{INVALID_SENDER}: Country is an ISO 3166 alpha-2 code"),
+        validate=FullMatch(r"^[A-Z]{2}$", error=f"{INVALID_SENDER}: Country is an ISO 3166 alpha-2 code"),
     )
 
 
 class SenderSchema(_Strict):
     """Who sends the cards: at least one of ExternalId, Email, or FirstName + LastName + Address (BHN's rule)."""
+
+    # _one_way_to_know_the_sender, as the OpenAPI document states it (api/document.py).
+    DOCUMENT_RULES = {
+        "anyOf": [{"required": ["ExternalId"]}, {"required": ["Email"]},
+                  {"required": ["FirstName", "LastName", "Address"]}]
+    }  # fmt: skip
 
     ExternalId = _text(36, INVALID_SENDER)
     Email = fields.Email(error_messages={"invalid": f"{INVALID_SENDER}: Email is not an email address"})
@@ -91,7 +97,7 @@ class BhnOrderLineSchema(OrderLineSchema):
     ProductId = _text(64, "InvalidProductIds", required=True, pattern=_ID)
     Currency = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[A-Z]{3}\Z", error="InvalidCurrency: Currency is an ISO 4217 code"),
+        validate=FullMatch(r"^[A-Z]{3}$", error="InvalidCurrency: Currency is an ISO 4217 code"),
         error_messages={"required": "InvalidCurrency: every line names its currency"},
     )
 
@@ -105,7 +111,7 @@ class BhnOrderRequestSchema(OrderIdentitySchema):
     AccountId = _text(36, "WrongAccount", pattern=_ID)  # BHN's client account; routes the order to a credential
     PurchaseOrderNumber = _text(64, "InvalidPurchaseOrderNumber", pattern=_ID)
     Locale = fields.String(
-        validate=validate.Regexp(r"^[a-z]{2}_[A-Z]{2}\Z", error="InvalidLocale: Locale is like en_US"),
+        validate=FullMatch(r"^[a-z]{2}_[A-Z]{2}$", error="InvalidLocale: Locale is like en_US"),
         metadata={"description": "en_US when absent"},
     )
     Products = fields.List(

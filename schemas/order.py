@@ -37,8 +37,46 @@ INVALID_REQUEST_ID = "InvalidRequestId"
 DERIVED_UUID_VERSION = 5  # a RequestId giftq derives from an IdempotencyKey (uuid5); never one a producer sends
 INVALID_NOTIFY = "InvalidNotify"
 MAX_CALLBACK_URL_LENGTH = 2000  # characters; longer URLs are refused rather than cut
+# The OpenAPI document's form of a CallbackUrl: a narrower one than schemas/callback_url.py takes (a host name, not
+# an address literal; printable ASCII), so whatever fits it is a URL giftq parses.
+CALLBACK_URL_FORM = (
+    r"^https?://[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*"
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?"
+    r"([/?#][!-\[\]-~]*)?$"
+)
 _REASON = re.compile(r"^([A-Z][A-Za-z]+): ")
+# A RequestId is written as a GUID is: 8-4-4-4-12 hex digits (braces, a "urn:uuid:" or missing hyphens are refused),
+# never of version 5 (an RFC 4122 GUID whose version digit is 5): those are derived from IdempotencyKeys.
+GUID_FORM = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+DERIVED_GUID_FORM = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-5[0-9a-fA-F]{3}-[89abAB]"
 _NO_PRODUCTS = "NoProducts: an order needs at least one product"
+
+
+class FullMatch(validate.Regexp):
+    """A pattern the whole string must match, as JSON Schema's `pattern` (anchored) reads it in the OpenAPI document.
+
+    validate.Regexp searches with `re.match`, whose `$` also matches before a trailing newline; the document's
+    readers (ECMA-262 regular expressions) do not, so the server matches the whole string as they do. A pattern
+    given with Python's `\\Z` is kept with `$` instead, the same anchor under a whole-string match and the only one
+    ECMA-262 knows (where `\\Z` is a plain "Z").
+    """
+
+    def __init__(self, pattern: str, *, error: str | None = None):
+        super().__init__(pattern.removesuffix(r"\Z") + "$" if pattern.endswith(r"\Z") else pattern, error=error)
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+class Guid(fields.UUID):
+    """A GUID in its written form (GUID_FORM), loaded as a `uuid.UUID`."""
+
+    def _deserialize(self, value: object, attr: str | None, data: object, **kwargs: object) -> object:
+        if not isinstance(value, str) or re.fullmatch(GUID_FORM, value) is None:
+            raise self.make_error("invalid_uuid")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 def _at_most_two_decimals(value: Decimal) -> None:
@@ -56,7 +94,13 @@ class OrderLineSchema(Schema):
 
     ProductId = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     Quantity = fields.Integer(
-        required=True, strict=True, validate=validate.Range(min=1, error="InvalidQuantity: Quantity must be >= 1")
+        required=True,
+        strict=True,
+        validate=[
+            validate.Range(min=1, error="InvalidQuantity: Quantity must be >= 1"),
+            validate.Range(max=MAX_CARDS_PER_ORDER, error=f"CardsLimitExceeded: at most {MAX_CARDS_PER_ORDER} cards"),
+        ],
+        metadata={"description": f"Cards of this line; at most {MAX_CARDS_PER_ORDER} over all the order's lines"},
     )
     Value = fields.Decimal(
         required=True,
@@ -76,6 +120,7 @@ class OrderLineSchema(Schema):
             "description": "Face value in the product's currency, within its MinFaceValue..MaxFaceValue",
             "minimum": 0.01,
             "maximum": int(MAX_FACE_VALUE),
+            "multipleOf": 0.01,
         },
     )
 
@@ -99,12 +144,20 @@ class NotifySchema(Schema):
     class Meta:
         unknown = RAISE
 
+    # The rule of _task_with_queue_or_a_callback, as the OpenAPI document states it (api/document.py).
+    DOCUMENT_RULES = {
+        "anyOf": [
+            {"required": ["Task", "Queue"]},
+            {"required": ["CallbackUrl"], "not": {"anyOf": [{"required": ["Task"]}, {"required": ["Queue"]}]}},
+        ]
+    }
+
     Task = fields.String(
-        validate=validate.Regexp(CELERY_NAME, error=f"{INVALID_NOTIFY}: Task is a Celery task name"),
+        validate=FullMatch(CELERY_NAME.pattern, error=f"{INVALID_NOTIFY}: Task is a Celery task name"),
         metadata={"description": "Your Celery task's name, e.g. shop.order_done; give Queue with it"},
     )
     Queue = fields.String(
-        validate=validate.Regexp(CELERY_NAME, error=f"{INVALID_NOTIFY}: Queue is a queue name"),
+        validate=FullMatch(CELERY_NAME.pattern, error=f"{INVALID_NOTIFY}: Queue is a queue name"),
         metadata={"description": "The queue your worker consumes on giftq's broker"},
     )
     CallbackUrl = fields.String(
@@ -114,7 +167,8 @@ class NotifySchema(Schema):
         ],
         metadata={
             "description": "POSTed, signed with your callback secret, when the order is final; http or https, "
-            "no user or password, to a host giftq's operator allows (public addresses unless configured)"
+            "no user or password, to a host giftq's operator allows (public addresses unless configured)",
+            "pattern": CALLBACK_URL_FORM,
         },
     )
 
@@ -133,14 +187,24 @@ class OrderIdentitySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    RequestId = fields.UUID(
+    # The rules of _one_identity, as the OpenAPI document states them (api/document.py): exactly one identity.
+    DOCUMENT_RULES = {"oneOf": [{"required": ["RequestId"]}, {"required": ["IdempotencyKey"]}]}
+
+    RequestId = Guid(
         error_messages={"invalid_uuid": f"{INVALID_REQUEST_ID}: RequestId must be a GUID"},
-        metadata={"description": "The order's identity and the provider's idempotency key. Give this or "
-                  "IdempotencyKey."},
-    )  # fmt: skip
+        metadata={
+            "description": "The order's identity and the provider's idempotency key, a random GUID (never of "
+            "version 5: those are derived from IdempotencyKeys). Give this or IdempotencyKey, not both.",
+            "pattern": GUID_FORM,
+            "not": {"pattern": DERIVED_GUID_FORM},
+        },
+    )
     IdempotencyKey = fields.String(
         validate=validate.Length(min=1, max=200, error=f"{INVALID_REQUEST_ID}: IdempotencyKey is 1 to 200 characters"),
-        metadata={"description": "Your own key; RequestId = uuid5(giftq namespace, '<producer>:<key>')."},
+        metadata={
+            "description": "Your own key; RequestId = uuid5(giftq namespace, '<producer>:<key>'). Give this "
+            "or RequestId, not both."
+        },  # fmt: skip
     )
     Notify = fields.Nested(
         NotifySchema,

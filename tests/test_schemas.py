@@ -64,6 +64,10 @@ def test_an_idempotency_key_gives_the_same_request_id_for_the_same_producer_only
     ("overrides", "reason"),
     [
         ({"RequestId": "not-a-guid"}, "InvalidRequestId"),
+        ({"RequestId": "{97018cf7-98f5-40fc-a142-711d43a72e17}"}, "InvalidRequestId"),  # a GUID as written only
+        ({"RequestId": "97018cf798f540fca142711d43a72e17"}, "InvalidRequestId"),
+        ({"RequestId": "97018cf7-98f5-40fc-a142-711d43a72e17\n"}, "InvalidRequestId"),
+        ({"RequestId": str(uuid.uuid5(uuid.NAMESPACE_URL, "x"))}, "InvalidRequestId"),  # derived GUIDs are giftq's
         ({"RequestId": ...}, "InvalidRequestId"),
         ({"IdempotencyKey": "both-given"}, "InvalidRequestId"),
         ({"RequestId": ..., "IdempotencyKey": ""}, "InvalidRequestId"),
