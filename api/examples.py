@@ -32,7 +32,7 @@ ORDER_REQUESTS = {
     "bhn": {
         "summary": "A Blackhawk Network e-gift order",
         "value": {"RequestId": BHN_REQUEST_ID, "Provider": "bhn",
-                  "Products": [{"ProductId": "PROD-AMZ-US", "Quantity": 1, "Value": 50, "Currency": "USD"}],
+                  "Products": [{"ProductId": "PRD-7Q2K-AMZN-US", "Quantity": 1, "Value": 25, "Currency": "USD"}],
                   "Sender": {"Email": "orders@shop.example.com"},
                   "Recipient": {"Email": "ada@example.com", "FirstName": "Ada"}},
     },
