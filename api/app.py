@@ -16,7 +16,7 @@ from flask_smorest import abort
 
 from api.apikeys import ApiKeys
 from api.cards import cards_blueprint
-from api.document import DocumentRulesPlugin
+from api.document import DocumentVariantsPlugin
 from api.errors import RATE_LIMITED, GiftqApi, install_store_unavailable
 from api.metrics import METRICS_PATH, serve_metrics
 from api.orders import orders_blueprint
@@ -50,7 +50,8 @@ def create_app(rt: Runtime, intake: Intake, poll_now: Callable[[str], object] | 
         OPENAPI_JSON_PATH="openapi.json",
         **swagger_ui_config(settings.swagger_ui),
     )
-    api = GiftqApi(app, spec_kwargs={"extra_plugins": [DocumentRulesPlugin()]})
+    variants = DocumentVariantsPlugin()
+    api = GiftqApi(app, spec_kwargs={"extra_plugins": [variants]})
     api.spec.components.security_scheme("ApiKey", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme(
         BHN_SECRET_SCHEME, {"type": "apiKey", "in": "header", "name": BHN_SECRET_HEADER}
@@ -65,6 +66,7 @@ def create_app(rt: Runtime, intake: Intake, poll_now: Callable[[str], object] | 
     api.register_blueprint(cards_blueprint(rt))
     if poll_now is not None:
         api.register_blueprint(webhooks_blueprint(rt, poll_now))
+    variants.write_variants(api.spec)
     app.add_url_rule(METRICS_PATH, "metrics", lambda: serve_metrics(rt))
     if settings.swagger_ui:
         app.register_blueprint(swagger_assets_blueprint())

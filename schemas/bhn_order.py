@@ -60,10 +60,11 @@ class AddressSchema(_Strict):
 class SenderSchema(_Strict):
     """Who sends the cards: at least one of ExternalId, Email, or FirstName + LastName + Address (BHN's rule)."""
 
-    # _one_way_to_know_the_sender, as the OpenAPI document states it (api/document.py).
-    DOCUMENT_RULES = {
-        "anyOf": [{"required": ["ExternalId"]}, {"required": ["Email"]},
-                  {"required": ["FirstName", "LastName", "Address"]}]
+    # _one_way_to_know_the_sender as the OpenAPI document states it (api/document.py): any of these shapes.
+    DOCUMENT_VARIANTS = {
+        "combine": "anyOf",
+        "variants": {"ById": {"required": ["ExternalId"]}, "ByEmail": {"required": ["Email"]},
+                     "ByName": {"required": ["FirstName", "LastName", "Address"]}},
     }  # fmt: skip
 
     ExternalId = _text(36, INVALID_SENDER)

@@ -144,13 +144,12 @@ class NotifySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    # The rule of _task_with_queue_or_a_callback, as the OpenAPI document states it (api/document.py).
-    DOCUMENT_RULES = {
-        "anyOf": [
-            {"required": ["Task", "Queue"]},
-            {"required": ["CallbackUrl"], "not": {"anyOf": [{"required": ["Task"]}, {"required": ["Queue"]}]}},
-        ]
-    }
+    # _task_with_queue_or_a_callback as the OpenAPI document states it (api/document.py): one of these shapes.
+    DOCUMENT_VARIANTS = {
+        "combine": "oneOf",
+        "variants": {"Task": {"required": ["Task", "Queue"]}, "Callback": {"required": ["CallbackUrl"],
+                                                                           "without": ["Task", "Queue"]}},
+    }  # fmt: skip
 
     Task = fields.String(
         validate=FullMatch(CELERY_NAME.pattern, error=f"{INVALID_NOTIFY}: Task is a Celery task name"),
@@ -187,8 +186,14 @@ class OrderIdentitySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    # The rules of _one_identity, as the OpenAPI document states them (api/document.py): exactly one identity.
-    DOCUMENT_RULES = {"oneOf": [{"required": ["RequestId"]}, {"required": ["IdempotencyKey"]}]}
+    # _one_identity as the OpenAPI document states it (api/document.py): one of these shapes, so exactly one identity.
+    DOCUMENT_VARIANTS = {
+        "combine": "oneOf",
+        "variants": {
+            "ByRequestId": {"required": ["RequestId"], "without": ["IdempotencyKey"]},
+            "ByIdempotencyKey": {"required": ["IdempotencyKey"], "without": ["RequestId"]},
+        },
+    }
 
     RequestId = Guid(
         error_messages={"invalid_uuid": f"{INVALID_REQUEST_ID}: RequestId must be a GUID"},

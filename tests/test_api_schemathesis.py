@@ -85,12 +85,19 @@ def test_these_settings_find_a_rule_the_document_leaves_out(
 
 
 def _without_identity_rule(document: dict) -> None:
+    """Each order one object in which RequestId and IdempotencyKey are both optional."""
+    schemas = document["components"]["schemas"]
     for name in ("OrderRequest", "BhnOrderRequest"):
-        del document["components"]["schemas"][name]["oneOf"]
+        merged = schemas[f"{name}ByRequestId"]
+        merged["properties"]["IdempotencyKey"] = schemas[f"{name}ByIdempotencyKey"]["properties"]["IdempotencyKey"]
+        merged["required"].remove("RequestId")
+        schemas[name] = merged
 
 
 def _without_notify_rule(document: dict) -> None:
-    del document["components"]["schemas"]["Notify"]["anyOf"]
+    """Notify one object in which Task, Queue and CallbackUrl are all optional."""
+    schemas = document["components"]["schemas"]
+    schemas["Notify"] = {**schemas["NotifyTask"], "required": []}
 
 
 def _with_the_old_cursor_form(document: dict) -> None:
