@@ -114,6 +114,24 @@ def test_the_document_allows_the_cursors_this_api_hands_out_and_no_other_form(do
     assert not fits("0" * 200) and not fits(sealed[:-1]) and not fits(sealed + "\n")
 
 
+def test_every_pattern_in_the_document_is_one_json_schema_reads_as_the_server_does(document: dict) -> None:
+    patterns = list(_patterns(document))
+    assert len(patterns) > 10
+    for pattern in patterns:  # ECMA-262 has no \A or \Z (it reads them as "A" and "Z"): the server anchors with $
+        assert pattern.startswith("^") and "\\Z" not in pattern and "\\A" not in pattern, pattern
+
+
+def _patterns(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            yield node["pattern"]
+        for value in node.values():
+            yield from _patterns(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _patterns(item)
+
+
 @pytest.mark.parametrize("method", ["TRACE", "PUT", "DELETE", "PATCH"])
 @pytest.mark.parametrize(("path", "allowed"), [("/health", "GET"), ("/orders", "GET, POST"),
                                                ("/orders/97018cf7-98f5-40fc-a142-711d43a72e17", "GET")])  # fmt: skip
