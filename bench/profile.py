@@ -18,6 +18,7 @@ import psutil
 DURATION_S = 10
 RATE_HZ = 200
 TOP = 25
+EVERYWHERE = 0.9  # a frame on this share of the stacks or more says nothing
 
 
 class Profiler:
@@ -35,7 +36,7 @@ class Profiler:
             for pid in pids:
                 out = self._folder / f"profile-{kind}-{pid}.txt"
                 command = [self._py_spy, "record", "--pid", str(pid), "--duration", str(self._duration_s), "--rate",
-                           str(RATE_HZ), "--format", "raw", "--nonblocking", "--output", str(out)]  # fmt: skip
+                           str(RATE_HZ), "--format", "raw", "--output", str(out)]  # fmt: skip
                 process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 self._running.append((kind, process, out))
 
@@ -63,7 +64,8 @@ def _read_raw(path: Path) -> Counter[str]:
 
 
 def top_frames(stacks: Counter[str], *, top: int = TOP) -> list[str]:
-    """The frames with the most inclusive samples, each with its inclusive and self share."""
+    """The frames with the most inclusive samples, each with its inclusive and self share; frames on nearly every
+    stack (the process's start-up, its main loop) are left out."""
     total = sum(stacks.values()) or 1
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
@@ -73,4 +75,4 @@ def top_frames(stacks: Counter[str], *, top: int = TOP) -> list[str]:
             inclusive[frame] += count
         own[frames[-1]] += count
     return [f"{count * 100 / total:5.1f}% incl {own[frame] * 100 / total:5.1f}% self  {frame}"
-            for frame, count in inclusive.most_common(top)]  # fmt: skip
+            for frame, count in inclusive.most_common()[:top * 4] if count < total * EVERYWHERE][:top]  # fmt: skip

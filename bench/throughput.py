@@ -75,6 +75,8 @@ class RunFigures:
     cpu_ms: dict[str, float]  # per order, by process kind
     redis_commands: float  # per order
     top_commands: dict[str, float]  # per order, the most frequent commands
+    tasks: float  # task messages published per order (LPUSH to a queue)
+    get_orders: float  # Get Order calls per order
     submit_to_placed_s: tuple[float, float]  # p50, p99
     submit_to_fulfilled_s: tuple[float, float]
     worker_rss_mb: float
@@ -87,6 +89,7 @@ class RunFigures:
             f"placed {self.placed}/{self.orders}: {self.placed_per_s:.1f} orders/s; fulfilled {self.fulfilled}: "
             f"{self.fulfilled_per_s:.1f} orders/s (from the first submit)",
             f"CPU ms per order: {cpu}; total {sum(self.cpu_ms.values()):.1f}",
+            f"task messages per order: {self.tasks:.2f}; Get Order calls per order: {self.get_orders:.2f}",
             f"Redis commands per order: {self.redis_commands:.1f} ("
             + ", ".join(f"{name} {n:.1f}" for name, n in self.top_commands.items())
             + ")",
@@ -103,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     print(f"command: {' '.join(sys.argv)}")
     print(f"{args.orders} orders over {args.credentials} credentials and {len(PRODUCT_VALUES)} products, "
-          f"limits {args.limits}, {WORKERS} workers at concurrency 1")  # fmt: skip
+          f"limits {args.limits}, {WORKERS} workers at concurrency 1, task events "
+          f"{'off' if args.no_task_events else 'on'}")  # fmt: skip
     runs = []
     with RedisServer() as redis_server, tempfile.TemporaryDirectory(prefix="giftq-bench-throughput-") as tmp:
         for number in range(1, args.runs + 1):
@@ -126,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--set", action="append", default=[], metavar="LIMIT=VALUE",
                         help="override one of giftq's limits (GIFTQ_BAMBOO_<LIMIT>), e.g. margin_ms=10")  # fmt: skip
+    parser.add_argument("--no-task-events", action="store_true", help="GIFTQ_TASK_EVENTS=false (no Flower watches)")
     parser.add_argument("--profile", action="store_true", help="sample one worker with py-spy and print top frames")
     return parser
 
@@ -141,7 +146,7 @@ def run_once(redis_url: str, tmp: Path, args: argparse.Namespace) -> RunFigures:
     with contextlib.ExitStack() as stack:
         sandbox = Sandbox(logs / "sandbox.log", load_clients=args.credentials, **(OPENED_SANDBOX if opened else {}))
         stack.callback(sandbox.stop)
-        env = _env(redis_url, prefix, sandbox.url, args.credentials, limits)
+        env = _env(redis_url, prefix, sandbox.url, args.credentials, limits, task_events=not args.no_task_events)
         workers = start_workers("worker", env, logs, stack, count=WORKERS)
         beat = Child("celery beat", [sys.executable, "-m", "celery", "-A", "worker", "beat", "--schedule",
                                      str(logs / "beat-schedule")], logs / "beat.log", env=env)  # fmt: skip
@@ -182,10 +187,14 @@ def make_orders(count: int, credentials: int) -> list[dict]:
     return orders
 
 
-def _env(redis_url: str, prefix: str, sandbox_url: str, credentials: int, limits: dict[str, int]) -> dict[str, str]:
+def _env(
+    redis_url: str, prefix: str, sandbox_url: str, credentials: int, limits: dict[str, int], *, task_events: bool
+) -> dict[str, str]:
     """giftq's environment on the sandbox's load clients, each routed the account of its own."""
     clients = [load_client(number) for number in range(1, credentials + 1)]
     env = giftq_env(redis_url, prefix, sandbox_url, limits)
+    if not task_events:
+        env["GIFTQ_TASK_EVENTS"] = "false"
     env.update(
         GIFTQ_BAMBOO_CLIENT_ID=clients[0].client_id,
         GIFTQ_BAMBOO_CLIENT_SECRET=clients[0].secret,
@@ -294,6 +303,8 @@ def _figures(submitted: dict[str, float], calls: list[dict], fulfilled_at: dict[
         cpu_ms={kind: seconds * 1000 / count for kind, seconds in cpu_s.items()},
         redis_commands=commands.total() / count,
         top_commands={name: n / count for name, n in commands.most_common(TOP_COMMANDS)},
+        tasks=commands["lpush"] / count,
+        get_orders=sum(1 for c in calls if c["endpoint"] == "get_order") / count,
         submit_to_placed_s=(percentile(to_placed, 0.5), percentile(to_placed, 0.99)),
         submit_to_fulfilled_s=(percentile(to_fulfilled, 0.5), percentile(to_fulfilled, 0.99)),
         worker_rss_mb=rss_mb,

@@ -9,7 +9,7 @@ import argparse
 
 from sandbox.bamboo.app import create_app
 from sandbox.bamboo.seed import add_load_clients
-from sandbox.bamboo.settings import READ_ONLY, Settings
+from sandbox.bamboo.settings import Settings
 from sandbox.bhn import create_app as create_bhn_app
 from sandbox.bhn.settings import Settings as BhnSettings
 from sandbox.common.server import make_sandbox_server, serve_until_signalled
@@ -69,12 +69,12 @@ def _option(parser: argparse.ArgumentParser, name: str, kind: type, default: obj
 
 def run_bamboo(args: argparse.Namespace) -> int:
     """Serve the Bamboo sandbox with the settings in ``args`` until signalled; return 0."""
-    changes = {name: getattr(args, name) for name in Settings.__dataclass_fields__ if name not in READ_ONLY}
+    changes = {name: getattr(args, name) for name in Settings.__dataclass_fields__ if name != "seed"}
     try:
-        settings = Settings(seed=args.seed, load_clients=args.load_clients).updated(changes)
+        settings = Settings(seed=args.seed).updated(changes)
     except ValueError as problem:
         raise SystemExit(f"python -m sandbox bamboo: {problem}") from None
-    add_load_clients(settings.load_clients)
+    add_load_clients(args.load_clients)
     app, sandbox = create_app(settings)
     server = make_sandbox_server(args.host, args.port, app, access_log=args.access_log)
     print(f"bamboo sandbox listening on http://{args.host}:{server.port}", flush=True)

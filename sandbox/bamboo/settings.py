@@ -17,7 +17,7 @@ DEFAULT_WEBHOOK_TIMEOUT_MS = 2_000
 
 _PROBABILITIES = ("fail_probability", "partial_probability")
 _AT_LEAST_ONE = ("product_limit", "get_order_limit", "product_window_ms", "get_order_window_ms")
-READ_ONLY = ("seed", "load_clients")
+_READ_ONLY = ("seed",)
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,6 @@ class Settings:
     partial_probability: float = 0.0
     webhook_timeout_ms: int = DEFAULT_WEBHOOK_TIMEOUT_MS
     seed: int | None = None
-    load_clients: int = 0  # load clients seeded beside the fixed ones (seed.load_client)
 
     def as_json(self) -> dict[str, Any]:
         """Return the settings as ``GET /_sandbox/config`` shows them."""
@@ -54,7 +53,7 @@ class Settings:
 def _check(name: str, value: Any) -> None:
     """Refuse unknown names, read-only names and values of the wrong type or range."""
     known = {field.name for field in fields(Settings)}
-    if name not in known or name in READ_ONLY:
+    if name not in known or name in _READ_ONLY:
         raise ValueError(f"{name} cannot be changed at run time")
     if name in _PROBABILITIES:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
