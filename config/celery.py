@@ -52,9 +52,11 @@ task_reject_on_worker_lost = True
 # Take one message at a time: a worker must not hoard orders another worker could place.
 worker_prefetch_multiplier = 1
 
-# Events let operators follow tasks in Flower; arguments are only RequestIds.
-worker_send_task_events = True
-task_send_sent_event = True
+# Events let operators follow tasks in Flower; arguments are only RequestIds. Each task costs its worker three
+# publishes (received, started, succeeded) and its sender one (sent): GIFTQ_TASK_EVENTS=false saves them where no
+# Flower watches. A Flower started later turns the workers' events on while it runs (its enable_events broadcast).
+worker_send_task_events = _settings.task_events
+task_send_sent_event = _settings.task_events
 worker_hijack_root_logger = False
 
 # `celery -A worker beat`: maintenance (tasks/maintenance.py). Several beats are harmless, one is enough.
