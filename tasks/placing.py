@@ -56,16 +56,17 @@ def place_order(request_id: str) -> str:
     record = rt.store.get(request_id)
     if record is None or record.state != states.ACCEPTED:
         return record.state if record else "missing"  # a later delivery: the order has moved on
-    return _park(rt, record)
+    return park(rt, record)
 
 
 def _park_again(rt: Runtime, request_id: str) -> None:
     record = rt.store.get(request_id)
     if record is not None and record.state in (states.ACCEPTED, states.SUBMITTING):
-        _park(rt, record)
+        park(rt, record)
 
 
-def _park(rt: Runtime, record: OrderRecord) -> str:
+def park(rt: Runtime, record: OrderRecord) -> str:
+    """Park an accepted order in its schedule and follow the decision; `rejected` if its limits refuse it."""
     lines = record.request["Products"]
     try:
         decision = rt.throttle.park_and_schedule(
@@ -123,10 +124,11 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
         logger.critical("order %s not placed: %s", request_id, lost)
         return "store lost"
     limits = rt.limits(credential)
-    early_ms = slot_ms - rt.now_ms()
+    record, now_ms = rt.store.get_with_clock(request_id)
+    early_ms = slot_ms - now_ms
     if early_ms > limits.lead_ms + limits.margin_ms:
         raise self.retry(countdown=(early_ms - limits.lead_ms) / 1000)  # this host's clock runs ahead
-    record = _ready_to_call(rt, request_id)
+    record = _ready_to_call(rt, record)
     start_to_start = limits.spacing_mode == START_TO_START
     if start_to_start:
         _ready_to_hand_on()
@@ -245,12 +247,12 @@ def _hand_on(rt: Runtime, credential: str, token: str) -> bool:
     return True
 
 
-def _ready_to_call(rt: Runtime, request_id: str) -> OrderRecord | None:
-    """The order, marked `submitting`, if its slot should be used to place it; None if it has moved on."""
-    record = rt.store.get(request_id)
+def _ready_to_call(rt: Runtime, record: OrderRecord | None) -> OrderRecord | None:
+    """The order (as just read), marked `submitting`, if its slot should be used to place it; None if it has moved
+    on."""
     if record is None or record.state not in (states.ACCEPTED, states.SUBMITTING):
         return None
-    if record.state == states.ACCEPTED and not rt.store.transition(request_id, states.SUBMITTING):
+    if record.state == states.ACCEPTED and not rt.store.transition(record.request_id, states.SUBMITTING):
         return None
     return record
 
@@ -334,7 +336,7 @@ def resolve_order(self: Task, request_id: str) -> str:
         with metrics.provider_call(metrics.GET_ORDER, record.provider):
             rt.provider(record.credential).get(record.provider_request_id)
     except OrderNotFound:
-        return _park(rt, record)
+        return park(rt, record)
     except ProviderRefused as refused:
         return needs_attention_after(rt, request_id, refused, call="Get Order")
     except ProviderError as error:
