@@ -1,8 +1,9 @@
 """Sampling profiles of a running giftq worker (py-spy, a dev dependency): its consumer and its pool processes.
 
 `Profiler(pid, folder)` records the worker's main process and each of its children for a few seconds while a
-benchmark runs, then prints, per process kind, the frames that were on the stack in the largest share of samples
-(inclusive time) and the frames that were running (self time).
+benchmark runs, only while a thread holds the GIL (where the process spends CPU in Python, not where it waits),
+then prints, per process kind, the frames that were on the stack in the largest share of samples (inclusive
+time) and the frames that were running (self time).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Profiler:
             for pid in pids:
                 out = self._folder / f"profile-{kind}-{pid}.txt"
                 command = [self._py_spy, "record", "--pid", str(pid), "--duration", str(self._duration_s), "--rate",
-                           str(RATE_HZ), "--format", "raw", "--output", str(out)]  # fmt: skip
+                           str(RATE_HZ), "--format", "raw", "--gil", "--output", str(out)]  # fmt: skip
                 process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 self._running.append((kind, process, out))
 
