@@ -53,10 +53,12 @@ task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 
 # Events let operators follow tasks in Flower; arguments are only RequestIds. Each task costs its worker three
-# publishes (received, started, succeeded) and its sender one (sent): GIFTQ_TASK_EVENTS=false saves them where no
-# Flower watches. A Flower started later turns the workers' events on while it runs (its enable_events broadcast).
+# publishes (received, started, succeeded): GIFTQ_TASK_EVENTS=false saves them where no Flower watches (a Flower
+# started later turns them on while it runs: its enable_events broadcast). Flower learns of a task when a worker
+# receives it, so giftq's own enqueues send no task-sent event: it would cost a publish per enqueue to show only how
+# long the task waited in its queue.
 worker_send_task_events = _settings.task_events
-task_send_sent_event = _settings.task_events
+task_send_sent_event = False
 worker_hijack_root_logger = False
 
 # `celery -A worker beat`: maintenance (tasks/maintenance.py). Several beats are harmless, one is enough.

@@ -191,7 +191,7 @@ class Settings:
     stuck_after_s: int  # an accepted or submitting order untouched this long is stuck
     attention_interval_s: int  # how often an order that needs attention is looked at again
     max_deliveries: int  # a task message delivered more often than this is parked as a dead letter
-    task_events: bool  # workers and producers send Celery's task events (what Flower shows of tasks)
+    task_events: bool  # workers send Celery's task events (what Flower shows of tasks)
     catalog_refresh_s: int  # the cached catalog and accounts are fetched again when older than this
     catalog_retry_s: int  # after a failed fetch, no process tries again for this long (also the fetch lock TTL)
     api: ApiSettings
