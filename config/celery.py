@@ -33,15 +33,20 @@ task_serializer = "json"
 accept_content = ["json"]
 task_ignore_result = True  # tasks return nothing a producer needs; results live in the order store
 task_default_queue = "giftq"
-# The schedule's own tasks (a slot's placing, a look at a waiting schedule) get a queue of their own,
-# which every worker consumes beside "giftq": a burst of new orders must not delay a slot's task.
+# The schedule's own tasks (a slot's placing, a look at a waiting schedule) and the following of placed orders
+# (Get Order polls, the resolving of unknown outcomes) get a queue of their own, which every worker consumes beside
+# "giftq": a burst of new orders must not delay a slot's task, nor hold a placed order's poll (an ETA task is taken
+# off its queue only when the worker reaches it) until the burst is through.
 # Notifications get theirs too, consumed by workers of their own (Procfile: `notify`, the others `-X giftq.notify`):
 # a producer's callback server, slow or trickling, must never hold a process that places or polls orders.
 # Each producer that sends by task name has an intake queue of its own (GIFTQ_INTAKE_PRODUCERS), its only door.
 # A worker started without -Q/-X consumes them all.
 task_queues = tuple(Queue(name) for name in (*OWN_QUEUES, *map(intake_queue, _settings.intake_producers)))
 task_routes = {
-    **{name: {"queue": "giftq.schedule"} for name in ("giftq.place_reserved", "giftq.drive_schedule")},
+    **{
+        name: {"queue": "giftq.schedule"}
+        for name in ("giftq.place_reserved", "giftq.drive_schedule", "giftq.poll_order", "giftq.resolve_order")
+    },
     "giftq.notify": {"queue": "giftq.notify"},
 }
 
