@@ -11,7 +11,8 @@ minute) and giftq its defaults: the provider should be the bottleneck, N x 2 ord
 the judge (sandbox/judge.py).
 
 It prints orders per second placed and fulfilled (from the first submit), CPU ms per order by process kind
-(the producer, i.e. the bench's own send_task; worker consumer; worker pool; beat; sandbox; Redis), p50/p99
+(the producer, i.e. the bench's own send_task, standing where the API would: orders come by task name; worker
+consumer; worker pool; beat; sandbox; Redis), p50/p99
 submit-to-placed and submit-to-fulfilled, Redis commands per order (INFO commandstats, the bench's own reads taken
 out) and worker RSS. `--profile` samples one worker's consumer and pool processes with py-spy during the run and
 prints their top frames (the sampling slows them: take figures from a run without it). `--runs 3` repeats the run
@@ -60,6 +61,7 @@ OPENED_SANDBOX = {"spacing_ms": 1, "product_limit": FAR, "get_order_limit": FAR}
 OPENED_GIFTQ = {"spacing_ms": 1, "product_limit": FAR, "get_limit": FAR, "margin_ms": MIN_MARGIN_MS}
 DEADLINE_S = 900.0  # per run, from the first submit
 WATCH_EVERY_S = 0.5
+FULFIL_DELAY_MS = 3000  # the sandbox's default: from acceptance until an order is final
 TOP_COMMANDS = 8
 
 
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"command: {' '.join(sys.argv)}")
     print(f"{args.orders} orders over {args.credentials} credentials and {len(PRODUCT_VALUES)} products, "
           f"limits {args.limits}, {WORKERS} workers at concurrency 1, task events "
-          f"{'off' if args.no_task_events else 'on'}")  # fmt: skip
+          f"{'off' if args.no_task_events else 'on'}, first poll after {args.poll_interval_ms} ms")  # fmt: skip
     runs = []
     with RedisServer() as redis_server, tempfile.TemporaryDirectory(prefix="giftq-bench-throughput-") as tmp:
         for number in range(1, args.runs + 1):
@@ -130,6 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--set", action="append", default=[], metavar="LIMIT=VALUE",
                         help="override one of giftq's limits (GIFTQ_BAMBOO_<LIMIT>), e.g. margin_ms=10")  # fmt: skip
+    parser.add_argument("--poll-interval-ms", type=int, default=FULFIL_DELAY_MS,
+                        help="GIFTQ_POLL_INTERVAL_MS, giftq's first wait before Get Order (default: the sandbox's "
+                        "fulfilment time, so one Get Order finds an order final)")  # fmt: skip
     parser.add_argument("--no-task-events", action="store_true", help="GIFTQ_TASK_EVENTS=false (no Flower watches)")
     parser.add_argument("--profile", action="store_true", help="sample one worker with py-spy and print top frames")
     return parser
@@ -146,7 +151,8 @@ def run_once(redis_url: str, tmp: Path, args: argparse.Namespace) -> RunFigures:
     with contextlib.ExitStack() as stack:
         sandbox = Sandbox(logs / "sandbox.log", load_clients=args.credentials, **(OPENED_SANDBOX if opened else {}))
         stack.callback(sandbox.stop)
-        env = _env(redis_url, prefix, sandbox.url, args.credentials, limits, task_events=not args.no_task_events)
+        env = _env(redis_url, prefix, sandbox.url, args.credentials, limits, task_events=not args.no_task_events,
+                   poll_interval_ms=args.poll_interval_ms)  # fmt: skip
         workers = start_workers("worker", env, logs, stack, count=WORKERS)
         beat = Child("celery beat", [sys.executable, "-m", "celery", "-A", "worker", "beat", "--schedule",
                                      str(logs / "beat-schedule")], logs / "beat.log", env=env)  # fmt: skip
@@ -188,13 +194,21 @@ def make_orders(count: int, credentials: int) -> list[dict]:
 
 
 def _env(
-    redis_url: str, prefix: str, sandbox_url: str, credentials: int, limits: dict[str, int], *, task_events: bool
+    redis_url: str,
+    prefix: str,
+    sandbox_url: str,
+    credentials: int,
+    limits: dict[str, int],
+    *,
+    task_events: bool,
+    poll_interval_ms: int,
 ) -> dict[str, str]:
     """giftq's environment on the sandbox's load clients, each routed the account of its own."""
     clients = [load_client(number) for number in range(1, credentials + 1)]
     env = giftq_env(redis_url, prefix, sandbox_url, limits)
     if not task_events:
         env["GIFTQ_TASK_EVENTS"] = "false"
+    env["GIFTQ_POLL_INTERVAL_MS"] = str(poll_interval_ms)
     env.update(
         GIFTQ_BAMBOO_CLIENT_ID=clients[0].client_id,
         GIFTQ_BAMBOO_CLIENT_SECRET=clients[0].secret,
