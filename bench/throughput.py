@@ -63,6 +63,7 @@ DEADLINE_S = 900.0  # per run, from the first submit
 WATCH_EVERY_S = 0.5
 FULFIL_DELAY_MS = 3000  # the sandbox's default: from acceptance until an order is final
 TOP_COMMANDS = 8
+VIOLATIONS_SHOWN = 5
 
 
 @dataclass
@@ -84,6 +85,7 @@ class RunFigures:
     worker_rss_mb: float
     violations: int
     place_429s: int
+    violation_lines: tuple[str, ...] = ()  # the judge's description of each violation (the first few)
 
     def lines(self) -> list[str]:
         cpu = ", ".join(f"{kind} {ms:.1f}" for kind, ms in self.cpu_ms.items())
@@ -101,6 +103,7 @@ class RunFigures:
             f"p99 {self.submit_to_fulfilled_s[1] * 1000:.0f} ms",
             f"worker RSS {self.worker_rss_mb:.0f} MB ({WORKERS} consumers and their pools); violations (judge) "
             f"{self.violations}; Place Order 429s {self.place_429s}",
+            *(f"  {line}" for line in self.violation_lines),
         ]
 
 
@@ -324,6 +327,7 @@ def _figures(submitted: dict[str, float], calls: list[dict], fulfilled_at: dict[
         worker_rss_mb=rss_mb,
         violations=len(verdict.violations),
         place_429s=sum(1 for c in calls if c["endpoint"] == "place_order" and c["status"] == 429),
+        violation_lines=tuple(violation.describe() for violation in verdict.violations[:VIOLATIONS_SHOWN]),
     )
 
 
