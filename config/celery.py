@@ -33,15 +33,20 @@ task_serializer = "json"
 accept_content = ["json"]
 task_ignore_result = True  # tasks return nothing a producer needs; results live in the order store
 task_default_queue = "giftq"
-# The schedule's own tasks (a slot's placing, a look at a waiting schedule) get a queue of their own,
-# which every worker consumes beside "giftq": a burst of new orders must not delay a slot's task.
+# The schedule's own tasks (a slot's placing, a look at a waiting schedule) and the following of placed orders
+# (Get Order polls, the resolving of unknown outcomes) get a queue of their own, which every worker consumes beside
+# "giftq": a burst of new orders must not delay a slot's task, nor hold a placed order's poll (an ETA task is taken
+# off its queue only when the worker reaches it) until the burst is through.
 # Notifications get theirs too, consumed by workers of their own (Procfile: `notify`, the others `-X giftq.notify`):
 # a producer's callback server, slow or trickling, must never hold a process that places or polls orders.
 # Each producer that sends by task name has an intake queue of its own (GIFTQ_INTAKE_PRODUCERS), its only door.
 # A worker started without -Q/-X consumes them all.
 task_queues = tuple(Queue(name) for name in (*OWN_QUEUES, *map(intake_queue, _settings.intake_producers)))
 task_routes = {
-    **{name: {"queue": "giftq.schedule"} for name in ("giftq.place_reserved", "giftq.drive_schedule")},
+    **{
+        name: {"queue": "giftq.schedule"}
+        for name in ("giftq.place_reserved", "giftq.drive_schedule", "giftq.poll_order", "giftq.resolve_order")
+    },
     "giftq.notify": {"queue": "giftq.notify"},
 }
 
@@ -52,9 +57,13 @@ task_reject_on_worker_lost = True
 # Take one message at a time: a worker must not hoard orders another worker could place.
 worker_prefetch_multiplier = 1
 
-# Events let operators follow tasks in Flower; arguments are only RequestIds.
-worker_send_task_events = True
-task_send_sent_event = True
+# Events let operators follow tasks in Flower; arguments are only RequestIds. Each task costs its worker three
+# publishes (received, started, succeeded): GIFTQ_TASK_EVENTS=false saves them where no Flower watches (a Flower
+# started later turns them on while it runs: its enable_events broadcast). Flower learns of a task when a worker
+# receives it, so giftq's own enqueues send no task-sent event: it would cost a publish per enqueue to show only how
+# long the task waited in its queue.
+worker_send_task_events = _settings.task_events
+task_send_sent_event = False
 worker_hijack_root_logger = False
 
 # `celery -A worker beat`: maintenance (tasks/maintenance.py). Several beats are harmless, one is enough.

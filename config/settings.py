@@ -191,6 +191,7 @@ class Settings:
     stuck_after_s: int  # an accepted or submitting order untouched this long is stuck
     attention_interval_s: int  # how often an order that needs attention is looked at again
     max_deliveries: int  # a task message delivered more often than this is parked as a dead letter
+    task_events: bool  # workers send Celery's task events (what Flower shows of tasks)
     catalog_refresh_s: int  # the cached catalog and accounts are fetched again when older than this
     catalog_retry_s: int  # after a failed fetch, no process tries again for this long (also the fetch lock TTL)
     api: ApiSettings
@@ -321,6 +322,7 @@ def _read(env: Env) -> Settings:
             stuck_after_s=env.int("STUCK_AFTER_S", 60),
             attention_interval_s=env.int("ATTENTION_INTERVAL_S", 600),
             max_deliveries=env.int("MAX_DELIVERIES", 10),
+            task_events=env.bool("TASK_EVENTS", True),
             catalog_refresh_s=env.int("CATALOG_REFRESH_S", 900),
             catalog_retry_s=env.int("CATALOG_RETRY_S", 30),
             api=api,

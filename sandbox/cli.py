@@ -8,6 +8,7 @@ same arguments.
 import argparse
 
 from sandbox.bamboo.app import create_app
+from sandbox.bamboo.seed import add_load_clients
 from sandbox.bamboo.settings import Settings
 from sandbox.bhn import create_app as create_bhn_app
 from sandbox.bhn.settings import Settings as BhnSettings
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     _option(bamboo, "fail_probability", float, 0.0, "chance an order fails entirely")
     _option(bamboo, "partial_probability", float, 0.0, "chance an order fails partially (PartialFailed)")
     bamboo.add_argument("--seed", type=int, default=None, help="seed for faults, fates and card codes")
+    load_help = "seed N more clients: giftq-load-001.. (secret load-secret-001.., USD account 30001..)"
+    bamboo.add_argument("--load-clients", type=int, default=0, metavar="N", help=load_help)
     bamboo.add_argument("--access-log", action="store_true", help="log every request to stderr")
     _add_bhn(providers)
     return parser
@@ -71,6 +74,7 @@ def run_bamboo(args: argparse.Namespace) -> int:
         settings = Settings(seed=args.seed).updated(changes)
     except ValueError as problem:
         raise SystemExit(f"python -m sandbox bamboo: {problem}") from None
+    add_load_clients(args.load_clients)
     app, sandbox = create_app(settings)
     server = make_sandbox_server(args.host, args.port, app, access_log=args.access_log)
     print(f"bamboo sandbox listening on http://{args.host}:{server.port}", flush=True)

@@ -11,12 +11,14 @@ import logging
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from tasks.placing import place_order
+from tasks.placing import park
 from worker.celery import app, runtime
 from worker.delivery import GiftqTask
 from worker.errors import CatalogUnavailable, OrderRejected
 from worker.orders import states
 from worker.orders.intake import IdempotencyConflict
+from worker.orders.store import OrderRecord
+from worker.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ def submit_order(self: GiftqTask, order: dict, producer: str = "") -> dict:
     door = self.door_producer()
     producer = producer if door is None else door
     try:
-        submission = rt.intake(_park_now).submit(order, producer=producer)
+        submission = rt.intake(_park_after_intake).submit(order, producer=producer)
     except OrderRejected as rejected:
         logger.info("order %s rejected: %s", rejected.request_id, rejected.reason)
         return {"request_id": rejected.request_id, "state": states.REJECTED, "reason": rejected.reason}
@@ -48,14 +50,23 @@ def submit_order(self: GiftqTask, order: dict, producer: str = "") -> dict:
     except CatalogUnavailable as unavailable:
         logger.warning("catalog unavailable (%s); submitting again in %d s", unavailable, rt.settings.catalog_retry_s)
         raise self.retry(countdown=rt.settings.catalog_retry_s) from None
-    stored = rt.store.get(submission.order.request_id) or submission.order  # parking may have rejected it
-    return {"request_id": stored.request_id, "state": stored.state}
+    stored = submission.order
+    state = _park_now(rt, stored) if submission.created else stored.state
+    return {"request_id": stored.request_id, "state": state}
 
 
-def _park_now(request_id: str) -> None:
-    """Park a stored order in its credential's schedule; if Redis or the broker fails now, reconciliation will."""
+def _park_after_intake(request_id: str) -> None:
+    """Intake's enqueue step: nothing, since this task parks the order itself, from the record intake returns."""
+
+
+def _park_now(rt: Runtime, record: OrderRecord) -> str:
+    """Park a stored order in its credential's schedule; if Redis or the broker fails now, reconciliation will.
+
+    Returns the order's state as far as this task knows: `rejected` if its limits refuse it, else `accepted`.
+    """
     try:
-        place_order.run(request_id)
+        return states.REJECTED if park(rt, record) == states.REJECTED else record.state
     except (RedisError, OperationalError) as error:
-        logger.warning("order %s stored but not parked yet (%s); reconciliation parks it", request_id,
+        logger.warning("order %s stored but not parked yet (%s); reconciliation parks it", record.request_id,
                        type(error).__name__)  # fmt: skip
+        return record.state

@@ -100,20 +100,28 @@ def poll_order(self: Task, request_id: str, attempt: int = 0, trigger: str = "")
     except ProviderError as error:
         logger.warning("order %s: Get Order failed (%s); polling again", request_id, error)
         provider_order = None
-    outcome = _after_poll(rt, record, provider_order, attempt, chained=not trigger)
+    outcome = _after_poll(rt, record, provider_order, attempt, chained=not trigger, now_ms=allowed.at_ms)
     rt.store.end_step(request_id, step)
     return outcome
 
 
 def _after_poll(
-    rt: Runtime, record: OrderRecord, provider_order: ProviderOrder | None, attempt: int, *, chained: bool
+    rt: Runtime,
+    record: OrderRecord,
+    provider_order: ProviderOrder | None,
+    attempt: int,
+    *,
+    chained: bool,
+    now_ms: int,
 ) -> str:
-    """Finish a final order; otherwise keep the order's one chain of polls going (a triggered poll is no link)."""
+    """Finish a final order; otherwise keep the order's one chain of polls going (a triggered poll is no link).
+
+    `now_ms`: when the Get Order call was reserved, on Redis's clock (the deadline needs no clock read of its own).
+    """
     if provider_order is not None and provider_order.final:
         return finish(rt, record, provider_order)
     if not chained:
         return "not final yet"
-    now_ms = rt.now_ms()
     if now_ms - record.updated_ms > rt.settings.poll_deadline_s * 1000:
         if rt.store.transition(record.request_id, states.NEEDS_ATTENTION, note="poll deadline passed"):
             metrics.NEEDS_ATTENTION.labels("poll_deadline").inc()

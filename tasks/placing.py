@@ -2,10 +2,10 @@
 
 `giftq.place_order` parks an accepted order in the credential's schedule (worker/throttle/scheduler.py).
 The schedule is driven by one chain of tasks per credential: each `giftq.place_reserved` task
-runs at its slot, claims it, has the next slot reserved for the oldest order every limit allows
-(start-to-start spacing: by a `giftq.drive_schedule` task, at once; end-to-start: by itself, after
-its call), and places its own order; when nothing may go yet, a short `giftq.drive_schedule`
-countdown looks again.
+runs at its slot, claims it, places its own order and reserves the next slot for the oldest order every
+limit allows (start-to-start spacing: as soon as its request has left, while the provider works on it;
+end-to-start: after its call), enqueuing that slot's task; when nothing may go yet, a short
+`giftq.drive_schedule` countdown looks again.
 No worker waits for a slot and no order is bounced through the broker.
 """
 
@@ -55,16 +55,17 @@ def place_order(request_id: str) -> str:
     record = rt.store.get(request_id)
     if record is None or record.state != states.ACCEPTED:
         return record.state if record else "missing"  # a later delivery: the order has moved on
-    return _park(rt, record)
+    return park(rt, record)
 
 
 def _park_again(rt: Runtime, request_id: str) -> None:
     record = rt.store.get(request_id)
     if record is not None and record.state in (states.ACCEPTED, states.SUBMITTING):
-        _park(rt, record)
+        park(rt, record)
 
 
-def _park(rt: Runtime, record: OrderRecord) -> str:
+def park(rt: Runtime, record: OrderRecord) -> str:
+    """Park an accepted order in its schedule and follow the decision; `rejected` if its limits refuse it."""
     lines = record.request["Products"]
     try:
         decision = rt.throttle.park_and_schedule(
@@ -82,17 +83,19 @@ def _park(rt: Runtime, record: OrderRecord) -> str:
     return "parked"
 
 
-def follow(rt: Runtime, credential: str, decision: Decision) -> None:
-    """Enqueue what the schedule decided: a placing task at its slot, or the next look at the schedule."""
+def follow(rt: Runtime, credential: str, decision: Decision, *, retry: bool = True) -> None:
+    """Enqueue what the schedule decided: a placing task at its slot, or the next look at the schedule.
+
+    Countdowns count from the clock the decision was made on (Redis's, returned by the script).
+    """
     if isinstance(decision, Go):
         lead_ms = rt.limits(credential).lead_ms
-        countdown_s = max(0, decision.slot_ms - lead_ms - rt.now_ms()) / 1000
+        countdown_s = max(0, decision.slot_ms - lead_ms - (decision.now_ms or rt.now_ms())) / 1000
         place_reserved.apply_async(args=[credential, decision.request_id, decision.slot_ms, decision.token],
-                                   countdown=countdown_s)  # fmt: skip
+                                   countdown=countdown_s or None, retry=retry)  # fmt: skip
     elif isinstance(decision, Wait):
-        drive_schedule.apply_async(
-            args=[credential, decision.token], countdown=max(0, decision.due_ms - rt.now_ms()) / 1000
-        )
+        countdown_s = max(0, decision.due_ms - (decision.now_ms or rt.now_ms())) / 1000
+        drive_schedule.apply_async(args=[credential, decision.token], countdown=countdown_s or None, retry=retry)
 
 
 @app.task(name="giftq.drive_schedule")
@@ -120,10 +123,11 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
         logger.critical("order %s not placed: %s", request_id, lost)
         return "store lost"
     limits = rt.limits(credential)
-    early_ms = slot_ms - rt.now_ms()
+    record, now_ms = rt.store.get_with_clock(request_id)
+    early_ms = slot_ms - now_ms
     if early_ms > limits.lead_ms + limits.margin_ms:
         raise self.retry(countdown=(early_ms - limits.lead_ms) / 1000)  # this host's clock runs ahead
-    record = _ready_to_call(rt, request_id)
+    record = _ready_to_call(rt, record)
     start_to_start = limits.spacing_mode == START_TO_START
     if start_to_start:
         _ready_to_hand_on()
@@ -210,7 +214,7 @@ class _WhenSent:
         if self._record is not None and late_ms > LATE_SEND_NOTED_MS:
             self._note_late_start(self.started_ms + late_ms)
         if self._token is not None:
-            self.handed_on = _hand_on(self._credential, self._token)
+            self.handed_on = _hand_on(self._rt, self._credential, self._token)
 
     def _note_late_start(self, sent_ms: int) -> None:
         record = self._record
@@ -226,13 +230,15 @@ class _WhenSent:
                     sent_ms - self.started_ms, "" if moved else " (too late: it was reserved already)")  # fmt: skip
 
 
-def _hand_on(credential: str, token: str) -> bool:
-    """Have another task reserve the next slot now; False if the broker refused (this task drives it later).
+def _hand_on(rt: Runtime, credential: str, token: str) -> bool:
+    """Reserve the next slot now, while the provider works on this call, and enqueue its placing task; False if
+    Redis or the broker refused (this task drives the schedule again after its call).
 
-    No publish retries: the call's answer waits meanwhile, and this task can drive the schedule itself after it.
+    It is what a `giftq.drive_schedule` task would do, done here without the hop through the broker: the request
+    has left, so it no longer competes with the send. No publish retries: the call's answer waits meanwhile.
     """
     try:
-        drive_schedule.apply_async(args=[credential, token], retry=False)
+        follow(rt, credential, rt.throttle.schedule_next(credential, rt.limits(credential), token), retry=False)
     except (OperationalError, RedisError, OSError) as error:
         logger.warning("schedule of %s not handed on during the call (%s); driven after it", credential,
                        type(error).__name__)  # fmt: skip
@@ -240,12 +246,12 @@ def _hand_on(credential: str, token: str) -> bool:
     return True
 
 
-def _ready_to_call(rt: Runtime, request_id: str) -> OrderRecord | None:
-    """The order, marked `submitting`, if its slot should be used to place it; None if it has moved on."""
-    record = rt.store.get(request_id)
+def _ready_to_call(rt: Runtime, record: OrderRecord | None) -> OrderRecord | None:
+    """The order (as just read), marked `submitting`, if its slot should be used to place it; None if it has moved
+    on."""
     if record is None or record.state not in (states.ACCEPTED, states.SUBMITTING):
         return None
-    if record.state == states.ACCEPTED and not rt.store.transition(request_id, states.SUBMITTING):
+    if record.state == states.ACCEPTED and not rt.store.transition(record.request_id, states.SUBMITTING):
         return None
     return record
 
@@ -329,7 +335,7 @@ def resolve_order(self: Task, request_id: str) -> str:
         with metrics.provider_call(metrics.GET_ORDER, record.provider):
             rt.provider(record.credential).get(record.provider_request_id, on_sent=allowed)
     except OrderNotFound:
-        return _park(rt, record)
+        return park(rt, record)
     except ProviderRefused as refused:
         return needs_attention_after(rt, request_id, refused, call="Get Order")
     except ProviderError as error:

@@ -10,14 +10,35 @@ from, and routes a queue's own exchange to that queue alone. Tasks then know the
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import redis
 from kombu.transport import redis as kombu_redis
 
 REDIS_PRIORITY_SEPARATOR = "\x06\x16"  # kombu's separator between a queue and its priority level's list
 
 
 class Channel(kombu_redis.Channel):
-    """kombu's Redis channel, routing a queue's own exchange to that queue alone."""
+    """kombu's Redis channel, routing a queue's own exchange to that queue alone, with one client for its commands.
+
+    kombu builds a new Redis client object (with the global key prefix: a `PrefixedStrictRedis`) for every
+    command it sends outside its own polling: each publish, each task event, each acknowledgement. The object
+    holds no connection of its own (it borrows one from the channel's pool per command), so one per channel
+    serves them all, built again only when the channel's pool is.
+    """
+
+    _shared_client: redis.Redis | None = None
+
+    @contextmanager
+    def conn_or_acquire(self, client: redis.Redis | None = None) -> Iterator[redis.Redis]:
+        if client:
+            yield client
+            return
+        shared = self._shared_client
+        if shared is None or shared.connection_pool is not self.pool:
+            shared = self._shared_client = self._create_client()
+        yield shared
 
     def _lookup(self, exchange: str, routing_key: str, default: object = None) -> list[str]:
         """A queue's own exchange (Celery's `Queue(name)`: exchange and routing key are its name) routes to that

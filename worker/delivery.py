@@ -79,8 +79,7 @@ class GiftqTask(Task):
 def _too_many_deliveries(task: GiftqTask, args: tuple, kwargs: dict) -> bool:
     rt = task.app.runtime()  # giftq's app (worker/celery.py) holds this process's runtime
     key = rt.keys.deliveries(task.request.id, task.request.retries or 0)
-    with rt.redis.pipeline() as pipe:
-        count, _ = pipe.incr(key).expire(key, DELIVERY_COUNT_TTL_S).execute()
+    count = int(rt.scripts["count_delivery"](keys=[key], args=[DELIVERY_COUNT_TTL_S]))
     if count <= rt.settings.max_deliveries:
         return False
     # The queue it came in on: a replay must keep the door it came through.

@@ -1,7 +1,8 @@
 """The Lua loader: each wing's `lua/` folder is read once and its scripts registered once per Redis client.
 
 Files of `worker/lua/` whose name starts with `_` are preludes (shared helpers such as `_clock.lua`'s `now_ms`):
-they are prepended to every script of every wing rather than registered on their own.
+they are prepended to every script of every wing rather than registered on their own. The folder's other files
+are the scripts of `worker/` itself (e.g. `count_delivery.lua`, worker/delivery.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def _prelude() -> str:
 
 @functools.cache
 def _sources(folder: Path) -> dict[str, str]:
-    return {path.stem: f"{_prelude()}\n{path.read_text()}" for path in sorted(folder.glob("*.lua"))}
+    paths = [path for path in sorted(folder.glob("*.lua")) if not path.name.startswith("_")]
+    return {path.stem: f"{_prelude()}\n{path.read_text()}" for path in paths}
 
 
 def load_scripts(client: redis.Redis, folder: Path) -> dict[str, Script]:

@@ -108,3 +108,23 @@ USD_VALUE: dict[str, Decimal] = {"USD": Decimal("1"), "EUR": Decimal("1.0851"), 
 CLIENTS_BY_ID: dict[str, Client] = {client.client_id: client for client in CLIENTS}
 PRODUCTS_BY_ID: dict[int, Product] = {product.id: product for product in PRODUCTS}
 ACCOUNTS: tuple[Account, ...] = tuple(account for client in CLIENTS for account in client.accounts)
+
+LOAD_ACCOUNT_BASE = 30_000  # load client n (from 1) charges USD account LOAD_ACCOUNT_BASE + n
+
+
+def load_client(number: int) -> Client:
+    """Load client `number` (from 1): `giftq-load-<number>` with secret `load-secret-<number>` (3 digits at
+    least) and one USD account of its own, LOAD_ACCOUNT_BASE + number, holding a million."""
+    return Client(f"giftq-load-{number:03d}", f"load-secret-{number:03d}", enabled=True, has_catalog=True,
+                  accounts=(Account(LOAD_ACCOUNT_BASE + number, "USD", MILLION),))  # fmt: skip
+
+
+def add_load_clients(count: int) -> None:
+    """Seed `count` load clients beside the fixed ones (`--load-clients`), for benchmarks over many credentials.
+
+    Called once as the sandbox process starts, before it serves; the fixed clients are unchanged.
+    """
+    global ACCOUNTS
+    clients = [load_client(number) for number in range(1, count + 1)]
+    CLIENTS_BY_ID.update({client.client_id: client for client in clients})
+    ACCOUNTS = ACCOUNTS + tuple(account for client in clients for account in client.accounts)

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sandbox.bamboo import checkout
+from sandbox.bamboo import checkout, seed
 from sandbox.bamboo.audit import CallRecord, Charge, findings, ledger
 from sandbox.bamboo.auth import ACCESS, GRANTED
 from sandbox.bamboo.limits import Limiter
 from sandbox.bamboo.orders import CardIssuer, Item, Order
-from sandbox.bamboo.seed import ACCOUNTS, CLIENTS_BY_ID, PRODUCTS, Client
+from sandbox.bamboo.seed import CLIENTS_BY_ID, PRODUCTS, Client
 from sandbox.bamboo.settings import Settings
 from sandbox.common.faults import Fault, FaultSchedule
 
@@ -42,7 +42,7 @@ class SandboxState:
             self._clear()
 
     def _clear(self) -> None:
-        self.balances: dict[int, Decimal] = {account.id: account.balance for account in ACCOUNTS}
+        self.balances: dict[int, Decimal] = {account.id: account.balance for account in seed.ACCOUNTS}
         self.stock: dict[int, int | None] = {product.id: product.count for product in PRODUCTS}
         self.orders: dict[tuple[str, str], Order] = {}
         self.charges: list[Charge] = []

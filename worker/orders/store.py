@@ -127,6 +127,12 @@ class OrderStore:
         raw = self._redis.hgetall(self._keys.order(request_id))
         return OrderRecord.from_hash(raw) if raw else None
 
+    def get_with_clock(self, request_id: str) -> tuple[OrderRecord | None, int]:
+        """The order's record (None if there is none) and Redis's clock in ms, read in one round trip."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            raw, (seconds, microseconds) = pipe.hgetall(self._keys.order(request_id)).time().execute()
+        return (OrderRecord.from_hash(raw) if raw else None), seconds * 1000 + microseconds // 1000
+
     def transition(self, request_id: str, target: str, *, note: str = "", **fields: str) -> bool:
         """Move the order to `target` if its current state allows it; True if this call made the move."""
         sources = states.sources_of(target)

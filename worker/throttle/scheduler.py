@@ -26,19 +26,24 @@ LUA_DIR = Path(__file__).parent / "lua"
 
 @dataclass(frozen=True)
 class Go:
-    """The order `request_id` owns the Place Order slot at `slot_ms`; `token` drives the schedule on."""
+    """The order `request_id` owns the Place Order slot at `slot_ms`; `token` drives the schedule on.
+
+    `now_ms` is Redis's clock when the decision was made: a countdown to the slot needs no clock read of its own.
+    """
 
     request_id: str
     slot_ms: int
     token: str
+    now_ms: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
 class Wait:
-    """Nothing may go yet: the holder of `token` looks at the schedule again at `due_ms`."""
+    """Nothing may go yet: the holder of `token` looks at the schedule again at `due_ms` (`now_ms`: as for Go)."""
 
     due_ms: int
     token: str
+    now_ms: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -236,9 +241,9 @@ class Throttle:
         result = self._run("schedule_next", credential, now_ms, args)
         kind = int(result[0])
         if kind == 1:
-            return Go(_text(result[1]), int(result[2]), _text(result[3]))
+            return Go(_text(result[1]), int(result[2]), _text(result[3]), int(result[4]))
         if kind == 2:
-            return Wait(int(result[1]), _text(result[2]))
+            return Wait(int(result[1]), _text(result[2]), int(result[3]))
         if kind == 3:
             return Parked()
         if kind == 0:

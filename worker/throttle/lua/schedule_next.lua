@@ -28,9 +28,10 @@ ARGV[11] RequestId to park, or ""   ARGV[12] its age score (ms)   ARGV[13] its c
 ARGV[14] its product ids, comma-separated
 
 Returns one of
-  {1, request_id, slot_ms, token}  GO: the order owns the slot at slot_ms; the caller enqueues
+  {1, request_id, slot_ms, token, now_ms}  GO: the order owns the slot at slot_ms; the caller enqueues
                                    its placing for slot_ms, and that task drives on with token
-  {2, due_ms, token}               WAIT: nothing may go yet; the caller looks again at due_ms
+  {2, due_ms, token, now_ms}       WAIT: nothing may go yet; the caller looks again at due_ms
+                                   (now_ms: the clock this decision was made on, for the caller's countdown)
   {3}                              PARKED: another driver is alive and will give the order its slot
   {0}                              IDLE: nothing is parked
   {-1, reason}                     the order to park breaks a limit no slot can fix
@@ -183,7 +184,7 @@ if not best then
   end
   local token = tostring(redis.call("INCR", p .. ":token_seq"))
   redis.call("HSET", p .. ":pump", "due", due, "token", token, "kind", "wait")
-  return {2, due, token}
+  return {2, due, token, now}
 end
 local token = tostring(redis.call("INCR", p .. ":token_seq"))
 
@@ -200,4 +201,4 @@ end
 redis.call("ZADD", p .. ":scheduled", slot, best)
 redis.call("HSET", p .. ":slot_products", best, table.concat(best_products, ","))
 redis.call("HSET", p .. ":pump", "due", slot, "token", token, "kind", "go")
-return {1, best, slot, token}
+return {1, best, slot, token, now}
