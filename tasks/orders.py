@@ -46,6 +46,11 @@ class WhenGetSent:
     def __init__(self, rt: Runtime, credential: str, slot: Slot, reserved_at: float):
         self._rt, self._credential, self._slot, self._reserved_at = rt, credential, slot, reserved_at
 
+    @property
+    def at_ms(self) -> int:
+        """When the call was reserved, on Redis's clock."""
+        return self._slot.at_ms
+
     def __call__(self, sent_at: float) -> None:
         late_ms = math.ceil((sent_at - self._reserved_at) * 1000)  # from before the reservation: never too early
         if late_ms <= LATE_SEND_NOTED_MS:
