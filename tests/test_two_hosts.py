@@ -36,11 +36,15 @@ pytestmark = pytest.mark.timeout(300)
 ORDERS, MORE_ORDERS = 200, 40
 CUT_AFTER = 15  # Place Orders of the host to cut before its link goes down: it is mid-run, holding work
 IN_FLIGHT_S = 1.0  # a request written before the cut is logged by the sandbox within this long of it
-# Bamboo's limits on a scaled clock, and giftq's settings that recover from a lost host in seconds on it
-SCALED = {"spacing_ms": 100, "product_limit": 6, "product_window_ms": 3000, "fulfil_delay_ms": 300}
+# Bamboo's limits on a clock 5x faster (Get Order's too: 120 per 12 s), and giftq's settings that recover from a
+# lost host in seconds on it; the first poll comes after the sandbox's fulfilment delay, so one Get Order mostly does
+SCALED = {"spacing_ms": 100, "product_limit": 6, "product_window_ms": 3000, "get_order_window_ms": 12000,
+          "fulfil_delay_ms": 300}  # fmt: skip
 RECOVERY = {
     "GIFTQ_BAMBOO_SPACING_MS": "100",
     "GIFTQ_BAMBOO_PRODUCT_WINDOW_MS": "3000",
+    "GIFTQ_BAMBOO_GET_WINDOW_MS": "12000",
+    "GIFTQ_POLL_INTERVAL_MS": "400",
     "GIFTQ_BAMBOO_TIMEOUT_S": "1",
     "GIFTQ_BAMBOO_LEASE_MS": "3000",
     "GIFTQ_VISIBILITY_TIMEOUT_S": "6",
