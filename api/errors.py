@@ -80,11 +80,12 @@ REFUSALS = {
     401: "No valid API key in `Authorization: Bearer <key>`: Unauthorized",
     403: "The API key lacks the scope this operation needs: MissingScope",
     413: "The body is larger than GIFTQ_API_MAX_BODY_BYTES, with a Content-Length or chunked: BodyTooLarge",
+    414: "The request line (method, path and query) is longer than 4094 bytes, gunicorn's limit: URITooLong",
     429: "This API key made more than its GIFTQ_API_RATE_LIMIT_REQUESTS requests per window: RateLimited",
     503: "The order store cannot be reached: StoreUnavailable",
 }
 REFUSAL_HEADERS = {401: WWW_AUTHENTICATE, 429: RETRY_AFTER, 503: RETRY_AFTER}  # the headers HTTP asks of each
-KEYED = (401, 403, 429, 503)  # what any operation behind an API key may answer before its view runs
+KEYED = (401, 403, 414, 429, 503)  # what any operation behind an API key may answer before its view runs
 
 
 def refusals(blp: Blueprint, *statuses: int, **descriptions: str) -> Callable[[Callable], Callable]:

@@ -82,6 +82,7 @@ ERROR_EXAMPLES = {
                 REQUEST_ID),
     410: _error(410, "CardsErased", f"the cards of order {REQUEST_ID} were erased after retention", REQUEST_ID),
     413: _error(413, "BodyTooLarge", "the body is larger than 65536 bytes (GIFTQ_API_MAX_BODY_BYTES)"),
+    414: _error(414, "URITooLong", "Request Line is too large (4174 > 4094)"),
     422: _error(422, "InvalidCursor", "not a cursor of this listing: pass back a next_cursor this API gave you for it"),
     429: _error(429, "RateLimited", "this API key is over its request rate; try again in 1 s"),
     503: _error(503, "StoreUnavailable", "the order store cannot be reached; try again shortly (the same order again "

@@ -134,7 +134,7 @@ def orders_blueprint(rt: Runtime, intake: Intake) -> Blueprint:
     @blp.route("/health", methods=["GET"])
     @blp.doc(security=[])
     @blp.response(200, HealthSchema, example=examples.HEALTH)
-    @refusals(blp, 503)
+    @refusals(blp, 414, 503)
     def health() -> dict:
         """The API is up and its order store answers."""
         return {"ok": bool(rt.redis.ping())}
