@@ -21,7 +21,9 @@ pytestmark = pytest.mark.timeout(60)
 def api_without_its_store(sandbox: Sandbox, tmp_path: Path) -> Iterator[ApiServer]:
     """An API that started on a Redis of its own, which is then stopped."""
     with RedisServer() as store:
-        server = ApiServer(tmp_path / "api.log", environment_for(store.url, "gone", sandbox))
+        # One gunicorn worker, ready before the store goes: a second one still booting then would fail its start
+        env = environment_for(store.url, "gone", sandbox) | {"GIFTQ_API_WORKERS": "1"}
+        server = ApiServer(tmp_path / "api.log", env)
         try:
             store.kill()
             yield server
