@@ -70,6 +70,15 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     server.stop()
 
 
+@pytest.fixture
+def own_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """A Bamboo sandbox of this test's own: no other test's calls count in its windows, and a webhook it registers
+    reaches no other test."""
+    server = Sandbox(tmp_path / "sandbox.log", fulfil_delay_ms=300)
+    yield server
+    server.stop()
+
+
 # Bamboo's limits on a scaled clock: 100 ms spacing, 6 orders of a product per 3 s.
 SCALED = {"spacing_ms": 100, "product_limit": 6, "product_window_ms": 3000}
 

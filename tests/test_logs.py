@@ -140,20 +140,26 @@ def test_a_worker_with_json_logs_writes_only_json_lines_each_order_line_naming_i
     assert any(line["message"] == "worker: Warm shutdown (MainProcess)" for line in lines)
 
 
-def test_beat_at_info_logs_no_sending_due_task_line(giftq_env: dict[str, str], tmp_path: Path) -> None:
-    # Given beat alone at INFO, text logs
-    env = {**giftq_env, "GIFTQ_LOG_LEVEL": "INFO", "GIFTQ_LOG_FORMAT": "text"}
-    command = [sys.executable, "-m", "celery", "-A", "worker", "beat", "--schedule", str(tmp_path / "schedule")]
-    beat = Child("celery beat", command, tmp_path / "beat.log", env=env)
-    client = redis.Redis.from_url(giftq_env["GIFTQ_REDIS_URL"])
-    queue = f"{giftq_env['GIFTQ_BROKER_KEY_PREFIX']}giftq"
+def run_beat_until_sent(command: list[str], env: dict[str, str], log: Path, sent: int) -> None:
+    """Run beat until it has sent `sent` kick-schedules (its first at start, then every 5 s), alive, then stop it."""
+    beat = Child("celery beat", command, log, env=env)
+    client = redis.Redis.from_url(env["GIFTQ_REDIS_URL"])
+    queue = f"{env['GIFTQ_BROKER_KEY_PREFIX']}giftq"
     try:
-        # When it has sent kick-schedules three times (its first at start, then every 5 s: about 10 s)
-        wait_for(lambda: client.llen(queue) >= 3, timeout_s=30, what="three kick-schedules sent by beat", every_s=0.2)
+        wait_for(lambda: client.llen(queue) >= sent, timeout_s=30, what=f"{sent} kick-schedules sent by beat",
+                 every_s=0.2)  # fmt: skip
         beat.check_alive()
     finally:
         beat.stop()
         client.close()
+
+
+def test_beat_at_info_logs_no_sending_due_task_line(giftq_env: dict[str, str], tmp_path: Path) -> None:
+    # Given beat alone at INFO, text logs
+    env = {**giftq_env, "GIFTQ_LOG_LEVEL": "INFO", "GIFTQ_LOG_FORMAT": "text"}
+    command = [sys.executable, "-m", "celery", "-A", "worker", "beat", "--schedule", str(tmp_path / "schedule")]
+    # When it has sent kick-schedules three times (about 10 s)
+    run_beat_until_sent(command, env, tmp_path / "beat.log", sent=3)
     # Then its log shows that it started, and not one "Sending due task" line
     log = (tmp_path / "beat.log").read_text()
     assert "beat: Starting..." in log
@@ -167,16 +173,8 @@ def test_beat_as_the_procfile_runs_it_writes_only_json_lines_with_json_logs(
     line = dict(entry.split(": ", 1) for entry in (ROOT / "Procfile").read_text().splitlines())["beat"]
     env = {**giftq_env, "GIFTQ_LOG_FORMAT": "json", "GIFTQ_BEAT_SCHEDULE": str(tmp_path / "schedule"),
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
-    beat = Child("celery beat", ["sh", "-c", line], tmp_path / "beat.log", env=env)
-    client = redis.Redis.from_url(giftq_env["GIFTQ_REDIS_URL"])
-    queue = f"{giftq_env['GIFTQ_BROKER_KEY_PREFIX']}giftq"
-    try:
-        # When it has started and sent its first kick-schedules, and is then stopped
-        wait_for(lambda: client.llen(queue) >= 1, timeout_s=30, what="kick-schedules sent by beat", every_s=0.2)
-        beat.check_alive()
-    finally:
-        beat.stop()
-        client.close()
+    # When it has started and sent its first kick-schedules, and is then stopped
+    run_beat_until_sent(["sh", "-c", line], env, tmp_path / "beat.log", sent=1)
 
     # Then every line it wrote, on stdout or stderr, is a JSON object of a giftq line; no banner among them
     lines = (tmp_path / "beat.log").read_text().splitlines()

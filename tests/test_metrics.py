@@ -29,14 +29,6 @@ PLACE_OUTCOMES = ("ok", "rate_limited", "not_sent", "rejected", "unknown", "refu
 
 
 @pytest.fixture
-def own_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    """A sandbox of this test's own: no other test's calls count in its product windows, so no 429 but the fault."""
-    server = Sandbox(tmp_path / "sandbox.log", fulfil_delay_ms=300)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def metrics_env(giftq_env: dict[str, str], own_sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
     """The worker's environment: its metrics shared in a directory of its own, served on a port of its own."""
     giftq_env.update(GIFTQ_BAMBOO_BASE_URL=own_sandbox.url, GIFTQ_METRICS_DIR=str(tmp_path / "worker-metrics"),

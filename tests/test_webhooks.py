@@ -23,18 +23,10 @@ SECRET = "hook-secret"
 
 
 @pytest.fixture
-def hook_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    """A sandbox of this test's own, so the webhook it registers reaches no other test."""
-    server = Sandbox(tmp_path / "sandbox.log", fulfil_delay_ms=300)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def hook_env(giftq_env: dict[str, str], hook_sandbox: Sandbox) -> dict[str, str]:
+def hook_env(giftq_env: dict[str, str], own_sandbox: Sandbox) -> dict[str, str]:
     # The first Get Order would come 30 s after placing (the backoff's cap too: it bounds the first wait as well):
     # only a webhook can make it sooner.
-    giftq_env.update(GIFTQ_BAMBOO_BASE_URL=hook_sandbox.url, GIFTQ_BAMBOO_WEBHOOK_SECRET=SECRET,
+    giftq_env.update(GIFTQ_BAMBOO_BASE_URL=own_sandbox.url, GIFTQ_BAMBOO_WEBHOOK_SECRET=SECRET,
                      GIFTQ_POLL_INTERVAL_MS="30000", GIFTQ_POLL_MAX_INTERVAL_MS="30000")  # fmt: skip
     return giftq_env
 
@@ -52,11 +44,11 @@ def get_order_calls(sandbox: Sandbox, request_id: str) -> int:
 
 
 def test_the_providers_webhook_makes_a_placed_order_final_without_waiting_for_its_poll(
-    hook_env: dict, rt: Runtime, producer: Celery, hook_sandbox: Sandbox, api: ApiServer, start_workers
+    hook_env: dict, rt: Runtime, producer: Celery, own_sandbox: Sandbox, api: ApiServer, start_workers
 ) -> None:
     # Given Bamboo's webhook registered to giftq's API with the shared secretKey
     registration = {"notificationUrl": "", "notificationUrlSandbox": f"{api.url}/webhooks/bamboo", "secretKey": SECRET}
-    response = requests.post(f"{hook_sandbox.url}/api/Integration/v1/notification", json=registration,
+    response = requests.post(f"{own_sandbox.url}/api/Integration/v1/notification", json=registration,
                              auth=("giftq-demo", "demo-secret"), timeout=10)  # fmt: skip
     assert response.ok, response.text
     start_workers(1)
@@ -70,12 +62,12 @@ def test_the_providers_webhook_makes_a_placed_order_final_without_waiting_for_it
     request_id = order["RequestId"]
     wait_for(lambda: rt.store.get(request_id) and rt.store.get(request_id).state == states.FULFILLED,
              timeout_s=20, what="fulfilled by the webhook")  # fmt: skip
-    assert get_order_calls(hook_sandbox, request_id) == 1
+    assert get_order_calls(own_sandbox, request_id) == 1
     assert cards_of(rt, request_id)
 
 
 def test_a_webhook_with_a_wrong_secret_is_refused_and_polls_nothing(
-    hook_env: dict, rt: Runtime, hook_sandbox: Sandbox, api: ApiServer
+    hook_env: dict, rt: Runtime, own_sandbox: Sandbox, api: ApiServer
 ) -> None:
     request_id = str(uuid.uuid4())
     rt.store.create(request_id, {"RequestId": request_id}, credential="giftq-demo", provider_request_id=request_id)
@@ -83,7 +75,7 @@ def test_a_webhook_with_a_wrong_secret_is_refused_and_polls_nothing(
     response = requests.post(f"{api.url}/webhooks/bamboo", json=forged, timeout=10)
     assert response.status_code == 401
     assert response.json()["reason"] == "InvalidSecretKey"
-    assert get_order_calls(hook_sandbox, request_id) == 0
+    assert get_order_calls(own_sandbox, request_id) == 0
 
 
 def test_a_webhook_without_a_request_id_is_a_json_400(hook_env: dict, api: ApiServer) -> None:
@@ -93,7 +85,7 @@ def test_a_webhook_without_a_request_id_is_a_json_400(hook_env: dict, api: ApiSe
 
 
 def test_a_replayed_webhook_makes_at_most_one_extra_get_order(
-    hook_env: dict, rt: Runtime, hook_sandbox: Sandbox, api: ApiServer, start_workers, redis_client
+    hook_env: dict, rt: Runtime, own_sandbox: Sandbox, api: ApiServer, start_workers, redis_client
 ) -> None:
     # Given a placed order, not final at the provider (unknown to it), and a worker
     request_id = str(uuid.uuid4())
@@ -110,10 +102,10 @@ def test_a_replayed_webhook_makes_at_most_one_extra_get_order(
 
     # Then every one is answered alike, and the order gets one Get Order, once the queue has drained
     assert {answer.status_code for answer in answers} == {202}
-    wait_for(lambda: get_order_calls(hook_sandbox, request_id) >= 1, timeout_s=20, what="the webhook's Get Order")
+    wait_for(lambda: get_order_calls(own_sandbox, request_id) >= 1, timeout_s=20, what="the webhook's Get Order")
     queue = f"{hook_env['GIFTQ_BROKER_KEY_PREFIX']}giftq"
     wait_for(lambda: redis_client.llen(queue) == 0, timeout_s=20, what="the broker queue drained")
-    assert get_order_calls(hook_sandbox, request_id) == 1
+    assert get_order_calls(own_sandbox, request_id) == 1
     assert rt.store.get(request_id).state == states.PLACED
 
 
