@@ -34,6 +34,23 @@ API_KEYS = {"shop": "gq_test-key-of-shop", "blog": "gq_test-key-of-blog"}  # pro
 CARDS_KEYS = {"shop": "gq_test-cards-key-of-shop", "blog": "gq_test-cards-key-of-blog"}  # orders and cards scopes
 
 
+LOG_TAIL_LINES = 40  # of each process log a failed test started, shown in its report
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed test's report ends with the last lines of the logs of the processes it started (workers, sandbox,
+    beat: files `*.log` in its tmp_path), so a failure seen only in CI can be read from CI's output."""
+    outcome = yield
+    report = outcome.get_result()
+    tmp_path = getattr(item, "funcargs", {}).get("tmp_path")
+    if report.when != "call" or not report.failed or tmp_path is None:
+        return
+    for log in sorted(Path(tmp_path).glob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        report.sections.append((f"last lines of {log.name}", "\n".join(lines)))
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A Redis URL: the one in GIFTQ_TEST_REDIS_URL, else a private redis-server stopped at the end."""
