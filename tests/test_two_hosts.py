@@ -168,7 +168,8 @@ def test_two_hosts_keep_the_limits_and_when_one_is_cut_off_the_other_finishes_ev
     while True:
         batch = submit(producer, MORE_ORDERS, seed=22 + len(second))
         second += batch
-        wait_for(lambda: all(final_state(rt, rid) for rid in batch), timeout_s=60, what="a batch after the cut final")
+        wait_for(lambda batch=batch: all(final_state(rt, rid) for rid in batch), timeout_s=60,
+                 what="a batch after the cut final")  # fmt: skip
         after = place_orders_by_host(sandbox, network, since=reconnected_at)
         if after["a"] > 0:
             break
@@ -186,6 +187,7 @@ def test_two_hosts_keep_the_limits_and_when_one_is_cut_off_the_other_finishes_ev
         f"{len(left_by_a)} placed by a not yet final (finished by b); "
         f"Place Orders accepted by host: a {by_host['a']}, b {by_host['b']}; while a was cut: b {during_cut['b']}; "
         f"a answered again {rejoined_s:.1f} s after its link came back and placed again after {placed_again_s:.1f} s: "
-        f"{after['a']} of the next {len(second)} (b {after['b']}); Place Orders judged {report.place_orders}, violations 0; "
+        f"{after['a']} of the next {len(second)} (b {after['b']}); "
+        f"Place Orders judged {report.place_orders}, violations 0; "
         f"charges {sum(money.charges_per_order.values())} for {len(every)} orders"
     )
