@@ -25,6 +25,7 @@ from schemas.api import (
 from schemas.bhn_order import BhnOrderRequestSchema
 from schemas.order import OrderRequestSchema
 from worker.errors import CatalogUnavailable, OrderRejected, StoreError
+from worker.orders import states
 from worker.orders.intake import IdempotencyConflict, Intake
 from worker.orders.store import OrderRecord
 from worker.runtime import Runtime
@@ -156,10 +157,24 @@ def view_of(rt: Runtime, record: OrderRecord, *, history: bool = True) -> dict:
         "cards_reads": record.cards_reads,
         "cards_erased": bool(record.cards_erased_ms),
         "notification": _notification(record),
+        "provider_orders": _provider_orders(rt, record),
     }
     if history:
         view["history"] = rt.store.history(record.request_id)
     return view
+
+
+def _provider_orders(rt: Runtime, record: OrderRecord) -> list[dict]:
+    """The provider order the order rides in: its pack's (coalescing), or its own once a slot was given to it
+    (none for an order not yet given one, or refused)."""
+    if record.pack:
+        pack = rt.store.get(record.pack)
+        if pack is None:  # the pack's record expired before its member's
+            return [{"request_id": record.pack, "state": record.state, "producer_orders": 0}]
+        return [{"request_id": pack.request_id, "state": pack.state, "producer_orders": len(pack.members)}]
+    if record.state in (states.ACCEPTED, states.REJECTED):
+        return []
+    return [{"request_id": record.provider_request_id, "state": record.state, "producer_orders": 1}]
 
 
 def _notification(record: OrderRecord) -> dict | None:

@@ -91,6 +91,16 @@ class CardsSchema(Schema):
     cards = fields.List(fields.Nested(CardSchema), required=True)
 
 
+class ProviderOrderSchema(Schema):
+    """A provider order an order rode in: the RequestId giftq sent the provider, and where that order stands."""
+
+    request_id = fields.String(required=True, metadata={"description": "The RequestId (BHN: external_id) sent"})
+    state = fields.String(required=True, validate=validate.OneOf(states.ALL))
+    producer_orders = fields.Integer(
+        required=True, metadata={"description": "How many producer orders it carries (more than 1: coalesced)"}
+    )
+
+
 class OrderViewSchema(Schema):
     """An order as stored: what was asked, where it stands and how it got there. No card data."""
 
@@ -107,6 +117,13 @@ class OrderViewSchema(Schema):
     cards_erased = fields.Boolean(metadata={"description": "The cards were erased after retention"})
     notification = fields.Nested(NotificationSchema, allow_none=True,
                                  metadata={"description": "null when no notification was asked for"})  # fmt: skip
+    provider_orders = fields.List(
+        fields.Nested(ProviderOrderSchema),
+        metadata={
+            "description": "The provider order(s) it rides in, once it was given a slot (empty before, and "
+            "when refused)"
+        },
+    )
 
 
 class OrderListItemSchema(OrderViewSchema):

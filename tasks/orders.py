@@ -10,6 +10,7 @@ import logging
 import math
 import time
 import uuid
+from decimal import Decimal
 
 from celery import Task
 from redis.exceptions import RedisError
@@ -19,7 +20,7 @@ from worker.celery import app, runtime
 from worker.errors import ProviderAuthFailed, ProviderError, ProviderRefused, RateLimited
 from worker.orders import states
 from worker.orders.store import OrderRecord
-from worker.providers.base import FAILED, PARTIALLY_FAILED, ProviderOrder
+from worker.providers.base import FAILED, PARTIALLY_FAILED, Card, ProviderOrder
 from worker.runtime import Runtime
 from worker.throttle.scheduler import Deferral, Slot
 
@@ -156,19 +157,83 @@ def needs_attention_after(rt: Runtime, request_id: str, refused: ProviderRefused
 
 
 def finish(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder) -> str:
-    """Write the final result: cards encrypted, a summary in clear (counts only), the final state."""
-    issued = [card for card in provider_order.cards if card.issued]
-    not_issued = [card for card in provider_order.cards if not card.issued]
+    """Write the final result: cards encrypted, a summary in clear (counts only), the final state.
+
+    A pack's cards are handed to its members first (`finish_pack`)."""
+    if record.is_pack:
+        return finish_pack(rt, record, provider_order)
     state = FINAL_STATE_OF.get(provider_order.status, states.FULFILLED)
+    moved, summary = _write_final(rt, record, state, list(provider_order.cards))
+    if moved:
+        metrics.CARDS_ISSUED.labels(record.provider).inc(summary["cards_issued"])
+    logger.info("order %s %s: %d cards issued", record.request_id, state, summary["cards_issued"])
+    return state
+
+
+def _write_final(rt: Runtime, record: OrderRecord, state: str, cards: list[Card], *, wanted: int = 0,
+                 note: str = "") -> tuple[bool, dict]:  # fmt: skip
+    """Move the order to `state` with its cards encrypted and a summary in clear; `wanted` cards were ordered (a
+    shortfall counts as failed). Whether this call made the move, and the summary."""
+    issued = [card for card in cards if card.issued]
+    not_issued = [card for card in cards if not card.issued]
     # A card may stand for several (a BHN e-gift URL shows all of its line's cards): counted by quantity.
     summary = {"cards_issued": sum(c.quantity for c in issued), "cards_failed": sum(c.quantity for c in not_issued)}
+    summary["cards_failed"] += max(0, wanted - summary["cards_issued"] - summary["cards_failed"])
     if not_issued:  # which cards were not issued: the provider's card id and product, never a code
         summary["failed_cards"] = [{"product_id": c.product_id, "card_id": c.card_id} for c in not_issued]
     fields = {"summary": json.dumps(summary, sort_keys=True)}
     if issued:
         fields["cards"] = rt.cipher.encrypt([card.to_secret_dict() for card in issued], record.cards_context)
     fields["reason"] = "ProviderFailed" if state == states.FAILED else ""  # a needs_attention reason is over
-    if rt.store.transition(record.request_id, state, note=fields.get("reason", ""), **fields):
-        metrics.CARDS_ISSUED.labels(record.provider).inc(summary["cards_issued"])
-    logger.info("order %s %s: %d cards issued", record.request_id, state, summary["cards_issued"])
+    moved = rt.store.transition(record.request_id, state, note=note or fields["reason"], **fields)
+    return moved, summary
+
+
+def finish_pack(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder) -> str:
+    """A pack's provider order is final: each member gets its cards by its lines (`share_cards`) and ends
+    `fulfilled`, `partially_fulfilled` or `failed` by them, notified as any order; then the pack's own record ends,
+    with counts only (its cards are its members'), and the scheduler forgets it."""
+    members = [member for member in rt.store.get_many(list(record.members)) if member is not None]
+    shares = share_cards(members, list(provider_order.cards))
+    for member in members:
+        if member.state != states.PACKED:
+            continue  # finished by an earlier delivery of this step
+        cards = shares[member.request_id]
+        wanted = sum(line["Quantity"] for line in member.request["Products"])
+        issued = sum(card.quantity for card in cards if card.issued)
+        state = states.FULFILLED if issued == wanted else states.PARTIALLY_FULFILLED if issued else states.FAILED
+        _write_final(rt, member, state, cards, wanted=wanted, note=f"provider order {record.request_id}")
+    state = FINAL_STATE_OF.get(provider_order.status, states.FULFILLED)
+    issued = sum(card.quantity for card in provider_order.cards if card.issued)
+    summary = {"cards_issued": issued, "cards_failed": sum(c.quantity for c in provider_order.cards if not c.issued),
+               "members": len(record.members)}  # fmt: skip
+    reason = "ProviderFailed" if state == states.FAILED else ""
+    if rt.store.transition(record.request_id, state, note=reason, reason=reason,
+                           summary=json.dumps(summary, sort_keys=True)):  # fmt: skip
+        metrics.CARDS_ISSUED.labels(record.provider).inc(issued)
+    rt.throttle.forget_pack(record.credential, record.request_id, record.members)
+    logger.info("provider order %s %s: %d cards issued to %d orders", record.request_id, state, issued, len(members))
     return state
+
+
+def share_cards(members: list[OrderRecord], cards: list[Card]) -> dict[str, list[Card]]:
+    """Hand a pack's cards to its members by their lines, deterministically: members in the pack's order (oldest
+    first), each line taking the next cards of its product and face value in the provider's order, issued cards
+    before failed ones. So a `PartialFailed` order's failed cards fall on its newest members of their line."""
+    by_value = all(card.value is not None for card in cards)
+
+    def line_of(product_id, value) -> tuple:
+        return (str(product_id), Decimal(str(value))) if by_value else (str(product_id),)
+
+    pools: dict[tuple, list[Card]] = {}
+    for card in sorted(cards, key=lambda card: not card.issued):  # stable: the provider's order within each
+        pools.setdefault(line_of(card.product_id, card.value), []).append(card)
+    shares: dict[str, list[Card]] = {}
+    for member in members:
+        mine: list[Card] = []
+        for line in member.request["Products"]:
+            pool = pools.get(line_of(line["ProductId"], line["Value"]), [])
+            mine += pool[: line["Quantity"]]
+            del pool[: line["Quantity"]]
+        shares[member.request_id] = mine
+    return shares

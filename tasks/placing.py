@@ -12,6 +12,7 @@ No worker waits for a slot and no order is bounced through the broker.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import time
@@ -39,10 +40,11 @@ from worker.orders.continuity import StoreLost
 from worker.orders.place_requests import place_request
 from worker.orders.store import OrderRecord
 from worker.runtime import Runtime
-from worker.throttle.scheduler import Claim, Decision, Deferral, Go, Wait
+from worker.throttle.scheduler import Claim, Decision, Deferral, Go, Packing, Wait
 
 logger = logging.getLogger(__name__)
 
+PACK_PRODUCER = "giftq:pack"  # the producer of a pack's record: no API key's name (api/apikeys.py), so no producer
 RESOLVE_AFTER_S = 2.0  # wait before resolving an unknown outcome by Get Order
 NOT_SENT_ALARM = 3  # requests of a credential not sent in time in a row, in one process: the margin is too small
 _not_sent_in_a_row: Counter[str] = Counter()
@@ -65,19 +67,29 @@ def _park_again(rt: Runtime, request_id: str) -> None:
 
 
 def park(rt: Runtime, record: OrderRecord) -> str:
-    """Park an accepted order in its schedule and follow the decision; `rejected` if its limits refuse it."""
+    """Park an accepted order in its schedule and follow the decision; `rejected` if its limits refuse it.
+
+    A producer order of a credential that packs may ride in a pack with others (coalescing); a pack parked again
+    (its slot was missed, its outcome found unknown to the provider) goes whole, with the id and lines it has.
+    """
     lines = record.request["Products"]
+    limits = rt.limits(record.credential)
+    packing = None
+    if limits.coalesce and not record.is_pack:
+        packing = Packing(record.request["AccountId"], [{"ProductId": line["ProductId"], "Value": line["Value"],
+                                                          "Quantity": line["Quantity"]} for line in lines])  # fmt: skip
     try:
         decision = rt.throttle.park_and_schedule(
             record.credential,
-            rt.limits(record.credential),
+            limits,
             request_id=record.request_id,
             age_ms=record.created_ms,
             product_ids=[line["ProductId"] for line in lines],
             cards=sum(line["Quantity"] for line in lines),
+            packing=packing,
         )
     except OrderRejected as rejected:
-        rt.store.transition(record.request_id, states.REJECTED, note=rejected.reason, reason=rejected.reason)
+        reject(rt, record, rejected.reason)
         return states.REJECTED
     follow(rt, record.credential, decision)
     return "parked"
@@ -124,6 +136,8 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
         return "store lost"
     limits = rt.limits(credential)
     record, now_ms = rt.store.get_with_clock(request_id)
+    if record is None:  # a pack the scheduler made at this slot: its record is written before its claim
+        record = materialize_pack(rt, credential, request_id)
     early_ms = slot_ms - now_ms
     if early_ms > limits.lead_ms + limits.margin_ms:
         raise self.retry(countdown=(early_ms - limits.lead_ms) / 1000)  # this host's clock runs ahead
@@ -281,7 +295,7 @@ def _checkout(rt: Runtime, credential: str, record: OrderRecord, send_by: float,
                          "(half of it is the send budget)", request_id, not_sent, misses, setting)  # fmt: skip
         return "not sent"
     except OrderRejected as rejected:
-        rt.store.transition(request_id, states.REJECTED, note=rejected.reason, reason=rejected.reason)
+        reject(rt, record, rejected.reason)
         logger.info("order %s rejected by the provider: %s", request_id, rejected.reason)
         return states.REJECTED
     except RateLimited as limited:
@@ -311,6 +325,34 @@ def _send(rt: Runtime, credential: str, record: OrderRecord, send_by: float, whe
         raise
     finally:
         _not_sent_in_a_row[credential] = _not_sent_in_a_row[credential] + 1 if not_sent else 0
+
+
+def materialize_pack(rt: Runtime, credential: str, pack_id: str) -> OrderRecord | None:
+    """The record of a pack the scheduler made (coalescing), written once: a provider order of its own (provider
+    RequestId = its id, the merged lines), which the placing, polling and reconciliation of any order then carry;
+    each member moves to `packed`, naming it. None if there is no such pack (the slot is not used)."""
+    pack = rt.throttle.pack(credential, pack_id)
+    if pack is None:
+        return None
+    request = {"AccountId": pack.account_id, "Products": list(pack.lines)}
+    members = json.dumps(pack.member_ids)
+    rt.store.create(pack_id, request, provider=rt.provider(credential).name, credential=credential,
+                    producer=PACK_PRODUCER, provider_request_id=pack_id, members=members)  # fmt: skip
+    moved = rt.store.transition_many(pack.member_ids, states.PACKED, note=f"in provider order {pack_id}", pack=pack_id)
+    if moved:
+        logger.info("provider order %s packs %d orders (%d cards)", pack_id, len(pack.member_ids),
+                    sum(line["Quantity"] for line in pack.lines))  # fmt: skip
+    return rt.store.get(pack_id)
+
+
+def reject(rt: Runtime, record: OrderRecord, reason: str) -> None:
+    """The order is refused with `reason`; a refused pack's members are refused with it (nothing was charged)."""
+    rt.store.transition(record.request_id, states.REJECTED, note=reason, reason=reason)
+    if record.is_pack:
+        for member in record.members:
+            rt.store.transition(member, states.REJECTED, note=f"provider order {record.request_id}: {reason}",
+                                reason=reason)  # fmt: skip
+        rt.throttle.forget_pack(record.credential, record.request_id, record.members)
 
 
 def mark_placed(rt: Runtime, request_id: str, *, note: str, provider: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis
 from celery import Celery
@@ -71,7 +71,11 @@ class Runtime:
             raise SettingsError(f"no credential {credential!r} is configured") from None
 
     def limits(self, credential: str) -> Limits:
-        return self.settings.credential(credential).limits
+        """The credential's limits; coalescing off where its provider cannot pack orders (the provider's seam says)."""
+        limits = self.settings.credential(credential).limits
+        if limits.coalesce and not self.provider(credential).can_pack:
+            return replace(limits, coalesce=0)
+        return limits
 
     def credential_for(self, provider: str, account_id: AccountId | None) -> str:
         """The credential (its Credential.key) that places orders of `provider` charging `account_id`."""

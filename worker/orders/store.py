@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +52,12 @@ class OrderRecord:
     notification: dict = field(default_factory=dict)  # how telling it went: state, attempts, last_error, ...
     cards_reads: int = 0  # how many times the producer read the decrypted cards
     cards_erased_ms: int = 0  # when retention erased the cards (0: not erased)
+    pack: str = ""  # a producer order riding in a pack: the provider order's RequestId (coalescing)
+    members: tuple[str, ...] = ()  # a pack's own record (a provider order of several producer orders): who rides
+
+    @property
+    def is_pack(self) -> bool:
+        return bool(self.members)
 
     @property
     def cards_context(self) -> dict[str, str]:
@@ -79,6 +85,8 @@ class OrderRecord:
             notification={name: values[f"notify_{name}"] for name in NOTIFICATION_FIELDS if f"notify_{name}" in values},
             cards_reads=int(values.get("cards_reads") or 0),
             cards_erased_ms=int(values.get("cards_erased_ms") or 0),
+            pack=values.get("pack", ""),
+            members=tuple(json.loads(values.get("members") or "[]")),
         )
 
 
@@ -135,6 +143,15 @@ class OrderStore:
 
     def transition(self, request_id: str, target: str, *, note: str = "", **fields: str) -> bool:
         """Move the order to `target` if its current state allows it; True if this call made the move."""
+        moved, _current = self._transition_call(request_id, target, note, fields)
+        if moved == -1:
+            raise StoreError(f"no order {request_id}")
+        order_key = self._keys.order(request_id)
+        if moved == 1 and target in states.FINAL and self._on_final and self._redis.hexists(order_key, "notify"):
+            self._on_final(request_id)
+        return moved == 1
+
+    def _transition_call(self, request_id: str, target: str, note: str, fields: dict, client=None):
         sources = states.sources_of(target)
         if not sources:
             raise StoreError(f"no state may move to {target!r}")
@@ -144,12 +161,16 @@ class OrderStore:
             keys += [self._keys.provider_state_index(provider, state) for state in (target, *sources)]
         retention_s = self._retention_s if target in states.FINAL else 0
         args = [target, note, retention_s, len(sources), *sources, len(PROVIDERS), *PROVIDERS, *_flatten(fields)]
-        moved, current = self._scripts["transition"](keys=keys, args=args)
-        if moved == -1:
-            raise StoreError(f"no order {request_id}")
-        if moved == 1 and target in states.FINAL and self._on_final and self._redis.hexists(keys[0], "notify"):
-            self._on_final(request_id)
-        return moved == 1
+        return self._scripts["transition"](keys=keys, args=args, client=client)
+
+    def transition_many(self, request_ids: Sequence[str], target: str, *, note: str = "", **fields: str) -> int:
+        """`transition` of several orders into a state that is not final, in one round trip; how many moved."""
+        if target in states.FINAL:
+            raise StoreError("final moves go one by one: each may notify its producer")
+        with self._redis.pipeline(transaction=False) as pipe:
+            for request_id in request_ids:
+                self._transition_call(request_id, target, note, fields, client=pipe)
+            return sum(1 for moved, _ in pipe.execute() if moved == 1)
 
     def amend(self, request_id: str, plan: Plan) -> bool:
         """Apply `plan`'s writes in one transaction, on the record as `plan` saw it; False if there is no record.
@@ -271,7 +292,7 @@ class OrderStore:
                 return OrderPage(records, None)
             offset += len(batch)
             batch = [(m.decode(), int(s)) for m, s in batch if not (int(s) == start_ms and m.decode() <= start_id)]
-            for (request_id, entered_ms), record in zip(batch, self._get_many([m for m, _ in batch]), strict=True):
+            for (request_id, entered_ms), record in zip(batch, self.get_many([m for m, _ in batch]), strict=True):
                 scanned += 1
                 cursor = f"{entered_ms}:{request_id}"
                 if record and producer in (None, record.producer):
@@ -296,7 +317,7 @@ class OrderStore:
     def _provider_indexes(self, state: str) -> list[str]:
         return [self._keys.provider_state_index(provider, state) for provider in PROVIDERS]
 
-    def _get_many(self, request_ids: list[str]) -> list[OrderRecord | None]:
+    def get_many(self, request_ids: list[str]) -> list[OrderRecord | None]:
         with self._redis.pipeline(transaction=False) as pipe:
             for request_id in request_ids:
                 pipe.hgetall(self._keys.order(request_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import requests
 
@@ -58,6 +58,7 @@ class BambooClient:
     """One Bamboo credential: one HTTP session, explicit timeouts, answers mapped to giftq's types."""
 
     name = "bamboo"
+    can_pack = True  # one order carries up to 500 cards over several products, to one account
 
     def __init__(self, base_url: str, credential: Credential, *, timeout_s: float,
                  catalog_page_size: int = CATALOG_PAGE_SIZE):  # fmt: skip
@@ -188,11 +189,12 @@ def _parse_order(request_id: str, body: dict) -> ProviderOrder:
                 expiration=str(card.get("expirationDate") or ""),
                 code=str(card.get("cardCode") or ""),
                 pin=str(card.get("pin") or ""),
+                value=Decimal(str(item["productFaceValue"])) if item.get("productFaceValue") is not None else None,
             )
             for item in body.get("items") or ()
             for card in item.get("cards") or ()
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, InvalidOperation):
         raise ProviderError(f"Bamboo Get Order for {request_id} has an unexpected shape") from None
     return ProviderOrder(request_id=request_id, status=status, cards=cards, error=str(body.get("errorMessage") or ""))
 

@@ -88,6 +88,7 @@ class Card:
     # to store those); one URL per order line, standing for `quantity` cards.
     egift_url: str = field(default="", repr=False)
     quantity: int = 1
+    value: Decimal | None = None  # the face value of the card's line, where the provider says it (Bamboo)
 
     @property
     def issued(self) -> bool:
@@ -149,6 +150,7 @@ class Provider(Protocol):
 
     name: str
     credential: str
+    can_pack: bool  # whether producer orders of one account may ride in one provider order (coalescing)
 
     def place(
         self, request: PlaceRequest, *, send_by: float | None = None, on_sent: Callable[[float], None] | None = None

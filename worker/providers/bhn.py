@@ -72,6 +72,7 @@ class BhnClient:
     answers mapped to giftq's types."""
 
     name = "bhn"
+    can_pack = False  # an e-gift order has one recipient, and its page says nothing of several orders in one
 
     def __init__(
         self,

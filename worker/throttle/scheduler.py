@@ -10,6 +10,8 @@ script (worker/throttle/lua/); times are Redis's clock unless a test passes `now
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +59,19 @@ class Idle:
 
 
 Decision = Go | Wait | Parked | Idle
-__all__ = ["END_TO_START", "START_TO_START", "Limits", "Throttle", "Go", "Wait", "Parked", "Idle", "ScheduleView"]
+__all__ = [
+    "END_TO_START",
+    "START_TO_START",
+    "Limits",
+    "Throttle",
+    "Go",
+    "Wait",
+    "Parked",
+    "Idle",
+    "ScheduleView",
+    "Pack",
+    "Packing",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,31 @@ class ScheduleView:
     reserved: int
     started_last_minute: int
     hold_ms: int
+
+
+@dataclass(frozen=True)
+class Packing:
+    """What the scheduler needs of an order to pack it with others: its account and its lines (each a dict of
+    ProductId, Value, Quantity: the stored request's own)."""
+
+    account_id: int | str
+    lines: list[dict]
+
+
+@dataclass(frozen=True)
+class Pack:
+    """Producer orders packed into one provider order (coalescing): its provider RequestId `pack_id`, made once
+    by the scheduler; its lines merged by product and value; its members oldest first, each with its own lines."""
+
+    pack_id: str
+    account_id: int | str
+    lines: tuple[dict, ...]
+    members: tuple[tuple[str, tuple[dict, ...]], ...]
+    age_ms: int
+
+    @property
+    def member_ids(self) -> list[str]:
+        return [member for member, _ in self.members]
 
 
 @dataclass(frozen=True)
@@ -113,15 +152,40 @@ class Throttle:
         age_ms: int,
         product_ids: Sequence[int],
         cards: int,
+        packing: Packing | None = None,
         now_ms: int | None = None,
     ) -> Decision:
-        """Park an order (once), then drive the schedule if no other driver is alive."""
-        order = [request_id, age_ms, cards, ",".join(str(p) for p in sorted(set(product_ids)))]
+        """Park an order (once), then drive the schedule if no other driver is alive.
+
+        With `packing` (the order's account and lines), the order may ride in a pack with others (coalescing, when
+        the credential packs); without, it always goes alone.
+        """
+        lines = "" if packing is None else json.dumps({"AccountId": packing.account_id, "Lines": packing.lines})
+        order = [request_id, age_ms, cards, ",".join(str(p) for p in sorted(set(product_ids))), lines]
         return self._schedule(credential, limits, "", order, now_ms)
 
     def schedule_next(self, credential: str, limits: Limits, token: str, *, now_ms: int | None = None) -> Decision:
         """Drive the schedule on as the holder of `token` (or as anyone if the driver is gone)."""
-        return self._schedule(credential, limits, token, ["", 0, 0, ""], now_ms)
+        return self._schedule(credential, limits, token, ["", 0, 0, "", ""], now_ms)
+
+    def pack(self, credential: str, pack_id: str) -> Pack | None:
+        """The pack the scheduler made under `pack_id` (None if there is none, or it was forgotten)."""
+        raw = self._redis.hgetall(f"{self._keys.schedule(credential)}:pack:{pack_id}")
+        if not raw:
+            return None
+        values = {key.decode(): value.decode() for key, value in raw.items()}
+        members = tuple((member["RequestId"], tuple(member["Lines"])) for member in json.loads(values["members"]))
+        return Pack(pack_id=pack_id, account_id=json.loads(values["account"]), lines=tuple(json.loads(values["lines"])),
+                    members=members, age_ms=int(float(values["age"])))  # fmt: skip
+
+    def forget_pack(self, credential: str, pack_id: str, member_ids: Sequence[str]) -> None:
+        """The pack's provider order is final (or refused): its members are no longer held by it."""
+        prefix = self._keys.schedule(credential)
+        with self._redis.pipeline(transaction=True) as pipe:
+            if member_ids:
+                pipe.hdel(f"{prefix}:member_of", *member_ids)
+            pipe.delete(f"{prefix}:pack:{pack_id}")
+            pipe.execute()
 
     def claim(
         self, credential: str, limits: Limits, request_id: str, slot_ms: int, *, now_ms: int | None = None
@@ -224,6 +288,9 @@ class Throttle:
 
         A slot more than lease_ms old was abandoned (its task was lost): parking the order again frees it.
         """
+        pack_id = self._redis.hget(f"{self._keys.schedule(credential)}:member_of", request_id)
+        if pack_id is not None:  # a member of a pack: held while its pack is
+            request_id = pack_id.decode()
         if self._redis.hexists(self._keys.parked(credential), request_id):
             return True
         slot_ms = self._redis.zscore(self._keys.scheduled(credential), request_id)
@@ -234,9 +301,11 @@ class Throttle:
         return int(self._redis.hlen(self._keys.parked(credential)))
 
     def _schedule(self, credential: str, limits: Limits, token: str, order: list, now_ms: int | None) -> Decision:
+        *order, lines = order
         args = [
             limits.spacing_ms, limits.margin_ms, limits.spacing_mode, limits.lease_ms, limits.product_limit,
             limits.product_window_ms, limits.max_cards, limits.max_wait_ms, token, *order,
+            "1" if limits.coalesce else "", str(uuid.uuid4()), lines, limits.coalesce_hold_ms,
         ]  # fmt: skip
         result = self._run("schedule_next", credential, now_ms, args)
         kind = int(result[0])

@@ -26,9 +26,26 @@ ARGV[8]  max cards per order ARGV[9]  max wait before the driver looks again, ms
 ARGV[10] driver token of the caller, or ""
 ARGV[11] RequestId to park, or ""   ARGV[12] its age score (ms)   ARGV[13] its card count
 ARGV[14] its product ids, comma-separated
+ARGV[15] "1": pack parked orders into one provider order at a slot (coalescing), "" not
+ARGV[16] the id a pack made at this slot gets (a fresh GUID from the caller; unused otherwise)
+ARGV[17] the order's lines for packing, a JSON array of {ProductId, Value, Quantity} with its
+         AccountId first: {"AccountId": a, "Lines": [...]}, or "" when it may not be packed
+ARGV[18] coalesce_hold_ms: how long a product's backlog may stop growing before a pack that is not
+         full spends the product's window (below)
+
+Coalescing (ARGV[15]): the order given the slot (the leader) takes other parked orders of its account
+with it, oldest first, while the pack has fewer than max_cards cards: first orders of the leader's own
+products, then orders of one more product each (a product counts once toward its window, however many
+cards it carries), only where that product's window has room, and only where the pack takes every parked
+order of it or its window has room to spare. A product whose parked orders outnumber its window's
+remaining orders is the bottleneck: each of its window's orders is spent on a full pack, or once its
+backlog has stopped growing for coalesce_hold_ms (so a window's order is never held while it would
+otherwise stand idle). A pack of two or more orders is written here, with the slot: its id, members
+(each with its lines) and merged lines in <prefix>:pack:<id>, each member in <prefix>:member_of; it is
+given the slot under its id. A member parked again parks its pack (sealed: the same id and lines).
 
 Returns one of
-  {1, request_id, slot_ms, token, now_ms}  GO: the order owns the slot at slot_ms; the caller enqueues
+  {1, request_id, slot_ms, token, now_ms}  GO: the order (or pack) owns the slot at slot_ms; the caller enqueues
                                    its placing for slot_ms, and that task drives on with token
   {2, due_ms, token, now_ms}       WAIT: nothing may go yet; the caller looks again at due_ms
                                    (now_ms: the clock this decision was made on, for the caller's countdown)
@@ -42,6 +59,7 @@ local spacing = tonumber(ARGV[2]) + tonumber(ARGV[3])
 local margin, mode, lease = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local limit, window = tonumber(ARGV[6]), tonumber(ARGV[7]) + tonumber(ARGV[3])
 local max_cards, max_wait, caller = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
+local packing, pack_id, hold = ARGV[15] == "1", ARGV[16], tonumber(ARGV[18] ~= "" and ARGV[18] or "0")
 
 local function split(csv)
   local out = {}
@@ -49,10 +67,20 @@ local function split(csv)
   return out
 end
 
--- Park the new order (once: an order already parked or holding a slot is left alone).
+-- Park the new order (once: an order already parked or holding a slot is left alone). A member of a pack
+-- parks its pack instead, sealed (a pack is placed whole, with the id and lines it was given).
 local rid = ARGV[11]
+local rid_products, rid_cards, rid_lines = ARGV[14], tonumber(ARGV[13] ~= "" and ARGV[13] or "0"), ARGV[17]
 if rid ~= "" then
-  if tonumber(ARGV[13]) > max_cards then
+  local pack_of = redis.call("HGET", p .. ":member_of", rid)
+  if pack_of then
+    rid = pack_of
+    rid_products = redis.call("HGET", p .. ":pack:" .. rid, "products") or ""
+    rid_cards, rid_lines = 0, ""
+  elseif redis.call("EXISTS", p .. ":pack:" .. rid) == 1 then
+    rid_lines = ""  -- a pack parked again by its own id
+  end
+  if rid_cards > max_cards then
     return {-1, "CardsLimitExceeded"}
   end
   local held = redis.call("ZSCORE", p .. ":scheduled", rid)
@@ -62,11 +90,17 @@ if rid ~= "" then
     redis.call("HDEL", p .. ":slot_products", rid)
     held = false
   end
-  if redis.call("HEXISTS", p .. ":parked", rid) == 0 and not held then
-    redis.call("HSET", p .. ":parked", rid, ARGV[14])
-    for _, product in ipairs(split(ARGV[14])) do
-      redis.call("ZADD", p .. ":queue:" .. product, ARGV[12], rid)
+  if rid_products ~= "" and redis.call("HEXISTS", p .. ":parked", rid) == 0 and not held then
+    local age = ARGV[12]
+    if pack_of then age = redis.call("HGET", p .. ":pack:" .. rid, "age") end
+    redis.call("HSET", p .. ":parked", rid, rid_products)
+    if rid_lines ~= "" then
+      redis.call("HSET", p .. ":lines", rid, rid_lines)
+    end
+    for _, product in ipairs(split(rid_products)) do
+      redis.call("ZADD", p .. ":queue:" .. product, age, rid)
       redis.call("SADD", p .. ":products", product)
+      if rid_lines ~= "" then redis.call("HINCRBY", p .. ":pcards", product, rid_cards) end
     end
   end
 end
@@ -99,8 +133,10 @@ if last_start >= 0 then
 end
 slot = math.max(slot, tonumber(redis.call("GET", p .. ":hold_until") or "0"))
 
--- When each product may next be ordered: after its oldest slot in the window leaves it.
-local free_cache = {}
+-- When each product may next be ordered: after its oldest slot in the window leaves it. With packing, a
+-- bottleneck product (more parked orders than its window has orders left) whose parked cards cannot fill a
+-- pack yet is held while its backlog grows: until coalesce_hold_ms after its newest order.
+local free_cache, room_cache = {}, {}
 local function free_at(product)
   if free_cache[product] then return free_cache[product] end
   local times = redis.call("ZRANGEBYSCORE", p .. ":window:" .. product, "(" .. (slot - window), "+inf", "WITHSCORES")
@@ -108,6 +144,17 @@ local function free_at(product)
   local at = slot
   if count >= limit then
     at = tonumber(times[2 * (count - limit + 1)]) + window
+  end
+  room_cache[product] = math.max(limit - count, 0)
+  if packing and at <= slot then
+    local queue = p .. ":queue:" .. product
+    local packable = tonumber(redis.call("HGET", p .. ":pcards", product) or "0")
+    if packable > 0 and packable < max_cards and redis.call("ZCARD", queue) > room_cache[product] then
+      local newest = redis.call("ZRANGE", queue, -1, -1, "WITHSCORES")
+      if newest[2] and tonumber(newest[2]) + hold > slot then
+        at = tonumber(newest[2]) + hold
+      end
+    end
   end
   free_cache[product] = at
   return at
@@ -154,7 +201,12 @@ local function all_free(products)
 end
 local critical, critical_need = nil, (redis.call("HLEN", p .. ":parked") - 1) * spacing
 for _, product in ipairs(redis.call("SMEMBERS", p .. ":products")) do
-  local need = math.floor((redis.call("ZCARD", p .. ":queue:" .. product) - 1) / limit) * window
+  local orders = redis.call("ZCARD", p .. ":queue:" .. product)
+  if packing then
+    orders = math.min(orders, math.ceil(tonumber(redis.call("HGET", p .. ":pcards", product) or "0") / max_cards))
+    orders = math.max(orders, 1)
+  end
+  local need = math.floor((orders - 1) / limit) * window
   if need > critical_need or (critical and need == critical_need and product < critical) then
     critical, critical_need = product, need
   end
@@ -188,13 +240,136 @@ if not best then
 end
 local token = tostring(redis.call("INCR", p .. ":token_seq"))
 
--- Reserve: the spacing, each product's window, and the order's claim on the slot.
+-- Take an order out of the parked set (its queues, its share of its products' parked cards).
+local function unpark(member)
+  local products = split(redis.call("HGET", p .. ":parked", member) or "")
+  local raw = redis.call("HGET", p .. ":lines", member)
+  local cards = 0
+  if raw then
+    for _, line in ipairs(cjson.decode(raw)["Lines"]) do cards = cards + tonumber(line["Quantity"]) end
+  end
+  redis.call("HDEL", p .. ":parked", member)
+  redis.call("HDEL", p .. ":lines", member)
+  for _, product in ipairs(products) do
+    local queue = p .. ":queue:" .. product
+    redis.call("ZREM", queue, member)
+    if raw then redis.call("HINCRBY", p .. ":pcards", product, -cards) end
+    if redis.call("ZCARD", queue) == 0 then
+      redis.call("SREM", p .. ":products", product)
+      redis.call("HDEL", p .. ":pcards", product)
+    end
+  end
+end
+
+-- Coalescing: the pack the leader (best) takes with it, when it may be packed.
+local SCAN = 1000  -- queue entries one product contributes candidates from, per slot
+local leader_raw = packing and pack_id ~= "" and redis.call("HGET", p .. ":lines", best)
+if leader_raw then
+  local leader = cjson.decode(leader_raw)
+  local account = cjson.encode(leader["AccountId"])
+  local in_pack, pack_products = {}, {}
+  for _, product in ipairs(best_products) do
+    in_pack[product] = true
+    pack_products[#pack_products + 1] = product
+  end
+  local members, taken, cards = {{best, leader}}, {[best] = true}, 0
+  for _, line in ipairs(leader["Lines"]) do cards = cards + tonumber(line["Quantity"]) end
+  -- A candidate that fits: parked, packable, of the same account, every product in the pack or `extra`.
+  local function eligible(candidate, extra)
+    if taken[candidate] then return nil end
+    local raw = redis.call("HGET", p .. ":lines", candidate)
+    if not raw then return nil end
+    local order = cjson.decode(raw)
+    if cjson.encode(order["AccountId"]) ~= account then return nil end
+    for _, product in ipairs(split(redis.call("HGET", p .. ":parked", candidate) or "")) do
+      if not in_pack[product] and product ~= extra then return nil end
+    end
+    local n = 0
+    for _, line in ipairs(order["Lines"]) do n = n + tonumber(line["Quantity"]) end
+    return order, n
+  end
+  local function take(candidate, order, n)
+    members[#members + 1] = {candidate, order}
+    taken[candidate] = true
+    cards = cards + n
+  end
+  -- First the leader's own products, oldest first.
+  for _, product in ipairs(best_products) do
+    for _, candidate in ipairs(redis.call("ZRANGE", p .. ":queue:" .. product, 0, SCAN - 1)) do
+      if cards >= max_cards then break end
+      local order, n = eligible(candidate, nil)
+      if order and cards + n <= max_cards then take(candidate, order, n) end
+    end
+  end
+  -- Then one more product at a time, the one with the oldest parked order first, where its window has room and
+  -- the pack takes all it has parked or its window has room to spare.
+  local others = {}
+  for _, product in ipairs(redis.call("SMEMBERS", p .. ":products")) do
+    if not in_pack[product] and free_at(product) <= slot then
+      local first = redis.call("ZRANGE", p .. ":queue:" .. product, 0, 0, "WITHSCORES")
+      if first[2] then others[#others + 1] = {product, tonumber(first[2])} end
+    end
+  end
+  table.sort(others, function(a, b) return a[2] < b[2] or (a[2] == b[2] and a[1] < b[1]) end)
+  for _, other in ipairs(others) do
+    if cards >= max_cards then break end
+    local product = other[1]
+    local queue = p .. ":queue:" .. product
+    local queued = redis.call("ZCARD", queue)
+    local found, need = {}, 0
+    for _, candidate in ipairs(redis.call("ZRANGE", queue, 0, SCAN - 1)) do
+      local order, n = eligible(candidate, product)
+      if order then
+        found[#found + 1] = {candidate, order, n}
+        need = need + n
+      end
+    end
+    local all_fit = #found == queued and cards + need <= max_cards
+    if #found > 0 and (all_fit or queued <= room_cache[product]) then
+      local added = false
+      for _, entry in ipairs(found) do
+        if cards + entry[3] <= max_cards then
+          take(entry[1], entry[2], entry[3])
+          added = true
+        end
+      end
+      if added then
+        in_pack[product] = true
+        pack_products[#pack_products + 1] = product
+      end
+    end
+  end
+  if #members > 1 then
+    -- The pack: its members (oldest first, each with its lines), its lines merged by product and value.
+    local merged, index, listed = {}, {}, {}
+    for _, member in ipairs(members) do
+      listed[#listed + 1] = {RequestId = member[1], Lines = member[2]["Lines"]}
+      for _, line in ipairs(member[2]["Lines"]) do
+        local key = tostring(line["ProductId"]) .. "|" .. tostring(line["Value"])
+        if index[key] then
+          merged[index[key]]["Quantity"] = merged[index[key]]["Quantity"] + tonumber(line["Quantity"])
+        else
+          merged[#merged + 1] = {ProductId = line["ProductId"], Value = line["Value"],
+                                 Quantity = tonumber(line["Quantity"])}
+          index[key] = #merged
+        end
+      end
+    end
+    local age = redis.call("ZSCORE", p .. ":queue:" .. best_products[1], best) or "0"
+    redis.call("HSET", p .. ":pack:" .. pack_id, "members", cjson.encode(listed), "lines", cjson.encode(merged),
+      "account", account, "products", table.concat(pack_products, ","), "age", age, "cards", cards)
+    for _, member in ipairs(members) do
+      unpark(member[1])
+      redis.call("HSET", p .. ":member_of", member[1], pack_id)
+    end
+    best, best_products = pack_id, pack_products
+  end
+end
+
+-- Reserve: the spacing, each product's window, and the order's (or pack's) claim on the slot.
 redis.call("SET", p .. ":last_start", slot)
-redis.call("HDEL", p .. ":parked", best)
+if redis.call("HEXISTS", p .. ":parked", best) == 1 then unpark(best) end
 for _, product in ipairs(best_products) do
-  local queue = p .. ":queue:" .. product
-  redis.call("ZREM", queue, best)
-  if redis.call("ZCARD", queue) == 0 then redis.call("SREM", p .. ":products", product) end
   redis.call("ZADD", p .. ":window:" .. product, slot, best .. "@" .. slot)
   redis.call("ZREMRANGEBYSCORE", p .. ":window:" .. product, "-inf", "(" .. (slot - window))
 end
