@@ -70,29 +70,49 @@ class LedgerAudit:
 def audit_ledger(charges: list[dict], orders: Mapping[str, ProducerOrder], *, count_strays: bool = True) -> LedgerAudit:
     """Audit `orders` (by producer RequestId) against the ledger's `charges`.
 
-    With `count_strays` False, charges of no order in `orders` are left alone: the ledger is shared with others.
+    Several producer orders may share one provider order (a client that packs orders: coalescing): the cards
+    charged are compared with what they ordered together, and the cards they hold, together and none twice, with
+    the cards issued for it. With `count_strays` False, charges of no order in `orders` are left alone: the ledger
+    is shared with others.
     """
     per_order = _charges_per_order(charges, orders)
     claimed = {id(charge) for mine in per_order.values() for charge in mine}
     charged = {request_id: mine for request_id, mine in per_order.items() if mine}
-    cards_charged = {request_id: sum(charge["cardsCharged"] for charge in mine) for request_id, mine in charged.items()}
-    compared = {request_id: order for request_id, order in orders.items() if order.cards is not None}
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)  # one provider order: the producer orders in it
+    for request_id in charged:
+        groups[(orders[request_id].provider_request_id.lower(), orders[request_id].credential)].append(request_id)
+    miscounted, mismatched = [], []
+    for members in groups.values():
+        mine = per_order[members[0]]
+        if sum(charge["cardsCharged"] for charge in mine) != sum(orders[rid].cards_ordered for rid in members):
+            miscounted += members
+        mismatched += _holding_wrong(orders, members, _issued(mine))
+    compared = [request_id for request_id, order in orders.items() if order.cards is not None]
+    uncharged_holding = [rid for rid in compared if rid not in charged and orders[rid].cards]
     return LedgerAudit(
         orders=len(orders),
         charges_per_order={request_id: len(mine) for request_id, mine in per_order.items()},
         charged_twice=tuple(request_id for request_id, mine in charged.items() if len(mine) > 1),
         stray_charges=tuple(c["requestId"] for c in charges if id(c) not in claimed) if count_strays else (),
         cards_ordered=sum(orders[request_id].cards_ordered for request_id in charged),
-        cards_charged=sum(cards_charged.values()),
-        card_count_mismatches=tuple(
-            request_id for request_id, count in cards_charged.items() if count != orders[request_id].cards_ordered
-        ),
+        cards_charged=sum(charge["cardsCharged"] for members in groups.values() for charge in per_order[members[0]]),
+        card_count_mismatches=tuple(miscounted),
         charged_but_rejected=tuple(request_id for request_id in charged if orders[request_id].state == REJECTED),
         cards_checked=len(compared),
-        card_mismatches=tuple(
-            request_id for request_id, order in compared.items() if order.cards != _issued(per_order[request_id])
-        ),
+        card_mismatches=tuple(mismatched + uncharged_holding),
     )
+
+
+def _holding_wrong(orders: Mapping[str, ProducerOrder], members: list[str], issued: frozenset[Card]) -> list[str]:
+    """The producer orders of one provider order that do not hold exactly its cards between them: a card held
+    twice, a card not issued for it, or (once every one of them holds its cards) an issued card nobody holds."""
+    holding = [rid for rid in members if orders[rid].cards is not None]
+    held: list[Card] = [card for rid in holding for card in orders[rid].cards]
+    if len(held) != len(set(held)) or not set(held) <= issued:
+        return holding
+    if len(holding) == len(members) and set(held) != issued:
+        return holding
+    return []
 
 
 def _charges_per_order(charges: list[dict], orders: Mapping[str, ProducerOrder]) -> dict[str, list[dict]]:

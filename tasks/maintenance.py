@@ -11,6 +11,7 @@ import logging
 
 from tasks.notify import enqueue_notify
 from tasks.orders import enqueue_poll, finish, reserve_get
+from tasks.packs import carry_out_split
 from tasks.placing import follow, place_order, resolve_order
 from worker import metrics
 from worker.celery import app, runtime
@@ -52,6 +53,7 @@ def reconcile() -> dict[str, int]:
         "re-enqueued": _accepted(rt, stuck_before),
         "resolving": _submitting(rt, stuck_before),
         "polling again": _placed(rt, stuck_before - rt.settings.poll_max_interval_ms),
+        "splits finished": _packed(rt, stuck_before),
         "looked at": _needs_attention(rt, now_ms),
         "notifications started": _unnotified(rt, stuck_before),
     }
@@ -86,6 +88,21 @@ def _submitting(rt: Runtime, before_ms: int) -> int:
         logger.warning("reconcile: order %s stuck in submitting; resolving its outcome", request_id)
         resolve_order.delay(request_id)
     return len(lost)
+
+
+def _packed(rt: Runtime, before_ms: int) -> int:
+    """A refused pack's split was cut short (its worker died): finish it from the plan in the pack's record."""
+    members = rt.store.get_many(rt.store.request_ids(states.PACKED, BATCH, before_ms=before_ms))
+    packs = {record.pack for record in members if record is not None and record.pack}
+    finished = 0
+    for pack in filter(None, rt.store.get_many(sorted(packs))):
+        if pack.state == states.REJECTED and pack.split:
+            logger.warning("reconcile: provider order %s was refused and its split cut short; finishing it",
+                           pack.request_id)  # fmt: skip
+            carry_out_split(rt, pack)
+            follow(rt, pack.credential, rt.throttle.schedule_next(pack.credential, rt.limits(pack.credential), ""))
+            finished += 1
+    return finished
 
 
 def _placed(rt: Runtime, before_ms: int) -> int:

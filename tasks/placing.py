@@ -12,7 +12,6 @@ No worker waits for a slot and no order is bounced through the broker.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 import time
@@ -24,6 +23,7 @@ from redis.exceptions import RedisError
 
 from config.settings import START_TO_START
 from tasks.orders import LATE_SEND_NOTED_MS, enqueue_poll, needs_attention_after, reserve_get
+from tasks.packs import materialize_pack, refuse_pack
 from worker import metrics
 from worker.celery import app, runtime
 from worker.errors import (
@@ -44,7 +44,6 @@ from worker.throttle.scheduler import Claim, Decision, Deferral, Go, Packing, Wa
 
 logger = logging.getLogger(__name__)
 
-PACK_PRODUCER = "giftq:pack"  # the producer of a pack's record: no API key's name (api/apikeys.py), so no producer
 RESOLVE_AFTER_S = 2.0  # wait before resolving an unknown outcome by Get Order
 NOT_SENT_ALARM = 3  # requests of a credential not sent in time in a row, in one process: the margin is too small
 _not_sent_in_a_row: Counter[str] = Counter()
@@ -136,8 +135,8 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
         return "store lost"
     limits = rt.limits(credential)
     record, now_ms = rt.store.get_with_clock(request_id)
-    if record is None:  # a pack the scheduler made at this slot: its record is written before its claim
-        record = materialize_pack(rt, credential, request_id)
+    if record is None or record.is_pack:  # a pack: its record and its members' `packed`, written before its claim
+        record = materialize_pack(rt, credential, request_id) or record
     early_ms = slot_ms - now_ms
     if early_ms > limits.lead_ms + limits.margin_ms:
         raise self.retry(countdown=(early_ms - limits.lead_ms) / 1000)  # this host's clock runs ahead
@@ -327,32 +326,14 @@ def _send(rt: Runtime, credential: str, record: OrderRecord, send_by: float, whe
         _not_sent_in_a_row[credential] = _not_sent_in_a_row[credential] + 1 if not_sent else 0
 
 
-def materialize_pack(rt: Runtime, credential: str, pack_id: str) -> OrderRecord | None:
-    """The record of a pack the scheduler made (coalescing), written once: a provider order of its own (provider
-    RequestId = its id, the merged lines), which the placing, polling and reconciliation of any order then carry;
-    each member moves to `packed`, naming it. None if there is no such pack (the slot is not used)."""
-    pack = rt.throttle.pack(credential, pack_id)
-    if pack is None:
-        return None
-    request = {"AccountId": pack.account_id, "Products": list(pack.lines)}
-    members = json.dumps(pack.member_ids)
-    rt.store.create(pack_id, request, provider=rt.provider(credential).name, credential=credential,
-                    producer=PACK_PRODUCER, provider_request_id=pack_id, members=members)  # fmt: skip
-    moved = rt.store.transition_many(pack.member_ids, states.PACKED, note=f"in provider order {pack_id}", pack=pack_id)
-    if moved:
-        logger.info("provider order %s packs %d orders (%d cards)", pack_id, len(pack.member_ids),
-                    sum(line["Quantity"] for line in pack.lines))  # fmt: skip
-    return rt.store.get(pack_id)
-
-
 def reject(rt: Runtime, record: OrderRecord, reason: str) -> None:
-    """The order is refused with `reason`; a refused pack's members are refused with it (nothing was charged)."""
-    rt.store.transition(record.request_id, states.REJECTED, note=reason, reason=reason)
-    if record.is_pack:
-        for member in record.members:
-            rt.store.transition(member, states.REJECTED, note=f"provider order {record.request_id}: {reason}",
-                                reason=reason)  # fmt: skip
-        rt.throttle.forget_pack(record.credential, record.request_id, record.members)
+    """The order is refused with `reason` (nothing was charged); a refused pack is split (tasks/packs.py), and the
+    packs made of its other members are driven on."""
+    if not record.is_pack:
+        rt.store.transition(record.request_id, states.REJECTED, note=reason, reason=reason)
+        return
+    refuse_pack(rt, record, reason)
+    follow(rt, record.credential, rt.throttle.schedule_next(record.credential, rt.limits(record.credential), ""))
 
 
 def mark_placed(rt: Runtime, request_id: str, *, note: str, provider: str) -> str:

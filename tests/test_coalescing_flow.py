@@ -6,7 +6,6 @@ checked against the cards the sandbox issued for the provider order it rode in, 
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from decimal import Decimal
 
@@ -14,6 +13,7 @@ import pytest
 from celery import Celery
 
 from api.orders import view_of
+from tests.coalescing import an_order, park_behind_the_first
 from tests.judging import assert_within_limits
 from tests.waiting import final_state, wait_for
 from worker.cli.processes import Sandbox
@@ -33,25 +33,15 @@ ORDERS = [
 ]
 
 
-def an_order(lines: list[tuple[int, str, int]]) -> dict:
-    return {"RequestId": str(uuid.uuid4()), "AccountId": 555,
-            "Products": [{"ProductId": p, "Value": v, "Quantity": q} for p, v, q in lines]}  # fmt: skip
-
-
 def test_orders_packed_into_one_provider_order_each_get_exactly_their_cards(
     giftq_env: dict, rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers
 ) -> None:
     # Given coalescing on, and a worker that takes orders in but runs no slot's task: the first order gets the
     # first slot, the five after it wait parked behind it
     giftq_env["GIFTQ_BAMBOO_COALESCE"] = "1"
-    start_workers(1, queues=("giftq",))
     orders = [an_order(lines) for lines in ORDERS]
-    for order in orders:
-        producer.send_task("giftq.submit_order", args=[order])
     request_ids = [order["RequestId"] for order in orders]
-    parked = rt.keys.parked("giftq-demo")
-    wait_for(lambda: sum(rt.redis.hexists(parked, rid) for rid in request_ids) == 5, timeout_s=30,
-             what="five orders parked")  # fmt: skip
+    park_behind_the_first(rt, producer, start_workers, orders)
 
     # When workers that place orders start
     start_workers(1)

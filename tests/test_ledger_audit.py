@@ -83,3 +83,32 @@ def test_an_uncharged_rejected_order_is_clean_and_a_charge_of_another_client_is_
     assert audit.charges_per_order == {request_id: 0}
     assert audit.stray_charges == (request_id,)
     assert audit_ledger([], orders).clean
+
+
+def packed(pack_id: str, held: list[tuple[str, str, str]], ordered: int | None = None) -> ProducerOrder:
+    """A producer order that rode in the provider order `pack_id` with others (coalescing)."""
+    return ProducerOrder(pack_id, len(held) if ordered is None else ordered, "fulfilled", cards=frozenset(held))
+
+
+def test_orders_packed_into_one_provider_order_are_clean_when_they_hold_its_cards_between_them() -> None:
+    pack, first, second = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    issued = cards(3)
+    audit = audit_ledger([a_charge(pack, issued)], {first: packed(pack, issued[:2]), second: packed(pack, issued[2:])})
+    assert audit.clean
+    assert audit.charges_per_order == {first: 1, second: 1}
+    assert (audit.cards_charged, audit.cards_ordered, audit.cards_checked) == (3, 3, 2)
+
+
+def test_a_card_of_a_pack_held_twice_or_by_nobody_and_cards_charged_beyond_the_members_are_caught() -> None:
+    pack, first, second = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    issued = cards(3)
+    twice = audit_ledger(
+        [a_charge(pack, issued)], {first: packed(pack, issued[:2], 1), second: packed(pack, issued[1:], 2)}
+    )
+    assert twice.card_mismatches == (first, second)
+    nobody = audit_ledger(
+        [a_charge(pack, issued)], {first: packed(pack, issued[:1]), second: packed(pack, issued[1:2])}
+    )
+    assert nobody.card_count_mismatches == (first, second)  # 3 cards charged for 2 ordered between them
+    assert nobody.card_mismatches == (first, second)  # the third card is held by no member
+    assert not twice.clean and not nobody.clean

@@ -53,7 +53,7 @@ def producer_orders(rt: Runtime, request_ids: list[str]) -> dict[str, ProducerOr
             orders[request_id] = ProducerOrder(request_id, 0, "missing")
             continue
         orders[request_id] = ProducerOrder(
-            provider_request_id=record.provider_request_id or request_id,
+            provider_request_id=record.pack or record.provider_request_id or request_id,  # a pack's, if it rode in one
             cards_ordered=sum(int(line["Quantity"]) for line in record.request.get("Products", [])),
             state=record.state,
             credential=_client_id(rt, record.credential),

@@ -54,6 +54,7 @@ class OrderRecord:
     cards_erased_ms: int = 0  # when retention erased the cards (0: not erased)
     pack: str = ""  # a producer order riding in a pack: the provider order's RequestId (coalescing)
     members: tuple[str, ...] = ()  # a pack's own record (a provider order of several producer orders): who rides
+    split: dict = field(default_factory=dict)  # a refused pack's plan: its refused members, the packs made of the rest
 
     @property
     def is_pack(self) -> bool:
@@ -87,6 +88,7 @@ class OrderRecord:
             cards_erased_ms=int(values.get("cards_erased_ms") or 0),
             pack=values.get("pack", ""),
             members=tuple(json.loads(values.get("members") or "[]")),
+            split=json.loads(values.get("split") or "{}"),
         )
 
 

@@ -178,6 +178,11 @@ class Throttle:
         return Pack(pack_id=pack_id, account_id=json.loads(values["account"]), lines=tuple(json.loads(values["lines"])),
                     members=members, age_ms=int(float(values["age"])))  # fmt: skip
 
+    def repack(self, credential: str, pack_id: str, plan: dict) -> int:
+        """Split a refused pack by `plan` ({"refused": [...], "groups": [{"id", "members"}]}): its refused members
+        leave it, each group is parked as a new sealed pack. Once; how many packs it made (0: made already)."""
+        return int(self._run("repack", credential, None, [pack_id, json.dumps(plan)]))
+
     def forget_pack(self, credential: str, pack_id: str, member_ids: Sequence[str]) -> None:
         """The pack's provider order is final (or refused): its members are no longer held by it."""
         prefix = self._keys.schedule(credential)

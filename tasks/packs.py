@@ -1,0 +1,130 @@
+"""Packs (coalescing): producer orders riding in one provider order, from the slot that made them to a refusal.
+
+The scheduler makes a pack at a slot (worker/throttle/lua/schedule_next.lua) with its provider RequestId and each
+member's lines. `materialize_pack` writes the pack's own record before its claim: a provider order like any other,
+which placing, polling and reconciliation then carry unchanged; its members wait in `packed`. When it is final its
+cards go to the members by their lines (tasks/orders.py, `finish_pack`).
+
+A refused pack was never charged, and is split (`refuse_pack`): a refusal tied to lines (a face value out of range,
+a product out of stock or unknown) rejects the members with those lines, found from the catalog, and packs the
+rest again under a new RequestId; a refusal of the whole order (InsufficientBalance, ...) or one whose lines the
+catalog cannot name splits the pack in halves, until a member refused alone is rejected; a refusal of the account
+or the credential rejects every member. The plan is written into the refused pack's record as it is rejected,
+before anything is moved, so a split cut short is finished from it (`carry_out_split`, also by reconciliation).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from decimal import Decimal
+
+from worker.errors import CatalogUnavailable
+from worker.orders import states
+from worker.orders.catalog import CatalogSnapshot
+from worker.orders.store import OrderRecord
+from worker.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+PACK_PRODUCER = "giftq:pack"  # the producer of a pack's record: no API key's name (api/apikeys.py), so no producer
+LINE_REFUSALS = frozenset({"InvalidDenomination", "ProductIsOutOfStock", "InvalidProductIds", "InvalidProduct"})
+WHOLE_ORDER_REFUSALS = frozenset({"InsufficientBalance", "CardsLimitExceeded", "ClientPriceInvalid"})
+
+
+def materialize_pack(rt: Runtime, credential: str, pack_id: str) -> OrderRecord | None:
+    """The record of a pack the scheduler made, written once: provider RequestId = its id, the merged lines; each
+    member moves to `packed`, naming it. None if there is no such pack (the slot is not used)."""
+    pack = rt.throttle.pack(credential, pack_id)
+    if pack is None:
+        return None
+    request = {"AccountId": pack.account_id, "Products": list(pack.lines)}
+    members = json.dumps(pack.member_ids)
+    rt.store.create(pack_id, request, provider=rt.provider(credential).name, credential=credential,
+                    producer=PACK_PRODUCER, provider_request_id=pack_id, members=members)  # fmt: skip
+    moved = rt.store.transition_many(pack.member_ids, states.PACKED, note=f"in provider order {pack_id}", pack=pack_id)
+    if moved:
+        logger.info("provider order %s packs %d orders (%d cards)", pack_id, len(pack.member_ids),
+                    sum(line["Quantity"] for line in pack.lines))  # fmt: skip
+    return rt.store.get(pack_id)
+
+
+def refuse_pack(rt: Runtime, record: OrderRecord, reason: str) -> None:
+    """The provider refused the pack with `reason` (nothing was charged): reject it, with the plan of its split,
+    then carry the split out."""
+    if not record.split:
+        members = [member for member in rt.store.get_many(list(record.members)) if member is not None]
+        plan = split_plan(rt, record, members, reason)
+        rt.store.transition(record.request_id, states.REJECTED, note=reason, reason=reason, split=json.dumps(plan))
+        record = rt.store.get(record.request_id)
+    carry_out_split(rt, record)
+
+
+def split_plan(rt: Runtime, record: OrderRecord, members: list[OrderRecord], reason: str) -> dict:
+    """Which members the refusal rejects, and the packs the others ride in next (each a new provider RequestId)."""
+    ids = [member.request_id for member in members]
+    if len(ids) <= 1:
+        return {"refused": ids, "groups": []}
+    if reason in LINE_REFUSALS:
+        bad = _refused_lines(rt, record, reason)
+        refused = [m.request_id for m in members if any(_line_key(line) in bad for line in m.request["Products"])]
+        if refused:
+            rest = [request_id for request_id in ids if request_id not in refused]
+            return {"refused": refused, "groups": [_group(rest)] if rest else []}
+    if reason in LINE_REFUSALS | WHOLE_ORDER_REFUSALS:
+        half = len(ids) // 2
+        return {"refused": [], "groups": [_group(ids[:half]), _group(ids[half:])]}
+    return {"refused": ids, "groups": []}  # the account or the credential is refused: for each member alike
+
+
+def carry_out_split(rt: Runtime, record: OrderRecord) -> None:
+    """Make the split a refused pack's record plans (again, if it was cut short: each step is done once)."""
+    plan = record.split
+    made = rt.throttle.repack(record.credential, record.request_id, plan)
+    for group in plan["groups"]:
+        for member in group["members"]:
+            _move_to_pack(rt, member, record.request_id, group["id"])
+    for member in plan["refused"]:
+        rt.store.transition(member, states.REJECTED, note=f"provider order {record.request_id}: {record.reason}",
+                            reason=record.reason)  # fmt: skip
+    if made:
+        logger.info("provider order %s refused (%s): %d orders rejected, %d packs made of the others",
+                    record.request_id, record.reason, len(plan["refused"]), made)  # fmt: skip
+
+
+def _move_to_pack(rt: Runtime, request_id: str, old_pack: str, new_pack: str) -> None:
+    key = rt.keys.order(request_id)
+    rt.store.amend(request_id, lambda member: (lambda pipe: pipe.hset(key, "pack", new_pack))
+                   if member.pack == old_pack else None)  # fmt: skip
+
+
+def _group(members: list[str]) -> dict:
+    return {"id": str(uuid.uuid4()), "members": members}
+
+
+def _line_key(line: dict) -> tuple[str, Decimal]:
+    return str(line["ProductId"]), Decimal(str(line["Value"]))
+
+
+def _refused_lines(rt: Runtime, record: OrderRecord, reason: str) -> set[tuple[str, Decimal]]:
+    """The pack's lines the catalog says the refusal is about (none if the catalog cannot be read or names none)."""
+    try:
+        snapshot = rt.catalog(record.credential).snapshot()
+    except CatalogUnavailable:
+        return set()
+    return {_line_key(line) for line in record.request["Products"] if _breaks(snapshot, record, line, reason)}
+
+
+def _breaks(snapshot: CatalogSnapshot, record: OrderRecord, line: dict, reason: str) -> bool:
+    product = snapshot.products.get(int(line["ProductId"]))
+    if reason == "InvalidProductIds":
+        return product is None
+    if product is None:
+        return False
+    if reason == "InvalidDenomination":
+        return not product.min_face_value <= Decimal(str(line["Value"])) <= product.max_face_value
+    if reason == "InvalidProduct":
+        return product.min_face_value > product.max_face_value
+    wanted = sum(other["Quantity"] for other in record.request["Products"] if other["ProductId"] == line["ProductId"])
+    return product.stock is not None and product.stock < wanted  # ProductIsOutOfStock
