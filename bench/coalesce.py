@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(outcome)
         print(f"run {number}: intake {outcome.intake_sent_s:.1f} s sent, {outcome.intake_stored_s:.1f} s stored; "
               f"drain {outcome.drain_s:.1f} s; efficiency {bound / outcome.drain_s:.3f} "
-              f"({outcome.drain_s / bound if bound else math.inf:.2f}x the bound); {cards / outcome.drain_s:.0f} cards/s; "
+              f"({outcome.drain_s / bound if bound else math.inf:.2f}x the bound); "
+              f"{cards / outcome.drain_s:.0f} cards/s; "
               f"provider orders {outcome.provider_orders}; violations {outcome.violations}; "
               f"orders with exactly their cards {outcome.exact} of {len(orders)}; "
               f"cards charged {outcome.cards_charged} for {cards} ordered", flush=True)  # fmt: skip
