@@ -196,7 +196,11 @@ def finish_pack(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder)
     members = [member for member in rt.store.get_many(list(record.members)) if member is not None]
     shares = share_cards(members, list(provider_order.cards))
     for member in members:
-        if member.state != states.PACKED:
+        if member.state == states.SUBMITTING:  # a stale slot of its own took it just before the pack did: unsent
+            rt.store.transition(member.request_id, states.PLACED, note=f"in provider order {record.request_id}",
+                                pack=record.request_id)  # fmt: skip
+            member = rt.store.get(member.request_id)
+        if member.state not in (states.PACKED, states.PLACED):
             continue  # finished by an earlier delivery of this step
         cards = shares[member.request_id]
         wanted = sum(line["Quantity"] for line in member.request["Products"])

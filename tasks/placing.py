@@ -73,8 +73,8 @@ def park(rt: Runtime, record: OrderRecord) -> str:
     """
     lines = record.request["Products"]
     limits = rt.limits(record.credential)
-    packing = None
-    if limits.coalesce and not record.is_pack:
+    packing = None  # only an order never given a slot may ride in a pack: one given a slot may have been sent alone
+    if limits.coalesce and not record.is_pack and record.state == states.ACCEPTED:
         packing = Packing(record.request["AccountId"], [{"ProductId": line["ProductId"], "Value": line["Value"],
                                                           "Quantity": line["Quantity"]} for line in lines])  # fmt: skip
     try:
