@@ -54,7 +54,7 @@ class Limits:
     lease_ms: int = 30_000  # a schedule driver or a call silent this long is presumed dead
     max_wait_ms: int = 2_000  # longest countdown before a waiting schedule is looked at again
     lead_ms: int = 30  # a placing task starts this early and aligns itself to its slot
-    coalesce: int = 0  # 1: pack parked orders into one provider order at a slot, where the provider can; 0: not
+    coalesce: int = 1  # 1: pack parked orders into one provider order at a slot, where the provider can; 0: not
     coalesce_hold_ms: int = 1_000  # a bottleneck product's pack that is not full waits this long for more orders
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox.ledger_audit import LedgerAudit
-from tests.judging import MIN_MARGIN_ENV, assert_within_limits
+from tests.judging import MIN_MARGIN_ENV, assert_within_limits, provider_ids
 from tests.waiting import final_state, wait_for
 from worker.cli.money_audit import HOLDS_CARDS, audit_money
 from worker.cli.processes import Sandbox
@@ -77,8 +77,9 @@ def assert_fulfilled_once(rt: Runtime, sandbox: Sandbox, request_ids: list[str],
     wait_for(lambda: all(final_state(rt, rid) for rid in request_ids), timeout_s=timeout_s, what="final orders")
     assert {final_state(rt, rid) for rid in request_ids} == {states.FULFILLED}
     findings = sandbox.admin("GET", "findings")
-    assert sorted(findings["accepted_request_ids"]) == sorted(request_ids), "each order charged exactly once"
+    placed_as = provider_ids(rt, request_ids)
+    assert sorted(findings["accepted_request_ids"]) == placed_as, "each provider order charged exactly once"
     assert findings["spacing_violations"] == [] and findings["window_violations"] == []
-    assert_within_limits(sandbox, request_ids)
+    assert_within_limits(sandbox, placed_as)
     assert_charged_once(rt, sandbox, request_ids)
     return findings

@@ -80,12 +80,14 @@ def test_the_same_request_id_submitted_twice_gives_one_order_and_one_charge(
 
 
 def test_two_worker_processes_keep_place_order_calls_500_ms_apart(
-    rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers
+    giftq_env: dict, rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers
 ) -> None:
     # Given two worker processes and ten orders over five products. (giftq's default margin here, not its least:
     # at 10 ms most slots go unsent, the hand-on publish eating the 5 ms send budget, and against Bamboo's own
     # 6 orders per product per minute the unsent slots leave the orders waiting for minutes. The scaled-clock
-    # flow tests, tests/test_throttle_flow.py and tests/test_faults.py, run at the least margin.)
+    # flow tests, tests/test_throttle_flow.py and tests/test_faults.py, run at the least margin.) One provider order
+    # each (coalescing off), so that ten calls are spaced.
+    giftq_env["GIFTQ_BAMBOO_COALESCE"] = "0"
     start_workers(2, concurrency=2)
     orders = [an_order(*PRODUCTS[i % len(PRODUCTS)], quantity=1) for i in range(10)]
     for order in orders:

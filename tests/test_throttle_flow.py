@@ -27,7 +27,9 @@ VALUE = {439685: "10", 100001: "25", 100002: "50", 100003: "20", 100004: "30"}
 
 @pytest.fixture
 def scaled_env(giftq_env: dict[str, str], scaled_sandbox: Sandbox) -> dict[str, str]:
+    """The scheduler of one provider order per producer order (coalescing off: tests/test_coalescing_*.py pack)."""
     giftq_env.update(
+        GIFTQ_BAMBOO_COALESCE="0",
         GIFTQ_BAMBOO_BASE_URL=scaled_sandbox.url,
         GIFTQ_BAMBOO_SPACING_MS=str(SCALED["spacing_ms"]),
         GIFTQ_BAMBOO_PRODUCT_LIMIT=str(SCALED["product_limit"]),

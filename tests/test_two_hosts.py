@@ -53,6 +53,7 @@ RECOVERY = {
     "GIFTQ_STUCK_AFTER_S": "3",
     "GIFTQ_BAMBOO_EXTRA_CLIENTS": "giftq-demo-2:demo-secret-2",
     "GIFTQ_BAMBOO_ACCOUNT_CLIENTS": "655=giftq-demo-2",
+    "GIFTQ_BAMBOO_COALESCE": "0",  # one provider order per order: each host's Place Orders are counted by order
     **MIN_MARGIN_ENV,
 }
 
