@@ -339,6 +339,16 @@ if leader_raw then
       end
     end
   end
+  -- Last, orders the added products made eligible (an order of two products each added on its own), oldest first.
+  if #pack_products > #best_products then
+    for _, product in ipairs(pack_products) do
+      for _, candidate in ipairs(redis.call("ZRANGE", p .. ":queue:" .. product, 0, SCAN - 1)) do
+        if cards >= max_cards then break end
+        local order, n = eligible(candidate, nil)
+        if order and cards + n <= max_cards then take(candidate, order, n) end
+      end
+    end
+  end
   if #members > 1 then
     -- The pack: its members (oldest first, each with its lines), its lines merged by product and value.
     local merged, index, listed = {}, {}, {}
