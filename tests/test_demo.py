@@ -47,9 +47,11 @@ def test_the_demo_fulfils_every_order_and_exits_zero_without_a_system_redis(tmp_
     rows = summary_rows(output)
     assert rows["orders fulfilled"] == "6"
     # A row per provider, from each sandbox's audit and ledger: orders 0-2 and 4-5 went to Bamboo (1, 2, 3, 2, 3
-    # cards), order 3 to BHN (2 cards); each placed once, charged once, holding exactly what it paid for
+    # cards), order 3 to BHN (2 cards); each placed once (Bamboo's may be packed: fewer provider orders than
+    # orders), charged once, holding exactly what it paid for
     providers = provider_rows(output)
-    assert providers["bamboo"] == {"orders": "5", "fulfilled": "5", "placed": "5", "twice": "0", "stray": "0",
+    assert 1 <= int(providers["bamboo"].pop("placed")) <= 5
+    assert providers["bamboo"] == {"orders": "5", "fulfilled": "5", "twice": "0", "stray": "0",
                                    "cards": "11 / 11", "held": "5 / 5"}  # fmt: skip
     assert providers["bhn"] == {"orders": "1", "fulfilled": "1", "placed": "1", "twice": "0", "stray": "0",
                                 "cards": "2 / 2", "held": "1 / 1"}  # fmt: skip

@@ -233,7 +233,8 @@ def _print_summary(console: Console, rt: Runtime, outcome: Outcome, request_ids:
 def _print_per_provider(console: Console, outcome: Outcome) -> None:
     """A row per provider: its orders, what its sandbox saw, and the charged-once audit of its ledger."""
     table = Table(title="per provider, from each sandbox's audit and ledger", show_header=True,
-                  caption="placed, lookups: Place/Create order and Get order calls the sandbox saw; twice, stray: "
+                  caption="placed, lookups: Place/Create order and Get order calls the sandbox saw (Bamboo's orders "
+                          "of one account may ride together: fewer than orders); twice, stray: "
                           "orders charged twice, charges for no order; cards: charged / ordered; held: orders "
                           "holding exactly the cards issued")  # fmt: skip
     for column in ("provider", "orders", "fulfilled", "placed", "lookups", "twice", "stray", "cards", "held"):
