@@ -167,6 +167,10 @@ def view_of(rt: Runtime, record: OrderRecord, *, history: bool = True) -> dict:
 def _provider_orders(rt: Runtime, record: OrderRecord) -> list[dict]:
     """The provider order the order rides in: its pack's (coalescing), or its own once a slot was given to it
     (none for an order not yet given one, or refused)."""
+    if record.parts:  # an order of more cards than one provider order takes: each part it was given
+        parts = rt.store.get_many([part["id"] for part in record.parts])
+        return [{"request_id": part["id"], "state": found.state if found else states.ACCEPTED, "producer_orders": 1}
+                for part, found in zip(record.parts, parts, strict=True)]  # fmt: skip
     if record.pack:
         pack = rt.store.get(record.pack)
         if pack is None:  # the pack's record expired before its member's

@@ -10,7 +10,7 @@ to no order at all: money taken for nothing a producer asked. It never shows a c
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -27,6 +27,7 @@ class ProducerOrder:
     state: str
     credential: str = ""  # the provider client it was placed with; "" matches any
     cards: frozenset[Card] | None = field(default=None, repr=False)  # codes and PINs: never in a repr
+    parts: tuple[str, ...] = ()  # an order placed as several provider orders (too many cards for one): their ids
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,12 @@ class LedgerAudit:
     charged_but_rejected: tuple[str, ...]  # orders a producer was told were refused, yet paid for
     cards_checked: int  # orders whose cards were compared with the issued ones
     card_mismatches: tuple[str, ...]  # orders whose cards are not exactly the ones the provider issued
+    repeat_charges: int = 0  # charges of a provider order beyond its first
 
     @property
     def extra_charges(self) -> int:
-        """Charges beyond one per producer order: repeats, plus charges that belong to no order."""
-        return sum(count - 1 for count in self.charges_per_order.values() if count > 1) + len(self.stray_charges)
+        """Charges beyond one per provider order: repeats, plus charges that belong to no order."""
+        return self.repeat_charges + len(self.stray_charges)
 
     @property
     def clean(self) -> bool:
@@ -80,7 +82,9 @@ def audit_ledger(charges: list[dict], orders: Mapping[str, ProducerOrder], *, co
     charged = {request_id: mine for request_id, mine in per_order.items() if mine}
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)  # one provider order: the producer orders in it
     for request_id in charged:
-        groups[(orders[request_id].provider_request_id.lower(), orders[request_id].credential)].append(request_id)
+        order = orders[request_id]
+        provider_order = f"parts of {request_id}" if order.parts else order.provider_request_id.lower()
+        groups[(provider_order, order.credential)].append(request_id)
     miscounted, mismatched = [], []
     for members in groups.values():
         mine = per_order[members[0]]
@@ -92,7 +96,8 @@ def audit_ledger(charges: list[dict], orders: Mapping[str, ProducerOrder], *, co
     return LedgerAudit(
         orders=len(orders),
         charges_per_order={request_id: len(mine) for request_id, mine in per_order.items()},
-        charged_twice=tuple(request_id for request_id, mine in charged.items() if len(mine) > 1),
+        charged_twice=tuple(request_id for request_id, mine in charged.items()
+                            if max(Counter(charge["requestId"].lower() for charge in mine).values()) > 1),  # fmt: skip
         stray_charges=tuple(c["requestId"] for c in charges if id(c) not in claimed) if count_strays else (),
         cards_ordered=sum(orders[request_id].cards_ordered for request_id in charged),
         cards_charged=sum(charge["cardsCharged"] for members in groups.values() for charge in per_order[members[0]]),
@@ -100,7 +105,9 @@ def audit_ledger(charges: list[dict], orders: Mapping[str, ProducerOrder], *, co
         charged_but_rejected=tuple(request_id for request_id in charged if orders[request_id].state == REJECTED),
         cards_checked=len(compared),
         card_mismatches=tuple(mismatched + uncharged_holding),
-    )
+        repeat_charges=sum(count - 1 for members in groups.values()
+                           for count in Counter(c["requestId"].lower() for c in per_order[members[0]]).values()),
+    )  # fmt: skip
 
 
 def _holding_wrong(orders: Mapping[str, ProducerOrder], members: list[str], issued: frozenset[Card]) -> list[str]:
@@ -123,7 +130,8 @@ def _charges_per_order(charges: list[dict], orders: Mapping[str, ProducerOrder])
     return {
         request_id: [
             charge
-            for charge in by_request_id.get(order.provider_request_id.lower(), [])
+            for provider_order in (order.parts or (order.provider_request_id,))
+            for charge in by_request_id.get(provider_order.lower(), [])
             if order.credential in ("", charge["client"])
         ]
         for request_id, order in orders.items()

@@ -30,7 +30,9 @@ class Catalog(Protocol):
 
 BAMBOO, BHN = "bamboo", "bhn"  # the providers an order may name (config.settings has the same names)
 INVALID_PROVIDER = "InvalidProvider"
-MAX_CARDS_PER_ORDER = 500
+MAX_CARDS_PER_ORDER = 500  # in one provider order (Bamboo's ceiling; BHN's order takes no more here)
+# A Bamboo producer order may ask for more: giftq splits it into provider orders of at most 500 cards each.
+MAX_CARDS_PER_PRODUCER_ORDER = 10_000
 MAX_FACE_VALUE = Decimal(1_000_000)  # no gift card is worth more; bounds the arithmetic before the catalog is asked
 INVALID_ORDER = "InvalidOrder"
 INVALID_REQUEST_ID = "InvalidRequestId"
@@ -98,9 +100,11 @@ class OrderLineSchema(Schema):
         strict=True,
         validate=[
             validate.Range(min=1, error="InvalidQuantity: Quantity must be >= 1"),
-            validate.Range(max=MAX_CARDS_PER_ORDER, error=f"CardsLimitExceeded: at most {MAX_CARDS_PER_ORDER} cards"),
-        ],
-        metadata={"description": f"Cards of this line; at most {MAX_CARDS_PER_ORDER} over all the order's lines"},
+            validate.Range(max=MAX_CARDS_PER_PRODUCER_ORDER,
+                           error=f"CardsLimitExceeded: at most {MAX_CARDS_PER_PRODUCER_ORDER} cards"),
+        ],  # fmt: skip
+        metadata={"description": f"Cards of this line; at most {MAX_CARDS_PER_PRODUCER_ORDER} over all the order's "
+                  f"lines (more than {MAX_CARDS_PER_ORDER}: placed as several provider orders)"},  # fmt: skip
     )
     Value = fields.Decimal(
         required=True,
@@ -270,7 +274,7 @@ class OrderRequestSchema(OrderIdentitySchema):
         if self.catalog is not None:
             self._check_account(data["AccountId"])
             self._check_products(data["Products"])
-        check_card_count(data["Products"])
+        check_card_count(data["Products"], MAX_CARDS_PER_PRODUCER_ORDER)
 
     def _check_account(self, account_id: int) -> None:
         """An active account of this credential, of the credential's environment (sandbox or live)."""
@@ -312,13 +316,11 @@ def cents(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.01")))
 
 
-def check_card_count(lines: list[dict]) -> None:
-    """At most MAX_CARDS_PER_ORDER cards in one order, over all its lines."""
+def check_card_count(lines: list[dict], limit: int = MAX_CARDS_PER_ORDER) -> None:
+    """At most `limit` cards in one order, over all its lines."""
     cards = sum(line["Quantity"] for line in lines)
-    if cards > MAX_CARDS_PER_ORDER:
-        raise ValidationError(
-            f"CardsLimitExceeded: {cards} cards in one order, at most {MAX_CARDS_PER_ORDER}", "Products"
-        )
+    if cards > limit:
+        raise ValidationError(f"CardsLimitExceeded: {cards} cards in one order, at most {limit}", "Products")
 
 
 def reason_of(messages: object) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 
 from tasks.notify import enqueue_notify
-from tasks.orders import enqueue_poll, finish, reserve_get
+from tasks.orders import enqueue_poll, finish, finish_order_in_parts, reserve_get
 from tasks.packs import carry_out_split
-from tasks.placing import follow, place_order, resolve_order
+from tasks.placing import follow, park_parts, place_order, resolve_order
 from worker import metrics
 from worker.celery import app, runtime
 from worker.errors import CatalogUnavailable, ProviderError
@@ -91,10 +91,14 @@ def _submitting(rt: Runtime, before_ms: int) -> int:
 
 
 def _packed(rt: Runtime, before_ms: int) -> int:
-    """A refused pack's split was cut short (its worker died): finish it from the plan in the pack's record."""
+    """A refused pack's split was cut short (its worker died): finish it from the plan in the pack's record. An order
+    in parts: park again a part that lost its placing, end the order once every part is final."""
     members = rt.store.get_many(rt.store.request_ids(states.PACKED, BATCH, before_ms=before_ms))
     packs = {record.pack for record in members if record is not None and record.pack}
     finished = 0
+    for record in (member for member in members if member is not None and member.parts):
+        park_parts(rt, record)  # a part whose placing was lost before its record was written is parked again
+        finish_order_in_parts(rt, record.request_id)  # every part final, the order not yet: it ends now
     for pack in filter(None, rt.store.get_many(sorted(packs))):
         if pack.state == states.REJECTED and pack.split:
             logger.warning("reconcile: provider order %s was refused and its split cut short; finishing it",

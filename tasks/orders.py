@@ -160,6 +160,8 @@ def finish(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder) -> s
     """Write the final result: cards encrypted, a summary in clear (counts only), the final state.
 
     A pack's cards are handed to its members first (`finish_pack`)."""
+    if record.part_of:
+        return finish_part(rt, record, provider_order)
     if record.is_pack:
         return finish_pack(rt, record, provider_order)
     state = FINAL_STATE_OF.get(provider_order.status, states.FULFILLED)
@@ -218,6 +220,59 @@ def finish_pack(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder)
     rt.throttle.forget_pack(record.credential, record.request_id, record.members)
     logger.info("provider order %s %s: %d cards issued to %d orders", record.request_id, state, issued, len(members))
     return state
+
+
+def finish_part(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder) -> str:
+    """A part of an order in parts is final: its cards are kept on the part's record, bound to the order (not
+    readable as anything else), until every part is final and the order gets them all (`finish_order_in_parts`)."""
+    state = FINAL_STATE_OF.get(provider_order.status, states.FULFILLED)
+    owner = rt.store.get(record.part_of)
+    issued = [card for card in provider_order.cards if card.issued]
+    summary = {"cards_issued": sum(c.quantity for c in issued),
+               "cards_failed": sum(c.quantity for c in provider_order.cards if not c.issued),
+               "failed_cards": [{"product_id": c.product_id, "card_id": c.card_id}
+                                for c in provider_order.cards if not c.issued]}  # fmt: skip
+    fields = {"summary": json.dumps(summary, sort_keys=True)}
+    if issued and owner is not None:
+        fields["cards"] = rt.cipher.encrypt([card.to_secret_dict() for card in issued], owner.cards_context)
+    if rt.store.transition(record.request_id, state, note="", **fields):
+        metrics.CARDS_ISSUED.labels(record.provider).inc(summary["cards_issued"])
+    rt.throttle.forget_pack(record.credential, record.request_id, [])
+    finish_order_in_parts(rt, record.part_of)
+    return state
+
+
+def finish_order_in_parts(rt: Runtime, request_id: str) -> None:
+    """Once every part of an order in parts is final, the order ends by all their cards together: `fulfilled`,
+    `partially_fulfilled` or `failed` by the cards issued against the cards ordered (`rejected`, with the reason,
+    when every part was refused); then the parts' copies of its cards are dropped."""
+    record = rt.store.get(request_id)
+    if record is None or record.state in states.FINAL:
+        return
+    parts = rt.store.get_many([part["id"] for part in record.parts])
+    if any(part is None or part.state not in states.FINAL for part in parts):
+        return
+    if all(part.state == states.REJECTED for part in parts):
+        reason = parts[0].reason
+        rt.store.transition(request_id, states.REJECTED, note=f"every part refused: {reason}", reason=reason)
+        return
+    cards = [card for part in parts if part.cards_token for card in rt.cipher.decrypt(part.cards_token,
+                                                                                    record.cards_context)]  # fmt: skip
+    wanted = sum(line["Quantity"] for line in record.request["Products"])
+    issued = sum(card.get("quantity", 1) for card in cards)
+    summary = {"cards_issued": issued, "cards_failed": wanted - issued,
+               "failed_cards": [card for part in parts for card in part.summary.get("failed_cards", [])]}  # fmt: skip
+    if not summary["failed_cards"]:
+        del summary["failed_cards"]
+    state = states.FULFILLED if issued == wanted else states.PARTIALLY_FULFILLED if issued else states.FAILED
+    fields = {"summary": json.dumps(summary, sort_keys=True), "reason": "ProviderFailed" if issued == 0 else ""}
+    if cards:
+        fields["cards"] = rt.cipher.encrypt(cards, record.cards_context)
+    rt.store.transition(request_id, state, note=f"{len(parts)} provider orders", **fields)
+    with rt.redis.pipeline(transaction=False) as pipe:
+        for part in parts:
+            pipe.hdel(rt.keys.order(part.request_id), "cards")
+        pipe.execute()
 
 
 def share_cards(members: list[OrderRecord], cards: list[Card]) -> dict[str, list[Card]]:

@@ -42,12 +42,47 @@ def materialize_pack(rt: Runtime, credential: str, pack_id: str) -> OrderRecord 
     request = {"AccountId": pack.account_id, "Products": list(pack.lines)}
     members = json.dumps(pack.member_ids)
     rt.store.create(pack_id, request, provider=rt.provider(credential).name, credential=credential,
-                    producer=PACK_PRODUCER, provider_request_id=pack_id, members=members)  # fmt: skip
-    moved = rt.store.transition_many(pack.member_ids, states.PACKED, note=f"in provider order {pack_id}", pack=pack_id)
+                    producer=PACK_PRODUCER, provider_request_id=pack_id, members=members,
+                    **({"part_of": pack.part_of} if pack.part_of else {}))  # fmt: skip
+    fields = {} if pack.part_of else {"pack": pack_id}  # an order in parts rides in several: its record lists them
+    moved = rt.store.transition_many(pack.member_ids, states.PACKED, note=f"in provider order {pack_id}", **fields)
     if moved:
         logger.info("provider order %s packs %d orders (%d cards)", pack_id, len(pack.member_ids),
                     sum(line["Quantity"] for line in pack.lines))  # fmt: skip
     return rt.store.get(pack_id)
+
+
+def order_parts(rt: Runtime, record: OrderRecord, max_cards: int) -> list[dict]:
+    """The parts of an order of more cards than one provider order takes, each a provider order of at most
+    `max_cards` cards with its own RequestId ([{"id", "lines"}]), made once: stored in the order's record before
+    anything is parked, so every later look (a sweep, a second delivery) finds the same parts."""
+    if record.parts:
+        return list(record.parts)
+    parts = [{"id": str(uuid.uuid4()), "lines": lines} for lines in split_lines(record.request["Products"], max_cards)]
+    key = rt.keys.order(record.request_id)
+    rt.store.amend(record.request_id, lambda current: None if current.parts else
+                   (lambda pipe: pipe.hset(key, "parts", json.dumps(parts))))  # fmt: skip
+    stored = rt.store.get(record.request_id)
+    parts = list(stored.parts) if stored else parts
+    rt.throttle.make_parts(record.credential, record.request_id, record.created_ms, record.request["AccountId"], parts)
+    return parts
+
+
+def split_lines(lines: list[dict], max_cards: int) -> list[list[dict]]:
+    """An order's lines dealt into provider orders of at most `max_cards` cards, in order, a line split where a
+    provider order fills up."""
+    parts: list[list[dict]] = [[]]
+    room = max_cards
+    for line in lines:
+        left = line["Quantity"]
+        while left:
+            if room == 0:
+                parts.append([])
+                room = max_cards
+            take = min(left, room)
+            parts[-1].append({"ProductId": line["ProductId"], "Value": line["Value"], "Quantity": take})
+            left, room = left - take, room - take
+    return parts
 
 
 def refuse_pack(rt: Runtime, record: OrderRecord, reason: str) -> None:

@@ -22,8 +22,8 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from config.settings import START_TO_START
-from tasks.orders import LATE_SEND_NOTED_MS, enqueue_poll, needs_attention_after, reserve_get
-from tasks.packs import materialize_pack, refuse_pack
+from tasks.orders import LATE_SEND_NOTED_MS, enqueue_poll, finish_order_in_parts, needs_attention_after, reserve_get
+from tasks.packs import materialize_pack, order_parts, refuse_pack
 from worker import metrics
 from worker.celery import app, runtime
 from worker.errors import (
@@ -73,6 +73,9 @@ def park(rt: Runtime, record: OrderRecord) -> str:
     """
     lines = record.request["Products"]
     limits = rt.limits(record.credential)
+    cards = sum(line["Quantity"] for line in lines)
+    if record.parts or (not record.is_pack and cards > limits.max_cards and rt.provider(record.credential).can_pack):
+        return park_parts(rt, record)
     packing = None  # only an order never given a slot may ride in a pack: one given a slot may have been sent alone
     if limits.coalesce and not record.is_pack and record.state == states.ACCEPTED:
         packing = Packing(record.request["AccountId"], [{"ProductId": line["ProductId"], "Value": line["Value"],
@@ -84,13 +87,31 @@ def park(rt: Runtime, record: OrderRecord) -> str:
             request_id=record.request_id,
             age_ms=record.created_ms,
             product_ids=[line["ProductId"] for line in lines],
-            cards=sum(line["Quantity"] for line in lines),
+            cards=cards,
             packing=packing,
         )
     except OrderRejected as rejected:
         reject(rt, record, rejected.reason)
         return states.REJECTED
     follow(rt, record.credential, decision)
+    return "parked"
+
+
+def park_parts(rt: Runtime, record: OrderRecord) -> str:
+    """An order of more cards than one provider order takes goes as several (tasks/packs.py, `order_parts`): park
+    each part not yet given its own record (one that has it is carried by it), and follow each decision."""
+    limits = rt.limits(record.credential)
+    parts = order_parts(rt, record, limits.max_cards)
+    placed = {part.request_id for part in rt.store.get_many([part["id"] for part in parts]) if part is not None}
+    for part in parts:
+        if part["id"] in placed:
+            continue
+        cards = sum(line["Quantity"] for line in part["lines"])
+        decision = rt.throttle.park_and_schedule(
+            record.credential, limits, request_id=part["id"], age_ms=record.created_ms,
+            product_ids=[line["ProductId"] for line in part["lines"]], cards=cards,
+        )  # fmt: skip
+        follow(rt, record.credential, decision)
     return "parked"
 
 
@@ -331,6 +352,10 @@ def reject(rt: Runtime, record: OrderRecord, reason: str) -> None:
     packs made of its other members are driven on."""
     if not record.is_pack:
         rt.store.transition(record.request_id, states.REJECTED, note=reason, reason=reason)
+        return
+    if record.part_of:  # one part of an order in parts: the order ends by what its parts got
+        rt.store.transition(record.request_id, states.REJECTED, note=reason, reason=reason)
+        finish_order_in_parts(rt, record.part_of)
         return
     refuse_pack(rt, record, reason)
     follow(rt, record.credential, rt.throttle.schedule_next(record.credential, rt.limits(record.credential), ""))

@@ -16,6 +16,7 @@ from api.orders import view_of
 from tests.coalescing import an_order, park_behind_the_first
 from tests.judging import assert_within_limits
 from tests.waiting import final_state, wait_for
+from worker.cli.money_audit import audit_money
 from worker.cli.processes import Sandbox
 from worker.orders import states
 from worker.runtime import Runtime
@@ -86,3 +87,38 @@ def test_orders_packed_into_one_provider_order_each_get_exactly_their_cards(
         assert record.summary == {"cards_issued": sum(wanted.values()), "cards_failed": 0}
     assert sorted(held) == sorted(line_of), "every card of the provider order held by one member"
     assert sum(len(item["cards"]) for item in issued["items"]) == sum(q for lines in ORDERS[1:] for _, _, q in lines)
+
+
+def test_an_order_of_1200_cards_becomes_three_provider_orders_and_ends_fulfilled_with_every_card(
+    rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers
+) -> None:
+    # Given one producer order of 1,200 cards over two lines (Bamboo takes at most 500 in one order)
+    start_workers(1)
+    order = an_order([(100001, "10", 700), (439685, "5", 500)])
+    producer.send_task("giftq.submit_order", args=[order])
+    request_id = order["RequestId"]
+
+    # Then it is placed as three provider orders of 500, 500 and 200 cards, each under its own RequestId made once
+    assert wait_for(lambda: final_state(rt, request_id), timeout_s=60, what="a final state") == states.FULFILLED
+    record = rt.store.get(request_id)
+    part_ids = [part["id"] for part in record.parts]
+    assert [sum(line["Quantity"] for line in part["lines"]) for part in record.parts] == [500, 500, 200]
+    accepted = sandbox.admin("GET", "findings")["accepted_request_ids"]
+    assert [accepted.count(part_id) for part_id in part_ids] == [1, 1, 1]
+    assert_within_limits(sandbox, part_ids)
+    # And the order holds every card its parts were issued, by product and face value, exactly once
+    issued = {}
+    for part_id in part_ids:
+        for item in sandbox.admin("GET", f"orders/{part_id}")["items"]:
+            for card in item["cards"]:
+                issued[card["cardCode"]] = (item["productId"], Decimal(str(item["productFaceValue"])))
+    codes = [card["code"] for card in rt.cipher.decrypt(record.cards_token, record.cards_context)]
+    assert sorted(codes) == sorted(issued)
+    assert Counter(issued[code] for code in codes) == {(100001, Decimal("10")): 700, (439685, Decimal("5")): 500}
+    assert record.summary == {"cards_issued": 1200, "cards_failed": 0}
+    assert [entry["state"] for entry in view_of(rt, record)["provider_orders"]] == [states.FULFILLED] * 3
+    money = audit_money(rt, sandbox.url, [request_id], count_strays=False)
+    assert money.clean, money
+    assert money.cards_charged == 1200 and money.charges_per_order == {request_id: 3}
+    # (the parts keep no copy of the cards once the order has them)
+    assert not any(part.cards_token for part in rt.store.get_many(part_ids))

@@ -54,7 +54,11 @@ RULES = [
     pytest.param({"RequestId": ...}, "InvalidRequestId", id="RequestId or IdempotencyKey must be given"),
     pytest.param({"Products": []}, "NoProducts", id="Products must not be empty"),
     pytest.param({"Products": [line(quantity=0)]}, "InvalidQuantity", id="Quantity must be at least 1"),
-    pytest.param({"Products": [line(quantity=250), line(quantity=251)]}, "CardsLimitExceeded", id="at most 500 cards"),
+    pytest.param(
+        {"Products": [line(quantity=5_000), line(quantity=5_001)]},
+        "CardsLimitExceeded",
+        id="at most 10,000 cards (more than 500: several provider orders)",
+    ),  # fmt: skip
     pytest.param({"Products": [line(product_id=424242)]}, "InvalidProductIds", id="ProductId must be in the catalog"),
     pytest.param({"Products": [line(product_id=100006, value=30)]}, "InvalidProduct", id="product must be orderable"),
     pytest.param({"Products": [line(product_id=100005, value=10)]}, "ProductIsOutOfStock", id="product in stock"),

@@ -74,8 +74,8 @@ def test_an_idempotency_key_gives_the_same_request_id_for_the_same_producer_only
         ({"Products": []}, "NoProducts"),
         ({"Products": ...}, "NoProducts"),
         ({"Products": None}, "NoProducts"),
-        ({"Products": [line(quantity=501)]}, "CardsLimitExceeded"),
-        ({"Products": [line(quantity=300)] * 2}, "CardsLimitExceeded"),
+        ({"Products": [line(quantity=10_001)]}, "CardsLimitExceeded"),  # a producer order: at most 10,000 cards
+        ({"Products": [line(quantity=5_000)] * 2 + [line(quantity=1)]}, "CardsLimitExceeded"),
         ({"Products": [line(quantity=0)]}, "InvalidQuantity"),
         ({"Products": [line(value=-5)]}, "InvalidDenomination"),
         ({"Products": [line(value="10.001")]}, "InvalidDenomination"),

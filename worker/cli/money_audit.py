@@ -58,6 +58,7 @@ def producer_orders(rt: Runtime, request_ids: list[str]) -> dict[str, ProducerOr
             state=record.state,
             credential=_client_id(rt, record.credential),
             cards=_held_cards(rt, record),
+            parts=tuple(part["id"] for part in record.parts),
         )
     return orders
 

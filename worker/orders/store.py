@@ -55,6 +55,8 @@ class OrderRecord:
     pack: str = ""  # a producer order riding in a pack: the provider order's RequestId (coalescing)
     members: tuple[str, ...] = ()  # a pack's own record (a provider order of several producer orders): who rides
     split: dict = field(default_factory=dict)  # a refused pack's plan: its refused members, the packs made of the rest
+    parts: tuple[dict, ...] = ()  # an order of more cards than one provider order takes: its parts [{id, lines}]
+    part_of: str = ""  # a part's own record: the producer order it is a part of
 
     @property
     def is_pack(self) -> bool:
@@ -89,6 +91,8 @@ class OrderRecord:
             pack=values.get("pack", ""),
             members=tuple(json.loads(values.get("members") or "[]")),
             split=json.loads(values.get("split") or "{}"),
+            parts=tuple(json.loads(values.get("parts") or "[]")),
+            part_of=values.get("part_of", ""),
         )
 
 

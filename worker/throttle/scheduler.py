@@ -107,13 +107,15 @@ class Packing:
 @dataclass(frozen=True)
 class Pack:
     """Producer orders packed into one provider order (coalescing): its provider RequestId `pack_id`, made once
-    by the scheduler; its lines merged by product and value; its members oldest first, each with its own lines."""
+    by the scheduler; its lines merged by product and value; its members oldest first, each with its own lines.
+    A part of one order too big for one provider order is a pack of that order alone, with a share of its lines."""
 
     pack_id: str
     account_id: int | str
     lines: tuple[dict, ...]
     members: tuple[tuple[str, tuple[dict, ...]], ...]
     age_ms: int
+    part_of: str = ""  # a part of one producer order too big for one provider order: its RequestId
 
     @property
     def member_ids(self) -> list[str]:
@@ -176,7 +178,15 @@ class Throttle:
         values = {key.decode(): value.decode() for key, value in raw.items()}
         members = tuple((member["RequestId"], tuple(member["Lines"])) for member in json.loads(values["members"]))
         return Pack(pack_id=pack_id, account_id=json.loads(values["account"]), lines=tuple(json.loads(values["lines"])),
-                    members=members, age_ms=int(float(values["age"])))  # fmt: skip
+                    members=members, age_ms=int(float(values["age"])), part_of=values.get("part_of", ""))  # fmt: skip
+
+    def make_parts(
+        self, credential: str, request_id: str, age_ms: int, account_id: int | str, parts: list[dict]
+    ) -> int:
+        """Write the parts of a producer order too big for one provider order ([{"id", "lines"}]) as sealed packs of
+        that order alone, once; how many were written now."""
+        args = [request_id, age_ms, json.dumps(account_id), json.dumps(parts)]
+        return int(self._run("make_parts", credential, None, args))
 
     def repack(self, credential: str, pack_id: str, plan: dict) -> int:
         """Split a refused pack by `plan` ({"refused": [...], "groups": [{"id", "members"}]}): its refused members
