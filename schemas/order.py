@@ -100,11 +100,15 @@ class OrderLineSchema(Schema):
         strict=True,
         validate=[
             validate.Range(min=1, error="InvalidQuantity: Quantity must be >= 1"),
-            validate.Range(max=MAX_CARDS_PER_PRODUCER_ORDER,
-                           error=f"CardsLimitExceeded: at most {MAX_CARDS_PER_PRODUCER_ORDER} cards"),
+            validate.Range(
+                max=MAX_CARDS_PER_PRODUCER_ORDER,
+                error=f"CardsLimitExceeded: at most {MAX_CARDS_PER_PRODUCER_ORDER} cards",
+            ),
         ],  # fmt: skip
-        metadata={"description": f"Cards of this line; at most {MAX_CARDS_PER_PRODUCER_ORDER} over all the order's "
-                  f"lines (more than {MAX_CARDS_PER_ORDER}: placed as several provider orders)"},  # fmt: skip
+        metadata={
+            "description": f"Cards of this line; at most {MAX_CARDS_PER_PRODUCER_ORDER} over all the order's "
+            f"lines (more than {MAX_CARDS_PER_ORDER}: placed as several provider orders)"
+        },  # fmt: skip
     )
     Value = fields.Decimal(
         required=True,

@@ -23,7 +23,7 @@ from decimal import Decimal
 from worker.errors import CatalogUnavailable
 from worker.orders import states
 from worker.orders.catalog import CatalogSnapshot
-from worker.orders.store import OrderRecord
+from worker.orders.store import PACKS, OrderRecord
 from worker.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def materialize_pack(rt: Runtime, credential: str, pack_id: str) -> OrderRecord 
     request = {"AccountId": pack.account_id, "Products": list(pack.lines)}
     members = json.dumps(pack.member_ids)
     rt.store.create(pack_id, request, provider=rt.provider(credential).name, credential=credential,
-                    producer=PACK_PRODUCER, provider_request_id=pack_id, members=members,
+                    producer=PACK_PRODUCER, provider_request_id=pack_id, members=members, index_as=PACKS,
                     **({"part_of": pack.part_of} if pack.part_of else {}))  # fmt: skip
     fields = {} if pack.part_of else {"pack": pack_id}  # an order in parts rides in several: its record lists them
     moved = rt.store.transition_many(pack.member_ids, states.PACKED, note=f"in provider order {pack_id}", **fields)

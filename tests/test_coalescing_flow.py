@@ -56,6 +56,9 @@ def test_orders_packed_into_one_provider_order_each_get_exactly_their_cards(
     assert len(packs) == 1 and "" not in packs
     (pack_id,) = packs
     provider_ids = [request_ids[0], pack_id]
+    # (what an operator counts, `giftq top` and the giftq_orders gauge, are the six producer orders, not the pack)
+    assert rt.store.count_by_state()[states.FULFILLED] == 6
+    assert rt.store.count_by_state_and_provider()[(states.FULFILLED, "bamboo")] == 6
     accepted = [rid for rid in sandbox.admin("GET", "findings")["accepted_request_ids"] if rid in provider_ids]
     assert sorted(accepted) == sorted(provider_ids), "one charge per provider order"
     assert_within_limits(sandbox, provider_ids)

@@ -30,9 +30,11 @@ PLACE_OUTCOMES = ("ok", "rate_limited", "not_sent", "rejected", "unknown", "refu
 
 @pytest.fixture
 def metrics_env(giftq_env: dict[str, str], own_sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
-    """The worker's environment: its metrics shared in a directory of its own, served on a port of its own."""
+    """The worker's environment: its metrics shared in a directory of its own, served on a port of its own; one
+    provider order per order (coalescing off), so that each order's calls are counted."""
     giftq_env.update(GIFTQ_BAMBOO_BASE_URL=own_sandbox.url, GIFTQ_METRICS_DIR=str(tmp_path / "worker-metrics"),
-                     GIFTQ_WORKER_METRICS_PORT=str(free_port()), GIFTQ_METRICS_TOKEN=TOKEN)  # fmt: skip
+                     GIFTQ_WORKER_METRICS_PORT=str(free_port()), GIFTQ_METRICS_TOKEN=TOKEN,
+                     GIFTQ_BAMBOO_COALESCE="0")  # fmt: skip
     return giftq_env
 
 

@@ -23,6 +23,10 @@ MEMORY_HEADROOM_WARN = 0.8  # a store Redis past this share of its maxmemory is 
 SCAN_BUDGET = 1000  # index entries one page may read when it filters by producer
 AMEND_ATTEMPTS = 20  # an amendment whose record keeps changing under it gives up after this many tries
 PROVIDERS = (BAMBOO, BHN)  # each has its own index of every state (orders by state and provider)
+# The records of packs (provider orders of several producer orders, tasks/packs.py) are indexed apart from the
+# producer orders of their provider (the record's `index_as`): counts by state are of producer orders.
+PACKS = "packs"
+INDEXED = (*PROVIDERS, PACKS)
 INDEX_BATCH = 500  # orders `index_by_provider` hands one script call
 # How a notification went, stored as notify_<name> fields of the order hash.
 NOTIFICATION_FIELDS = ("state", "attempts", "last_error", "delivered_ms", "task_sent_ms", "callback_ms")
@@ -125,7 +129,9 @@ class OrderStore:
             self._keys.order(request_id),
             self._keys.history(request_id),
             self._keys.state_index(states.ACCEPTED),
-            self._keys.provider_state_index(str(fields.get("provider", BAMBOO)), states.ACCEPTED),
+            self._keys.provider_state_index(
+                str(fields.get("index_as") or fields.get("provider", BAMBOO)), states.ACCEPTED
+            ),
         ]
         return bool(self._scripts["create_order"](keys=keys, args=[states.ACCEPTED, request_id, *pairs]))
 
@@ -163,10 +169,10 @@ class OrderStore:
             raise StoreError(f"no state may move to {target!r}")
         keys = [self._keys.order(request_id), self._keys.history(request_id), self._keys.state_index(target)]
         keys += [self._keys.state_index(source) for source in sources]
-        for provider in PROVIDERS:
+        for provider in INDEXED:
             keys += [self._keys.provider_state_index(provider, state) for state in (target, *sources)]
         retention_s = self._retention_s if target in states.FINAL else 0
-        args = [target, note, retention_s, len(sources), *sources, len(PROVIDERS), *PROVIDERS, *_flatten(fields)]
+        args = [target, note, retention_s, len(sources), *sources, len(INDEXED), *INDEXED, *_flatten(fields)]
         return self._scripts["transition"](keys=keys, args=args, client=client)
 
     def transition_many(self, request_ids: Sequence[str], target: str, *, note: str = "", **fields: str) -> int:
@@ -217,11 +223,13 @@ class OrderStore:
         return [json.loads(entry) for entry in self._redis.lrange(self._keys.history(request_id), 0, -1)]
 
     def count_by_state(self) -> dict[str, int]:
-        """How many orders are in each state right now."""
+        """How many producer orders are in each state right now (packs' own records are not counted)."""
         with self._redis.pipeline(transaction=False) as pipe:
             for state in states.ALL:
                 pipe.zcard(self._keys.state_index(state))
-            return dict(zip(states.ALL, pipe.execute(), strict=True))
+                pipe.zcard(self._keys.provider_state_index(PACKS, state))
+            counts = pipe.execute()
+        return {state: counts[2 * i] - counts[2 * i + 1] for i, state in enumerate(states.ALL)}
 
     def count_by_state_and_provider(self) -> dict[tuple[str, str], int]:
         """How many orders of each provider are in each state right now: {(state, provider): count}."""
@@ -247,7 +255,7 @@ class OrderStore:
             for start in range(0, len(missing), INDEX_BATCH):
                 batch = missing[start : start + INDEX_BATCH]
                 keys = [self._keys.state_index(state), *indexes, *(self._keys.order(rid) for rid in batch)]
-                args = [state, len(PROVIDERS), *PROVIDERS, *batch]
+                args = [state, len(INDEXED), *INDEXED, *batch]
                 indexed += self._scripts["index_by_provider"](keys=keys, args=args)
         self._redis.set(done_key, "1")
         return indexed
@@ -321,7 +329,7 @@ class OrderStore:
             return sum(pipe.execute()[: len(states.FINAL)])
 
     def _provider_indexes(self, state: str) -> list[str]:
-        return [self._keys.provider_state_index(provider, state) for provider in PROVIDERS]
+        return [self._keys.provider_state_index(provider, state) for provider in INDEXED]
 
     def get_many(self, request_ids: list[str]) -> list[OrderRecord | None]:
         with self._redis.pipeline(transaction=False) as pipe:

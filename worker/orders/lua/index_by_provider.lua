@@ -20,10 +20,10 @@ local m = tonumber(ARGV[2])
 local indexed = 0
 for i = 3 + m, #ARGV do
   local order = KEYS[i - 1]
-  local found = redis.call("HMGET", order, "state", "provider")
+  local found = redis.call("HMGET", order, "state", "provider", "index_as")
   local score = redis.call("ZSCORE", KEYS[1], ARGV[i])
   if found[1] == ARGV[1] and score then
-    local provider = found[2] or "bamboo"
+    local provider = found[3] or found[2] or "bamboo"
     for j = 1, m do
       if ARGV[2 + j] == provider then
         indexed = indexed + redis.call("ZADD", KEYS[1 + j], score, ARGV[i])

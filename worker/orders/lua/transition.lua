@@ -4,7 +4,7 @@ transition: compare-and-set of an order's state, with a timestamped history entr
 The move happens only if the current state is one of the allowed "from" states, so two
 workers racing on one order cannot both win, and a late event never moves it backwards.
 The order leaves its from-state's index and enters the target's, both the state's own and
-the one narrowed to the order's provider (the record's `provider` field, "bamboo" if absent),
+the one narrowed to the order's provider (the record's `index_as` field, else `provider`, else "bamboo"),
 in the same step.
 
 KEYS[1]        order hash
@@ -39,7 +39,7 @@ if not from_position then
   return {0, current}
 end
 local m = tonumber(ARGV[5 + n])
-local provider = redis.call("HGET", KEYS[1], "provider") or "bamboo"
+local provider = redis.call("HGET", KEYS[1], "index_as") or redis.call("HGET", KEYS[1], "provider") or "bamboo"
 local provider_keys = nil  -- offset of the order's provider's keys in KEYS, if it is one of the m
 for j = 1, m do
   if ARGV[5 + n + j] == provider then
