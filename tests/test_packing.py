@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from decimal import Decimal
+from types import SimpleNamespace
 
 import redis
 
 from config.settings import Limits
+from tasks.packs import split_plan
 from worker.keys import Keys
+from worker.orders.catalog import CatalogSnapshot
+from worker.orders.store import OrderRecord
+from worker.providers.base import Product
 from worker.throttle.scheduler import Go, Packing, Throttle, Wait
 
 NOW = 10_000_000
@@ -136,3 +142,37 @@ def test_a_bottleneck_product_spends_its_window_at_once_on_a_full_pack(
     decision = throttle.schedule_next("client-a", LIMITS, go.token, now_ms=NOW + 200)
     assert isinstance(decision, Go)  # 10 cards parked fill a pack: no reason to hold the window's last order
     assert throttle.pack("client-a", decision.request_id).member_ids == members[:2]
+
+
+class _Catalog:
+    """The catalog a split reads: a snapshot with one product whose face values run 10..100."""
+
+    def snapshot(self) -> CatalogSnapshot:
+        product = Product(100001, "Steam US", "USD", Decimal(10), Decimal(100))
+        return CatalogSnapshot(products={100001: product}, accounts={}, fetched_ms=0)
+
+
+def _member(value: str, quantity: int = 1) -> OrderRecord:
+    request = {"AccountId": 555, "Products": [{"ProductId": 100001, "Value": value, "Quantity": quantity}]}
+    return OrderRecord(request_id=str(uuid.uuid4()), state="packed", created_ms=0, updated_ms=0, request=request)
+
+
+def test_a_refusal_the_catalog_names_a_line_for_rejects_its_members_and_packs_the_rest_again() -> None:
+    # Given a pack of three orders, one of a face value the catalog's range (10..100) refuses
+    members = [_member("25"), _member("500"), _member("30", 2)]
+    lines = [line for member in members for line in member.request["Products"]]
+    pack = OrderRecord(request_id=str(uuid.uuid4()), state="submitting", created_ms=0, updated_ms=0,
+                       request={"AccountId": 555, "Products": lines}, credential="giftq-demo",
+                       members=tuple(m.request_id for m in members))  # fmt: skip
+    rt = SimpleNamespace(catalog=lambda credential: _Catalog())
+
+    # When Bamboo answers InvalidDenomination, the member of that line is rejected, the others ride again together
+    plan = split_plan(rt, pack, members, "InvalidDenomination")
+    assert plan["refused"] == [members[1].request_id]
+    assert [group["members"] for group in plan["groups"]] == [[members[0].request_id, members[2].request_id]]
+    assert plan["groups"][0]["id"] != pack.request_id
+
+    # And a refusal no line explains (or of the whole order) halves the pack; one of the account refuses everyone
+    assert [len(g["members"]) for g in split_plan(rt, pack, members, "ProductIsOutOfStock")["groups"]] == [1, 2]
+    assert [len(g["members"]) for g in split_plan(rt, pack, members, "InsufficientBalance")["groups"]] == [1, 2]
+    assert split_plan(rt, pack, members, "WrongAccount") == {"refused": [m.request_id for m in members], "groups": []}
