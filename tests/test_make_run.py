@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import redis
 import requests
 import yaml
 
@@ -28,6 +29,7 @@ from tests.conftest import DEMO_CLIENT
 from tests.waiting import wait_for
 from worker.cli.processes import Sandbox
 from worker.cli.redis_server import RedisServer, free_port
+from worker.keys import Keys
 from worker.orders.crypto import new_key
 
 pytestmark = pytest.mark.timeout(180)
@@ -103,6 +105,7 @@ def test_make_run_serves_an_order_to_fulfilled_and_ctrl_c_stops_every_process(
         make = subprocess.Popen(["make", "--no-print-directory", target, f"ENV_FILE={env_file}"], cwd=ROOT, env=environ,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     started: list[psutil.Process] = []
+    in_flight: dict = {}
     try:
         api = f"http://{settings['GIFTQ_API_BIND']}"
         wait_for(lambda: _answers(f"{api}/health", make), timeout_s=60, what="the API's /health", every_s=0.2)
@@ -131,6 +134,14 @@ def test_make_run_serves_an_order_to_fulfilled_and_ctrl_c_stops_every_process(
         check_each_worker_kind_serves_its_own_metrics(settings)
         if target == "run":
             check_compose_health_checks_against(settings, tmp_path)
+            # Ctrl-C comes while a Place Order is in flight: the sandbox has taken (and charged) it, answers in 2 s
+            admin = f"{settings['GIFTQ_BAMBOO_BASE_URL']}/_sandbox"
+            fault = {"kind": "slow_response", "delay_ms": 2000, "count": 1}
+            requests.post(f"{admin}/faults", json=fault, timeout=10).raise_for_status()
+            in_flight = {**order, "RequestId": str(uuid.uuid4())}
+            assert requests.post(f"{api}/orders", json=in_flight, headers=headers, timeout=10).status_code == 201
+            wait_for(lambda: in_flight["RequestId"] in requests.get(f"{admin}/findings", timeout=10).json()[
+                "accepted_request_ids"], timeout_s=30, what="the second order's Place Order taken")  # fmt: skip
     finally:
         started = started or _children(make)
         if make.poll() is None:
@@ -146,6 +157,9 @@ def test_make_run_serves_an_order_to_fulfilled_and_ctrl_c_stops_every_process(
     expected = PROCFILE_PROCESSES | ({"sandbox", "sandbox-bhn"} if target == "dev" else set())
     assert stopped == dict.fromkeys(expected, "0"), log[-3000:]
     assert "Traceback" not in log, log[-3000:]
+    if target == "run":  # the call in flight at Ctrl-C finished and was recorded: the worker's warm shutdown waited
+        store = redis.Redis.from_url(settings["GIFTQ_REDIS_URL"])
+        assert store.hget(Keys("giftq").order(in_flight["RequestId"]), "state") == b"placed"
 
 
 def check_each_worker_kind_serves_its_own_metrics(settings: dict[str, str]) -> None:

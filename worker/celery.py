@@ -190,6 +190,12 @@ def _forget_metrics_of_a_child(**_: object) -> None:
 
 @worker_process_init.connect
 def _fresh_runtime_in_each_child(**_: object) -> None:
-    """A forked pool process must not share the parent's Redis connections."""
+    """A forked pool process must not share the parent's Redis connections.
+
+    It also leads a process group of its own: a supervisor that signals the worker's whole group (honcho, at
+    Ctrl-C under `make run`, sends SIGTERM with killpg) then reaches the worker alone, whose warm shutdown lets a
+    running task (a Place Order in flight) finish, instead of killing it mid-call. The worker still ends its pool
+    processes itself (SIGTERM, or SIGKILL past a time limit), and they die with it (Celery's PDEATHSIG)."""
     install_redaction()
     app.forget_runtime()
+    os.setpgid(0, 0)
