@@ -6,7 +6,7 @@ which placing, polling and reconciliation then carry unchanged; its members wait
 cards go to the members by their lines (tasks/orders.py, `finish_pack`).
 
 A refused pack was never charged, and is split (`refuse_pack`): a refusal tied to lines (a face value out of range,
-a product out of stock or unknown) rejects the members with those lines, found from the catalog, and packs the
+a product out of stock or unknown) rejects the members the catalog says it is about on their own, and packs the
 rest again under a new RequestId; a refusal of the whole order (InsufficientBalance, ...) or one whose lines the
 catalog cannot name splits the pack in halves, until a member refused alone is rejected; a refusal of the account
 or the credential rejects every member. The plan is written into the refused pack's record as it is rejected,
@@ -102,8 +102,7 @@ def split_plan(rt: Runtime, record: OrderRecord, members: list[OrderRecord], rea
     if len(ids) <= 1:
         return {"refused": ids, "groups": []}
     if reason in LINE_REFUSALS:
-        bad = _refused_lines(rt, record, reason)
-        refused = [m.request_id for m in members if any(_line_key(line) in bad for line in m.request["Products"])]
+        refused = [member.request_id for member in members if _refused_alone(rt, record, member, reason)]
         if refused:
             rest = [request_id for request_id in ids if request_id not in refused]
             return {"refused": refused, "groups": [_group(rest)] if rest else []}
@@ -138,20 +137,17 @@ def _group(members: list[str]) -> dict:
     return {"id": str(uuid.uuid4()), "members": members}
 
 
-def _line_key(line: dict) -> tuple[str, Decimal]:
-    return str(line["ProductId"]), Decimal(str(line["Value"]))
-
-
-def _refused_lines(rt: Runtime, record: OrderRecord, reason: str) -> set[tuple[str, Decimal]]:
-    """The pack's lines the catalog says the refusal is about (none if the catalog cannot be read or names none)."""
+def _refused_alone(rt: Runtime, record: OrderRecord, member: OrderRecord, reason: str) -> bool:
+    """Whether the catalog says `member` alone has a line the refusal is about (a stock refusal of what only the
+    members together ask for names no one: the pack is halved instead). False if the catalog cannot be read."""
     try:
         snapshot = rt.catalog(record.credential).snapshot()
     except CatalogUnavailable:
-        return set()
-    return {_line_key(line) for line in record.request["Products"] if _breaks(snapshot, record, line, reason)}
+        return False
+    return any(_breaks(snapshot, member.request["Products"], line, reason) for line in member.request["Products"])
 
 
-def _breaks(snapshot: CatalogSnapshot, record: OrderRecord, line: dict, reason: str) -> bool:
+def _breaks(snapshot: CatalogSnapshot, lines: list[dict], line: dict, reason: str) -> bool:
     product = snapshot.products.get(int(line["ProductId"]))
     if reason == "InvalidProductIds":
         return product is None
@@ -161,5 +157,5 @@ def _breaks(snapshot: CatalogSnapshot, record: OrderRecord, line: dict, reason: 
         return not product.min_face_value <= Decimal(str(line["Value"])) <= product.max_face_value
     if reason == "InvalidProduct":
         return product.min_face_value > product.max_face_value
-    wanted = sum(other["Quantity"] for other in record.request["Products"] if other["ProductId"] == line["ProductId"])
+    wanted = sum(other["Quantity"] for other in lines if other["ProductId"] == line["ProductId"])
     return product.stock is not None and product.stock < wanted  # ProductIsOutOfStock

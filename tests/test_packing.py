@@ -145,10 +145,13 @@ def test_a_bottleneck_product_spends_its_window_at_once_on_a_full_pack(
 
 
 class _Catalog:
-    """The catalog a split reads: a snapshot with one product whose face values run 10..100."""
+    """The catalog a split reads: a snapshot with one product whose face values run 10..100 (stock: None, unlimited)."""
+
+    def __init__(self, stock: int | None = None):
+        self.stock = stock
 
     def snapshot(self) -> CatalogSnapshot:
-        product = Product(100001, "Steam US", "USD", Decimal(10), Decimal(100))
+        product = Product(100001, "Steam US", "USD", Decimal(10), Decimal(100), stock=self.stock)
         return CatalogSnapshot(products={100001: product}, accounts={}, fetched_ms=0)
 
 
@@ -172,7 +175,11 @@ def test_a_refusal_the_catalog_names_a_line_for_rejects_its_members_and_packs_th
     assert [group["members"] for group in plan["groups"]] == [[members[0].request_id, members[2].request_id]]
     assert plan["groups"][0]["id"] != pack.request_id
 
-    # And a refusal no line explains (or of the whole order) halves the pack; one of the account refuses everyone
-    assert [len(g["members"]) for g in split_plan(rt, pack, members, "ProductIsOutOfStock")["groups"]] == [1, 2]
+    # And a refusal no member's own lines explain (a stock of 4 refused for 4 cards in all: each member's fit), or
+    # of the whole order, halves the pack; a refusal of the account refuses everyone
+    stocked = SimpleNamespace(catalog=lambda credential: _Catalog(stock=4))
+    assert [len(g["members"]) for g in split_plan(stocked, pack, members, "ProductIsOutOfStock")["groups"]] == [1, 2]
+    scarce = SimpleNamespace(catalog=lambda credential: _Catalog(stock=1))
+    assert split_plan(scarce, pack, members, "ProductIsOutOfStock")["refused"] == [members[2].request_id]
     assert [len(g["members"]) for g in split_plan(rt, pack, members, "InsufficientBalance")["groups"]] == [1, 2]
     assert split_plan(rt, pack, members, "WrongAccount") == {"refused": [m.request_id for m in members], "groups": []}
