@@ -106,6 +106,7 @@ def test_a_member_parked_again_parks_its_whole_pack_and_no_order_rides_in_two(
     decision = throttle.schedule_next("client-a", limits, go.token, now_ms=NOW + 200)
     pack = throttle.pack("client-a", decision.request_id)
     assert pack is not None and pack.member_ids == members
+    assert pack.lines == ({"ProductId": 1, "Value": "10", "Quantity": 3},)  # one product and value: one line
     # The pack's placing task is lost: past the lease, a sweep parks one member again
     later = NOW + 200 + limits.lease_ms + 1
     assert not throttle.holds("client-a", limits, members[1], now_ms=later)
