@@ -2,7 +2,8 @@
 
 Files of `worker/lua/` whose name starts with `_` are preludes (shared helpers such as `_clock.lua`'s `now_ms`):
 they are prepended to every script of every wing rather than registered on their own. The folder's other files
-are the scripts of `worker/` itself (e.g. `count_delivery.lua`, worker/delivery.py).
+are the scripts of `worker/` itself (e.g. `count_delivery.lua`, worker/delivery.py). A wing's own `_*.lua` files
+are preludes of that wing's scripts alone (e.g. `worker/throttle/lua/_packs.lua`).
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ PRELUDE_DIR = Path(__file__).parent / "lua"
 
 
 @functools.cache
-def _prelude() -> str:
-    return "\n".join(path.read_text() for path in sorted(PRELUDE_DIR.glob("_*.lua")))
+def _prelude(folder: Path = PRELUDE_DIR) -> str:
+    return "\n".join(path.read_text() for path in sorted(folder.glob("_*.lua")))
 
 
 @functools.cache
 def _sources(folder: Path) -> dict[str, str]:
     paths = [path for path in sorted(folder.glob("*.lua")) if not path.name.startswith("_")]
-    return {path.stem: f"{_prelude()}\n{path.read_text()}" for path in paths}
+    prelude = _prelude() if folder == PRELUDE_DIR else f"{_prelude()}\n{_prelude(folder)}"
+    return {path.stem: f"{prelude}\n{path.read_text()}" for path in paths}
 
 
 def load_scripts(client: redis.Redis, folder: Path) -> dict[str, Script]:

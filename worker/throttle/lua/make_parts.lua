@@ -15,16 +15,7 @@ local made = 0
 for _, part in ipairs(cjson.decode(ARGV[5])) do
   local key = p .. ":pack:" .. part["id"]
   if redis.call("EXISTS", key) == 0 then
-    local products, seen, cards = {}, {}, 0
-    for _, line in ipairs(part["lines"]) do
-      cards = cards + tonumber(line["Quantity"])
-      local product = tostring(line["ProductId"])
-      if not seen[product] then
-        seen[product] = true
-        products[#products + 1] = product
-      end
-    end
-    table.sort(products)
+    local products, cards = products_and_cards(part["lines"])
     redis.call("HSET", key, "members", cjson.encode({{RequestId = ARGV[2], Lines = part["lines"]}}),
       "lines", cjson.encode(part["lines"]), "account", ARGV[4], "products", table.concat(products, ","),
       "age", ARGV[3], "cards", cards, "part_of", ARGV[2])

@@ -29,32 +29,12 @@ for _, refused in ipairs(plan["refused"]) do
 end
 local made = 0
 for _, group in ipairs(plan["groups"]) do
-  local listed, merged, index, products, seen, cards = {}, {}, {}, {}, {}, 0
+  local listed = {}
   for _, member in ipairs(group["members"]) do
-    local lines = lines_of[member]
-    listed[#listed + 1] = {RequestId = member, Lines = lines}
-    for _, line in ipairs(lines) do
-      local key = tostring(line["ProductId"]) .. "|" .. tostring(line["Value"])
-      local quantity = tonumber(line["Quantity"])
-      cards = cards + quantity
-      if index[key] then
-        merged[index[key]]["Quantity"] = merged[index[key]]["Quantity"] + quantity
-      else
-        merged[#merged + 1] = {ProductId = line["ProductId"], Value = line["Value"], Quantity = quantity}
-        index[key] = #merged
-      end
-      local product = tostring(line["ProductId"])
-      if not seen[product] then
-        seen[product] = true
-        products[#products + 1] = product
-      end
-    end
+    listed[#listed + 1] = {RequestId = member, Lines = lines_of[member]}
     redis.call("HSET", p .. ":member_of", member, group["id"])
   end
-  table.sort(products)
-  local csv = table.concat(products, ",")
-  redis.call("HSET", p .. ":pack:" .. group["id"], "members", cjson.encode(listed), "lines", cjson.encode(merged),
-    "account", account, "products", csv, "age", age, "cards", cards)
+  local csv, products = write_pack(p, group["id"], listed, account, age)
   redis.call("HSET", p .. ":parked", group["id"], csv)
   for _, product in ipairs(products) do
     redis.call("ZADD", p .. ":queue:" .. product, age, group["id"])

@@ -293,14 +293,18 @@ if leader_raw then
     taken[candidate] = true
     cards = cards + n
   end
-  -- First the leader's own products, oldest first.
-  for _, product in ipairs(best_products) do
-    for _, candidate in ipairs(redis.call("ZRANGE", p .. ":queue:" .. product, 0, SCAN - 1)) do
-      if cards >= max_cards then break end
-      local order, n = eligible(candidate, nil)
-      if order and cards + n <= max_cards then take(candidate, order, n) end
+  -- Every order of these products' queues that fits, all its products being in the pack already, oldest first.
+  local function fill(products)
+    for _, product in ipairs(products) do
+      for _, candidate in ipairs(redis.call("ZRANGE", p .. ":queue:" .. product, 0, SCAN - 1)) do
+        if cards >= max_cards then break end
+        local order, n = eligible(candidate, nil)
+        if order and cards + n <= max_cards then take(candidate, order, n) end
+      end
     end
   end
+  -- First the leader's own products.
+  fill(best_products)
   -- Then one more product at a time, the one with the oldest parked order first, where its window has room and
   -- the pack takes all it has parked or its window has room to spare.
   local others = {}
@@ -340,34 +344,15 @@ if leader_raw then
     end
   end
   -- Last, orders the added products made eligible (an order of two products each added on its own), oldest first.
-  if #pack_products > #best_products then
-    for _, product in ipairs(pack_products) do
-      for _, candidate in ipairs(redis.call("ZRANGE", p .. ":queue:" .. product, 0, SCAN - 1)) do
-        if cards >= max_cards then break end
-        local order, n = eligible(candidate, nil)
-        if order and cards + n <= max_cards then take(candidate, order, n) end
-      end
-    end
-  end
+  if #pack_products > #best_products then fill(pack_products) end
   if #members > 1 then
     -- The pack: its members (oldest first, each with its lines), its lines merged by product and value.
-    local merged, index, listed = {}, {}, {}
+    local listed = {}
     for _, member in ipairs(members) do
       listed[#listed + 1] = {RequestId = member[1], Lines = member[2]["Lines"]}
-      for _, line in ipairs(member[2]["Lines"]) do
-        local key = tostring(line["ProductId"]) .. "|" .. tostring(line["Value"])
-        if index[key] then
-          merged[index[key]]["Quantity"] = merged[index[key]]["Quantity"] + tonumber(line["Quantity"])
-        else
-          merged[#merged + 1] = {ProductId = line["ProductId"], Value = line["Value"],
-                                 Quantity = tonumber(line["Quantity"])}
-          index[key] = #merged
-        end
-      end
     end
     local age = redis.call("ZSCORE", p .. ":queue:" .. best_products[1], best) or "0"
-    redis.call("HSET", p .. ":pack:" .. pack_id, "members", cjson.encode(listed), "lines", cjson.encode(merged),
-      "account", account, "products", table.concat(pack_products, ","), "age", age, "cards", cards)
+    write_pack(p, pack_id, listed, account, age)
     for _, member in ipairs(members) do
       unpark(member[1])
       redis.call("HSET", p .. ":member_of", member[1], pack_id)
