@@ -74,7 +74,7 @@ class Runtime:
         """The credential's limits; coalescing off where its provider cannot pack orders (the provider's seam says)."""
         limits = self.settings.credential(credential).limits
         if limits.coalesce and not self.provider(credential).can_pack:
-            return replace(limits, coalesce=0)
+            return _without_packing(limits)
         return limits
 
     def credential_for(self, provider: str, account_id: AccountId | None) -> str:
@@ -91,6 +91,12 @@ class Runtime:
     def now_ms(self) -> int:
         """Redis's clock, the one the throttle and the store use."""
         return _now_ms(self.redis)
+
+
+@functools.cache
+def _without_packing(limits: Limits) -> Limits:
+    """`limits` with coalescing off, made once per limits (Runtime.limits is asked for every order's every step)."""
+    return replace(limits, coalesce=0)
 
 
 def build_runtime(
