@@ -173,9 +173,10 @@ def finish(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder) -> s
 
 
 def _write_final(rt: Runtime, record: OrderRecord, state: str, cards: list[Card], *, wanted: int = 0,
-                 note: str = "") -> tuple[bool, dict]:  # fmt: skip
+                 note: str = "", bound_to: OrderRecord | None = None) -> tuple[bool, dict]:  # fmt: skip
     """Move the order to `state` with its cards encrypted and a summary in clear; `wanted` cards were ordered (a
-    shortfall counts as failed). Whether this call made the move, and the summary."""
+    shortfall counts as failed). The cards are bound to the order itself, or to `bound_to` (a part's cards belong
+    to the order it is a part of). Whether this call made the move, and the summary."""
     issued = [card for card in cards if card.issued]
     not_issued = [card for card in cards if not card.issued]
     # A card may stand for several (a BHN e-gift URL shows all of its line's cards): counted by quantity.
@@ -185,7 +186,9 @@ def _write_final(rt: Runtime, record: OrderRecord, state: str, cards: list[Card]
         summary["failed_cards"] = [{"product_id": c.product_id, "card_id": c.card_id} for c in not_issued]
     fields = {"summary": json.dumps(summary, sort_keys=True)}
     if issued:
-        fields["cards"] = rt.cipher.encrypt([card.to_secret_dict() for card in issued], record.cards_context)
+        fields["cards"] = rt.cipher.encrypt(
+            [card.to_secret_dict() for card in issued], (bound_to or record).cards_context
+        )
     fields["reason"] = "ProviderFailed" if state == states.FAILED else ""  # a needs_attention reason is over
     moved = rt.store.transition(record.request_id, state, note=note or fields["reason"], **fields)
     return moved, summary
@@ -226,16 +229,9 @@ def finish_part(rt: Runtime, record: OrderRecord, provider_order: ProviderOrder)
     """A part of an order in parts is final: its cards are kept on the part's record, bound to the order (not
     readable as anything else), until every part is final and the order gets them all (`finish_order_in_parts`)."""
     state = FINAL_STATE_OF.get(provider_order.status, states.FULFILLED)
-    owner = rt.store.get(record.part_of)
-    issued = [card for card in provider_order.cards if card.issued]
-    summary = {"cards_issued": sum(c.quantity for c in issued),
-               "cards_failed": sum(c.quantity for c in provider_order.cards if not c.issued),
-               "failed_cards": [{"product_id": c.product_id, "card_id": c.card_id}
-                                for c in provider_order.cards if not c.issued]}  # fmt: skip
-    fields = {"summary": json.dumps(summary, sort_keys=True)}
-    if issued and owner is not None:
-        fields["cards"] = rt.cipher.encrypt([card.to_secret_dict() for card in issued], owner.cards_context)
-    if rt.store.transition(record.request_id, state, note="", **fields):
+    owner = rt.store.get(record.part_of)  # it is not final before its parts are, so not expired
+    moved, summary = _write_final(rt, record, state, list(provider_order.cards), bound_to=owner)
+    if moved:
         metrics.CARDS_ISSUED.labels(record.provider).inc(summary["cards_issued"])
     rt.throttle.forget_pack(record.credential, record.request_id, [])
     finish_order_in_parts(rt, record.part_of)
