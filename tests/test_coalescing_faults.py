@@ -12,7 +12,7 @@ from celery import Celery
 from tests.coalescing import an_order, park_behind_the_first
 from tests.waiting import final_state, wait_for
 from worker.cli.money_audit import audit_money
-from worker.cli.processes import Sandbox
+from worker.cli.processes import Child, Sandbox
 from worker.orders import states
 from worker.runtime import Runtime
 
@@ -29,6 +29,12 @@ def pack_of(rt: Runtime, request_id: str) -> str | None:
     """The pack the scheduler put the order in, if any."""
     pack = rt.redis.hget(f"{rt.keys.schedule(CREDENTIAL)}:member_of", request_id)
     return pack.decode() if pack else None
+
+
+def start_placing(rt: Runtime, start_workers, orders: list[dict]) -> tuple[Child, str]:
+    """Start a worker that places orders; it and the pack it makes of the orders parked behind the first."""
+    (placer,) = start_workers(1)
+    return placer, wait_for(lambda: pack_of(rt, orders[1]["RequestId"]), timeout_s=10, what="the pack made")
 
 
 def assert_each_fulfilled_once_by_its_packs_id(rt: Runtime, sandbox: Sandbox, orders: list[dict], pack_id: str):
@@ -56,10 +62,8 @@ def test_a_worker_killed_between_a_packs_claim_and_its_call_leaves_the_same_pack
     orders = backlog()
     park_behind_the_first(rt, producer, start_workers, orders)
     rt.throttle.hold(CREDENTIAL, 3000)
-    (placer,) = start_workers(1)
-    members = [order["RequestId"] for order in orders[1:]]
-    pack_id = wait_for(lambda: pack_of(rt, members[0]), timeout_s=10, what="the pack made")
-    assert all(pack_of(rt, rid) == pack_id for rid in members)
+    placer, pack_id = start_placing(rt, start_workers, orders)
+    assert all(pack_of(rt, order["RequestId"]) == pack_id for order in orders[1:])
 
     # When the worker holding its placing task dies before the slot comes (nothing was sent)
     assert not [c for c in sandbox_now.admin("GET", "calls")["calls"] if c["request_id"] == pack_id]
@@ -78,9 +82,7 @@ def test_a_worker_killed_between_a_packs_call_and_recording_leaves_the_pack_reso
     orders = backlog()
     park_behind_the_first(rt, producer, start_workers, orders)
     sandbox_now.admin("POST", "faults", json={"kind": "slow_response", "delay_ms": 4000, "count": 2})
-    (placer,) = start_workers(1)
-    members = [order["RequestId"] for order in orders[1:]]
-    pack_id = wait_for(lambda: pack_of(rt, members[0]), timeout_s=10, what="the pack made")
+    placer, pack_id = start_placing(rt, start_workers, orders)
     wait_for(lambda: pack_id in sandbox_now.admin("GET", "findings")["accepted_request_ids"], timeout_s=10,
              what="the pack charged")  # fmt: skip
     assert rt.store.get(pack_id).state == states.SUBMITTING
