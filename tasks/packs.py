@@ -56,14 +56,16 @@ def order_parts(rt: Runtime, record: OrderRecord, max_cards: int) -> list[dict]:
     """The parts of an order of more cards than one provider order takes, each a provider order of at most
     `max_cards` cards with its own RequestId ([{"id", "lines"}]), made once: stored in the order's record before
     anything is parked, so every later look (a sweep, a second delivery) finds the same parts."""
-    if record.parts:
-        return list(record.parts)
-    parts = [{"id": str(uuid.uuid4()), "lines": lines} for lines in split_lines(record.request["Products"], max_cards)]
-    key = rt.keys.order(record.request_id)
-    rt.store.amend(record.request_id, lambda current: None if current.parts else
-                   (lambda pipe: pipe.hset(key, "parts", json.dumps(parts))))  # fmt: skip
-    stored = rt.store.get(record.request_id)
-    parts = list(stored.parts) if stored else parts
+    parts = list(record.parts)
+    if not parts:
+        shares = split_lines(record.request["Products"], max_cards)
+        made = [{"id": str(uuid.uuid4()), "lines": lines} for lines in shares]
+        key = rt.keys.order(record.request_id)
+        rt.store.amend(record.request_id, lambda current: None if current.parts else
+                       (lambda pipe: pipe.hset(key, "parts", json.dumps(made))))  # fmt: skip
+        stored = rt.store.get(record.request_id)
+        parts = list(stored.parts) if stored else made
+    # Every time, not only when the parts are made: a process that died between the two writes left parts no pack
     rt.throttle.make_parts(record.credential, record.request_id, record.created_ms, record.request["AccountId"], parts)
     return parts
 
@@ -102,7 +104,8 @@ def split_plan(rt: Runtime, record: OrderRecord, members: list[OrderRecord], rea
     if len(ids) <= 1:
         return {"refused": ids, "groups": []}
     if reason in LINE_REFUSALS:
-        refused = [member.request_id for member in members if _refused_alone(rt, record, member, reason)]
+        snapshot = _catalog(rt, record.credential)
+        refused = [member.request_id for member in members if snapshot and _refused_alone(snapshot, member, reason)]
         if refused:
             rest = [request_id for request_id in ids if request_id not in refused]
             return {"refused": refused, "groups": [_group(rest)] if rest else []}
@@ -137,13 +140,17 @@ def _group(members: list[str]) -> dict:
     return {"id": str(uuid.uuid4()), "members": members}
 
 
-def _refused_alone(rt: Runtime, record: OrderRecord, member: OrderRecord, reason: str) -> bool:
-    """Whether the catalog says `member` alone has a line the refusal is about (a stock refusal of what only the
-    members together ask for names no one: the pack is halved instead). False if the catalog cannot be read."""
+def _catalog(rt: Runtime, credential: str) -> CatalogSnapshot | None:
+    """The credential's catalog, read once for a split; None if it cannot be read (then no member is named)."""
     try:
-        snapshot = rt.catalog(record.credential).snapshot()
+        return rt.catalog(credential).snapshot()
     except CatalogUnavailable:
-        return False
+        return None
+
+
+def _refused_alone(snapshot: CatalogSnapshot, member: OrderRecord, reason: str) -> bool:
+    """Whether the catalog says `member` alone has a line the refusal is about (a stock refusal of what only the
+    members together ask for names no one: the pack is halved instead)."""
     return any(_breaks(snapshot, member.request["Products"], line, reason) for line in member.request["Products"])
 
 
