@@ -355,6 +355,7 @@ def reject(rt: Runtime, record: OrderRecord, reason: str) -> None:
         return
     if record.part_of:  # one part of an order in parts: the order ends by what its parts got
         rt.store.transition(record.request_id, states.REJECTED, note=reason, reason=reason)
+        rt.throttle.forget_pack(record.credential, record.request_id, [])
         finish_order_in_parts(rt, record.part_of)
         return
     refuse_pack(rt, record, reason)
