@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"command: {' '.join(sys.argv)}")
     print(f"{args.orders} orders over {args.credentials} credentials and {len(PRODUCT_VALUES)} products, "
           f"limits {args.limits}, {WORKERS} workers at concurrency 1, task events "
-          f"{'off' if args.no_task_events else 'on'}, first poll after {args.poll_interval_ms} ms")  # fmt: skip
+          f"{'on' if args.task_events else 'off'}, first poll after {args.poll_interval_ms} ms")  # fmt: skip
     runs = []
     with RedisServer() as redis_server, tempfile.TemporaryDirectory(prefix="giftq-bench-throughput-") as tmp:
         for number in range(1, args.runs + 1):
@@ -139,7 +139,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--poll-interval-ms", type=int, default=FULFIL_DELAY_MS,
                         help="GIFTQ_POLL_INTERVAL_MS, giftq's first wait before Get Order (default: the sandbox's "
                         "fulfilment time, so one Get Order finds an order final)")  # fmt: skip
-    parser.add_argument("--no-task-events", action="store_true", help="GIFTQ_TASK_EVENTS=false (no Flower watches)")
+    parser.add_argument("--task-events", action="store_true",
+                        help="GIFTQ_TASK_EVENTS=true (as where a Flower watches); giftq's default is off")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="sample one worker with py-spy and print top frames")
     return parser
 
@@ -155,7 +156,7 @@ def run_once(redis_url: str, tmp: Path, args: argparse.Namespace) -> RunFigures:
     with contextlib.ExitStack() as stack:
         sandbox = Sandbox(logs / "sandbox.log", load_clients=args.credentials, **(OPENED_SANDBOX if opened else {}))
         stack.callback(sandbox.stop)
-        env = _env(redis_url, prefix, sandbox.url, args.credentials, limits, task_events=not args.no_task_events,
+        env = _env(redis_url, prefix, sandbox.url, args.credentials, limits, task_events=args.task_events,
                    poll_interval_ms=args.poll_interval_ms)  # fmt: skip
         workers = start_workers("worker", env, logs, stack, count=WORKERS)
         beat = Child("celery beat", [sys.executable, "-m", "celery", "-A", "worker", "beat", "--schedule",
@@ -211,8 +212,7 @@ def _env(
     """giftq's environment on the sandbox's load clients, each routed the account of its own."""
     clients = [load_client(number) for number in range(1, credentials + 1)]
     env = giftq_env(redis_url, prefix, sandbox_url, limits)
-    if not task_events:
-        env["GIFTQ_TASK_EVENTS"] = "false"
+    env["GIFTQ_TASK_EVENTS"] = "true" if task_events else "false"
     env["GIFTQ_POLL_INTERVAL_MS"] = str(poll_interval_ms)
     env.update(
         GIFTQ_BAMBOO_CLIENT_ID=clients[0].client_id,

@@ -57,11 +57,12 @@ task_reject_on_worker_lost = True
 # Take one message at a time: a worker must not hoard orders another worker could place.
 worker_prefetch_multiplier = 1
 
-# Events let operators follow tasks in Flower; arguments are only RequestIds. Each task costs its worker three
-# publishes (received, started, succeeded): GIFTQ_TASK_EVENTS=false saves them where no Flower watches (a Flower
-# started later turns them on while it runs: its enable_events broadcast). Flower learns of a task when a worker
-# receives it, so giftq's own enqueues send no task-sent event: it would cost a publish per enqueue to show only how
-# long the task waited in its queue.
+# Events let operators follow tasks in Flower; arguments are only RequestIds. They cost the worker's consumer a
+# quarter or more of its CPU (received, started, succeeded: a publish per task or so), so they are off unless
+# asked for: a running Flower turns them on (its enable_events broadcast, every few seconds, reaches workers started
+# after it too), and GIFTQ_TASK_EVENTS=true sends them from a worker's first task on. Flower learns of a task when a
+# worker receives it, so giftq's own enqueues send no task-sent event: it would cost a publish per enqueue to show
+# only how long the task waited in its queue.
 worker_send_task_events = _settings.task_events
 task_send_sent_event = False
 worker_hijack_root_logger = False

@@ -324,7 +324,7 @@ def _read(env: Env) -> Settings:
             stuck_after_s=env.int("STUCK_AFTER_S", 60),
             attention_interval_s=env.int("ATTENTION_INTERVAL_S", 600),
             max_deliveries=env.int("MAX_DELIVERIES", 10),
-            task_events=env.bool("TASK_EVENTS", True),
+            task_events=env.bool("TASK_EVENTS", False),
             catalog_refresh_s=env.int("CATALOG_REFRESH_S", 900),
             catalog_retry_s=env.int("CATALOG_RETRY_S", 30),
             api=api,

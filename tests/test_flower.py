@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from celery import Celery
 
 from tests.waiting import wait_for
 from worker.cli.processes import Child
@@ -71,6 +72,22 @@ def test_with_credentials_the_dashboard_its_api_and_metrics_show_the_worker(flow
     assert dashboard.status_code == 200
     metrics = requests.get(f"{url}/metrics", auth=auth, timeout=10)
     assert metrics.status_code == 200 and "flower_worker_online" in metrics.text
+
+
+def test_a_running_flower_turns_the_workers_task_events_on(flower: tuple[str, str], producer: Celery) -> None:
+    # Given workers with task events off (the default: GIFTQ_TASK_EVENTS unset), and Flower started after them
+    url, _ = flower
+
+    # When tasks run while Flower runs (sent until one shows: Flower's enable_events broadcast comes every few s)
+    def shown() -> dict | None:
+        producer.send_task("giftq.kick_schedules", queue="giftq")
+        response = requests.get(f"{url}/api/tasks", params={"taskname": "giftq.kick_schedules"}, auth=CREDENTIALS,
+                                timeout=10)  # fmt: skip
+        assert response.status_code == 200, response.text
+        return {task_id: task for task_id, task in response.json().items() if task["state"] == "SUCCESS"} or None
+
+    # Then Flower shows them: it turned the workers' task events on
+    assert wait_for(shown, timeout_s=45, what="a task in Flower's /api/tasks", every_s=1.0)
 
 
 def _page_naming(url: str, path: str, text: str) -> requests.Response | None:

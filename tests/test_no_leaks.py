@@ -47,10 +47,12 @@ class Stack:
         self.sandbox = Sandbox(workdir / "sandbox.log", fulfil_delay_ms=300)
         self.receiver = CallbackReceiver().start()
         self.env = environment_for(self.redis.url, f"leak-{uuid.uuid4().hex[:6]}", self.sandbox)
+        # Task events from each worker's first task on: Flower must see every task, to show none leaks a card.
         self.env.update(GIFTQ_CALLBACK_SECRETS=f"shop:{SECRET}", FLOWER_UNAUTHENTICATED_API="true",
                         GIFTQ_NOTIFY_BACKOFF_MS="200", GIFTQ_NOTIFY_MAX_BACKOFF_S="1",
                         GIFTQ_CALLBACK_ALLOW_NETWORKS="127.0.0.1/32",
-                        GIFTQ_NOTIFY_TASKS="shop:shop.order_done@shop")  # fmt: skip
+                        GIFTQ_NOTIFY_TASKS="shop:shop.order_done@shop",
+                        GIFTQ_TASK_EVENTS="true")  # fmt: skip
         self.logs = workdir / "giftq-logs"
         self.logs.mkdir()
         self.children: list[Child] = []
