@@ -31,7 +31,7 @@ from schemas.order import DERIVED_UUID_VERSION, OrderIdentitySchema, reason_of
 from schemas.provider_orders import ORDER_SCHEMAS, UnknownProvider, provider_of
 from worker.errors import GiftqError, OrderRejected
 from worker.orders import states
-from worker.orders.catalog import CatalogCache
+from worker.orders.catalog import CatalogCache, CatalogSnapshot
 from worker.orders.notify_rules import NotifyRules
 from worker.orders.store import OrderRecord, OrderStore
 
@@ -101,7 +101,7 @@ class Intake:
         provider = self._refused_as_stored(lambda: _provider(order, producer), order, producer,
                                            storable=body_digest(order))  # fmt: skip
         shape = ORDER_SCHEMAS[provider]
-        request = self._validate(order, shape(), producer, storable=body_digest(order))
+        request = self._validate(order, _plain_schema(shape), producer, storable=body_digest(order))
         request_id = request["RequestId"]
         existing = self._store.get(request_id)
         if existing:
@@ -115,18 +115,17 @@ class Intake:
             credential = self._credential_for(provider, request.get("AccountId"))
         except SettingsError as missing:  # the operator's to fix: nothing stored, the same order may come again
             raise OrderRejected(NO_CREDENTIAL, str(missing), request_id) from None
-        catalog = self._catalog_for(credential)
-        full = shape(catalog=catalog.snapshot(), sandbox_mode=self._sandbox_mode_for(provider))
+        full = _catalog_schema(shape, credential, self._catalog_for(credential).snapshot(),
+                               self._sandbox_mode_for(provider))  # fmt: skip
         self._validate(order, full, producer, storable=digest)
         fields = self._fields(request_id, order, producer)
         if "Notify" in request:
             fields["notify"] = json.dumps(request["Notify"], sort_keys=True)
-        created = self._store.create(request_id, _without_key(request), **fields)
-        stored = self._store.get(request_id)
-        if not created:
-            return Submission(_same_order(stored, request, producer), created=False)
+        created = self._store.create_record(request_id, _without_key(request), **fields)
+        if created is None:  # another submit of the same RequestId stored it first
+            return Submission(_same_order(self._store.get(request_id), request, producer), created=False)
         self._enqueue(request_id)
-        return Submission(stored, created=True)
+        return Submission(created, created=True)
 
     def _validate(self, order: object, schema: OrderIdentitySchema, producer: str, *, storable: dict) -> dict:
         """The canonical order, or OrderRejected, stored as `rejected` (with `storable`) if it has a RequestId."""
@@ -192,7 +191,7 @@ def _provider(order: object, producer: str) -> str:
 def canonical(order: object, schema: OrderIdentitySchema | None = None, producer: str = "") -> dict:
     """Validate a producer's order into its canonical, JSON-safe form (with the schema of the provider it names,
     unless `schema` is given); raises OrderRejected."""
-    schema = schema or ORDER_SCHEMAS[_provider(order, producer)]()
+    schema = schema or _plain_schema(ORDER_SCHEMAS[_provider(order, producer)])
     try:
         data = schema.load(order)
     except ValidationError as error:
@@ -208,6 +207,29 @@ def canonical(order: object, schema: OrderIdentitySchema | None = None, producer
     if "Notify" in data:
         request["Notify"] = dict(sorted(data["Notify"].items()))
     return request
+
+
+# Schemas made once, not per order: making one copies each of its fields. A schema keeps nothing of what it loads.
+_PLAIN_SCHEMAS: dict[type[OrderIdentitySchema], OrderIdentitySchema] = {}
+_CATALOG_SCHEMAS: dict[tuple[type[OrderIdentitySchema], str, bool], tuple[CatalogSnapshot, OrderIdentitySchema]] = {}
+
+
+def _plain_schema(shape: type[OrderIdentitySchema]) -> OrderIdentitySchema:
+    """`shape` without provider data: the order's form and identity."""
+    schema = _PLAIN_SCHEMAS.get(shape)
+    if schema is None:
+        schema = _PLAIN_SCHEMAS[shape] = shape()
+    return schema
+
+
+def _catalog_schema(shape: type[OrderIdentitySchema], credential: str, snapshot: CatalogSnapshot,
+                    sandbox_mode: bool) -> OrderIdentitySchema:  # fmt: skip
+    """`shape` checking against one credential's catalog snapshot, made again when the snapshot is a new one."""
+    key = (shape, credential, sandbox_mode)
+    kept = _CATALOG_SCHEMAS.get(key)
+    if kept is None or kept[0] is not snapshot:
+        kept = _CATALOG_SCHEMAS[key] = (snapshot, shape(catalog=snapshot, sandbox_mode=sandbox_mode))
+    return kept[1]
 
 
 def _same_order(existing: OrderRecord, request: dict, producer: str) -> OrderRecord:

@@ -122,6 +122,11 @@ class OrderStore:
 
     def create(self, request_id: str, request: dict, **fields: str) -> bool:
         """Store a new `accepted` order; False (and nothing written) if the RequestId already exists."""
+        return self.create_record(request_id, request, **fields) is not None
+
+    def create_record(self, request_id: str, request: dict, **fields: str) -> OrderRecord | None:
+        """Store a new `accepted` order and return it as stored; None (and nothing written) if the RequestId
+        already exists."""
         pairs = _flatten(
             {"request_id": request_id, "request": json.dumps(request, sort_keys=True, default=str), **fields}
         )
@@ -133,7 +138,8 @@ class OrderStore:
                 str(fields.get("index_as") or fields.get("provider", BAMBOO)), states.ACCEPTED
             ),
         ]
-        return bool(self._scripts["create_order"](keys=keys, args=[states.ACCEPTED, request_id, *pairs]))
+        created = self._scripts["create_order"](keys=keys, args=[states.ACCEPTED, request_id, *pairs])
+        return OrderRecord.from_hash(dict(zip(created[::2], created[1::2], strict=True))) if created else None
 
     def create_rejected(self, request_id: str, request: dict, reason: str, **fields: str) -> bool:
         """Store an order refused before it reached the provider, so it can be looked up with its reason."""

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -38,7 +39,7 @@ def when_written(hook: SentHook | None) -> Iterator[None]:
 
 def session() -> requests.Session:
     """A Session whose http and https connections call the `when_written` hook of the thread that sends."""
-    new = requests.Session()
+    new = _Session()
     adapter = _Adapter()
     new.mount("http://", adapter)
     new.mount("https://", adapter)
@@ -69,6 +70,29 @@ def _written() -> None:
         hook(time.monotonic())
     except Exception:  # noqa: BLE001 - the request is sent: a failing hook must not turn it into a failed call
         logger.exception("the hook after a request was written failed")
+
+
+class _Session(requests.Session):
+    """A Session that reads the environment's settings for a host once, not on every request.
+
+    requests asks the environment for each request's proxies (HTTP(S)_PROXY, NO_PROXY, ALL_PROXY) and CA bundle
+    (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE): a scan of every variable, and a profile's largest share of a provider
+    call's own work. A process's environment does not change while it runs, and what it says depends only on the
+    scheme and host of the URL, so the answer is kept per scheme and host.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[str, str], dict] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+        if proxies or stream is not None or verify is not None or cert is not None:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        where = urlsplit(url)[:2]
+        settings = self._environment.get(where)
+        if settings is None:
+            settings = self._environment[where] = super().merge_environment_settings(url, {}, None, None, None)
+        return {**settings, "proxies": dict(settings["proxies"])}
 
 
 class _Connection(HTTPConnection):

@@ -9,18 +9,16 @@ ARGV[1]  initial state (e.g. "accepted")
 ARGV[2]  RequestId (member of the indexes)
 ARGV[3..] field, value pairs written into the order hash
 
-Returns 1 when the record was created, 0 when one already existed (nothing is written then).
+Returns the new record (HGETALL's field, value pairs) when it was created, 0 when one already existed (nothing is
+written then).
 Timestamps (ms) come from Redis's own clock so every host agrees.
 ]]
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return 0
 end
 local now = now_ms("")
-redis.call("HSET", KEYS[1], "state", ARGV[1], "created_ms", now, "updated_ms", now)
-for i = 3, #ARGV, 2 do
-  redis.call("HSET", KEYS[1], ARGV[i], ARGV[i + 1])
-end
+redis.call("HSET", KEYS[1], "state", ARGV[1], "created_ms", now, "updated_ms", now, unpack(ARGV, 3))
 redis.call("RPUSH", KEYS[2], cjson.encode({at_ms = now, to = ARGV[1]}))
 redis.call("ZADD", KEYS[3], now, ARGV[2])
 redis.call("ZADD", KEYS[4], now, ARGV[2])
-return 1
+return redis.call("HGETALL", KEYS[1])
