@@ -2,7 +2,8 @@
 
 N credentials (100 by default: the sandbox's load clients, `--load-clients`), each order charged to the account of
 its credential, one card of one of 20 products (round robin: credential i % N, product (i // N) % 20), sent by task
-name (`giftq.submit_order`) as fast as one producer can. 4 worker processes at concurrency 1 and a beat process.
+name (`giftq.submit_order`) as fast as one producer can. 4 worker processes at concurrency 1 (`--workers`) and a
+beat process.
 
 With `--limits opened` (the default) the provider's limits cannot bind: spacing 1 ms in the sandbox and in giftq,
 product windows and Get Order far above the load, giftq's minimum margin; what is measured is giftq's own work.
@@ -56,7 +57,7 @@ from worker.keys import Keys
 from worker.orders import states
 from worker.orders.store import PACKS
 
-WORKERS = 4
+WORKERS = 4  # worker processes at concurrency 1 (--workers)
 FAR = 1_000_000_000  # a limit the load never reaches
 OPENED_SANDBOX = {"spacing_ms": 1, "product_limit": FAR, "get_order_limit": FAR}
 OPENED_GIFTQ = {"spacing_ms": 1, "product_limit": FAR, "get_limit": FAR, "margin_ms": MIN_MARGIN_MS}
@@ -84,6 +85,7 @@ class RunFigures:
     submit_to_placed_s: tuple[float, float]  # p50, p99
     submit_to_fulfilled_s: tuple[float, float]
     worker_rss_mb: float
+    workers: int
     violations: int
     place_429s: int
     violation_lines: tuple[str, ...] = ()  # the judge's description of each violation (the first few)
@@ -102,7 +104,7 @@ class RunFigures:
             f"p99 {self.submit_to_placed_s[1] * 1000:.0f} ms; "
             f"submit->fulfilled p50 {self.submit_to_fulfilled_s[0] * 1000:.0f} ms, "
             f"p99 {self.submit_to_fulfilled_s[1] * 1000:.0f} ms",
-            f"worker RSS {self.worker_rss_mb:.0f} MB ({WORKERS} consumers and their pools); violations (judge) "
+            f"worker RSS {self.worker_rss_mb:.0f} MB ({self.workers} consumers and their pools); violations (judge) "
             f"{self.violations}; Place Order 429s {self.place_429s}",
             *(f"  {line}" for line in self.violation_lines),
         ]
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     print(f"command: {' '.join(sys.argv)}")
     print(f"{args.orders} orders over {args.credentials} credentials and {len(PRODUCT_VALUES)} products, "
-          f"limits {args.limits}, {WORKERS} workers at concurrency 1, task events "
+          f"limits {args.limits}, {args.workers} workers at concurrency 1, task events "
           f"{'on' if args.task_events else 'off'}, first poll after {args.poll_interval_ms} ms")  # fmt: skip
     runs = []
     with RedisServer() as redis_server, tempfile.TemporaryDirectory(prefix="giftq-bench-throughput-") as tmp:
@@ -134,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--credentials", type=int, default=100)
     parser.add_argument("--limits", choices=("opened", "bamboo"), default="opened")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=WORKERS, help="worker processes, each at concurrency 1")
     parser.add_argument("--set", action="append", default=[], metavar="LIMIT=VALUE",
                         help="override one of giftq's limits (GIFTQ_BAMBOO_<LIMIT>), e.g. margin_ms=10")  # fmt: skip
     parser.add_argument("--poll-interval-ms", type=int, default=FULFIL_DELAY_MS,
@@ -158,7 +161,7 @@ def run_once(redis_url: str, tmp: Path, args: argparse.Namespace) -> RunFigures:
         stack.callback(sandbox.stop)
         env = _env(redis_url, prefix, sandbox.url, args.credentials, limits, task_events=args.task_events,
                    poll_interval_ms=args.poll_interval_ms)  # fmt: skip
-        workers = start_workers("worker", env, logs, stack, count=WORKERS)
+        workers = start_workers("worker", env, logs, stack, count=args.workers)
         beat = Child("celery beat", [sys.executable, "-m", "celery", "-A", "worker", "beat", "--schedule",
                                      str(logs / "beat-schedule")], logs / "beat.log", env=env)  # fmt: skip
         stack.callback(beat.stop)
@@ -182,7 +185,7 @@ def run_once(redis_url: str, tmp: Path, args: argparse.Namespace) -> RunFigures:
     cpu["redis"] = after[1] - before[1]
     commands = after[2] - before[2]
     commands.subtract({"zcard": 2 * watched, "info": 2})
-    return _figures(submitted, calls, fulfilled_at, placed_as, cpu, commands, rss_mb, rules)
+    return _figures(submitted, calls, fulfilled_at, placed_as, cpu, commands, rss_mb, rules, len(workers))
 
 
 def make_orders(count: int, credentials: int) -> list[dict]:
@@ -319,7 +322,7 @@ def _placed_as(client: redis.Redis, keys: Keys, request_ids: list[str]) -> dict[
 
 def _figures(submitted: dict[str, float], calls: list[dict], fulfilled_at: dict[str, float],
              placed_as: dict[str, str], cpu_s: dict[str, float], commands: Counter[str], rss_mb: float,
-             rules: Rules) -> RunFigures:  # fmt: skip
+             rules: Rules, workers: int) -> RunFigures:  # fmt: skip
     call_at = {c["request_id"]: c["at"] for c in calls if c["endpoint"] == "place_order" and c["status"] == 200}
     placed_at = {rid: call_at[placed_as[rid]] for rid in submitted if placed_as.get(rid) in call_at}
     first, count = min(submitted.values()), len(submitted)
@@ -340,6 +343,7 @@ def _figures(submitted: dict[str, float], calls: list[dict], fulfilled_at: dict[
         submit_to_placed_s=(percentile(to_placed, 0.5), percentile(to_placed, 0.99)),
         submit_to_fulfilled_s=(percentile(to_fulfilled, 0.5), percentile(to_fulfilled, 0.99)),
         worker_rss_mb=rss_mb,
+        workers=workers,
         violations=len(verdict.violations),
         place_429s=sum(1 for c in calls if c["endpoint"] == "place_order" and c["status"] == 429),
         violation_lines=tuple(violation.describe() for violation in verdict.violations[:VIOLATIONS_SHOWN]),
