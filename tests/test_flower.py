@@ -74,8 +74,10 @@ def test_with_credentials_the_dashboard_its_api_and_metrics_show_the_worker(flow
     assert metrics.status_code == 200 and "flower_worker_online" in metrics.text
 
 
-def test_a_running_flower_turns_the_workers_task_events_on(flower: tuple[str, str], producer: Celery) -> None:
-    # Given workers with task events off (the default: GIFTQ_TASK_EVENTS unset), and Flower started after them
+def test_a_running_flower_turns_the_workers_task_events_on(
+    flower: tuple[str, str], producer: Celery, tmp_path: Path
+) -> None:
+    # Given a worker with task events off (the default: GIFTQ_TASK_EVENTS unset), and Flower started after it
     url, _ = flower
 
     # When tasks run while Flower runs (sent until one shows: Flower's enable_events broadcast comes every few s)
@@ -86,8 +88,9 @@ def test_a_running_flower_turns_the_workers_task_events_on(flower: tuple[str, st
         assert response.status_code == 200, response.text
         return {task_id: task for task_id, task in response.json().items() if task["state"] == "SUCCESS"} or None
 
-    # Then Flower shows them: it turned the workers' task events on
+    # Then Flower shows them: it turned the workers' task events on, which were off until then
     assert wait_for(shown, timeout_s=45, what="a task in Flower's /api/tasks", every_s=1.0)
+    assert "Events of group {task} enabled by remote." in (tmp_path / "w1.log").read_text()
 
 
 def _page_naming(url: str, path: str, text: str) -> requests.Response | None:

@@ -21,6 +21,18 @@ URLS = (
 )
 
 
+# What requests reads of the environment besides the variables a test sets: cleared so that the machine's own
+# (lower-case ones win in urllib) cannot change the answer.
+OTHER_SETTINGS = ("http_proxy", "https_proxy", "no_proxy", "all_proxy", "ALL_PROXY", "NO_PROXY", "CURL_CA_BUNDLE",
+                  "REQUESTS_CA_BUNDLE")  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in OTHER_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def proxy() -> Iterator[tuple[str, list[str]]]:
     """An HTTP proxy on loopback that answers every request itself: yields its URL and the request lines it saw."""
@@ -72,11 +84,25 @@ def test_a_request_goes_through_the_environments_proxy_every_time(
 ) -> None:
     url, seen = proxy
     monkeypatch.setenv("HTTP_PROXY", url)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
     session = provider_http.session()
     for path in ("checkout", "orders/8f0c"):
         prepared = session.prepare_request(requests.Request("GET", f"http://bamboo.example/{path}"))
         settings = session.merge_environment_settings(prepared.url, {}, None, None, None)
         assert session.send(prepared, timeout=5, **settings).text == "ok"
     assert seen == [f"GET http://bamboo.example/{path} HTTP/1.1" for path in ("checkout", "orders/8f0c")]
+
+
+def test_the_environment_is_read_once_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    session = provider_http.session()
+    first = session.merge_environment_settings(URLS[0], {}, None, None, None)
+    monkeypatch.setenv("HTTP_PROXY", "http://another-proxy.example:3128")
+    # The same host: the answer kept from the first request (a process's environment does not change as it runs)
+    assert session.merge_environment_settings(URLS[1], {}, None, None, None) == first
+    # Another host, or a new session: read now
+    assert session.merge_environment_settings("http://other.example/", {}, None, None, None)["proxies"] == {
+        "http": "http://another-proxy.example:3128"
+    }
+    assert provider_http.session().merge_environment_settings(URLS[0], {}, None, None, None)["proxies"] == {
+        "http": "http://another-proxy.example:3128"
+    }

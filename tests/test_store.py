@@ -33,6 +33,19 @@ def test_second_create_of_a_request_id_keeps_the_first_record(store: OrderStore)
     assert record.credential == "a"
 
 
+def test_create_record_returns_the_record_as_stored_and_none_for_a_request_id_taken(store: OrderStore) -> None:
+    request_id = str(uuid.uuid4())
+    created = store.create_record(request_id, REQUEST, credential="a", producer="shop", idempotency_key="k-1",
+                                  notify='{"Task": "shop.done"}')  # fmt: skip
+    assert created == store.get(request_id)
+    assert (created.state, created.credential, created.producer, created.idempotency_key) == (
+        states.ACCEPTED, "a", "shop", "k-1")  # fmt: skip
+    assert created.request == REQUEST and created.notify == {"Task": "shop.done"}
+    assert created.created_ms == created.updated_ms > 0
+    assert store.create_record(request_id, {**REQUEST, "AccountId": 1}, credential="b") is None
+    assert store.get(request_id) == created
+
+
 def test_transitions_move_forward_and_leave_a_timestamped_history(store: OrderStore) -> None:
     request_id = str(uuid.uuid4())
     store.create(request_id, REQUEST)
