@@ -286,7 +286,11 @@ def _ready_to_call(rt: Runtime, record: OrderRecord | None) -> OrderRecord | Non
     if record is None or record.state not in (states.ACCEPTED, states.SUBMITTING):
         return None
     if record.state == states.ACCEPTED and not rt.store.transition(record.request_id, states.SUBMITTING):
-        return None
+        # Moved since it was read. Another delivery of this very message may have marked it `submitting` first:
+        # it is still to be placed, by whichever of the two claims the slot (only a claim calls). Giving up here
+        # would let this one claim the slot and call nobody, leaving the order to reconciliation.
+        again = rt.store.get(record.request_id)
+        return again if again is not None and again.state == states.SUBMITTING else None
     return record
 
 

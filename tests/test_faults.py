@@ -21,7 +21,7 @@ import pytest
 from celery import Celery
 
 from config.settings import BAMBOO, BHN, MIN_MARGIN_MS, Credential, Limits, load_settings
-from tasks.placing import _checkout, _WhenSent
+from tasks.placing import _checkout, _ready_to_call, _WhenSent
 from tests.bhn_fixtures import BHN_CLIENT_ID, BHN_CLIENT_SECRET
 from tests.broker_messages import TaskMessage, push_again, queued, taken
 from tests.fault_fixtures import an_order, assert_fulfilled_once, checkout_calls
@@ -340,6 +340,24 @@ def test_the_placing_message_delivered_twice_at_once_makes_one_provider_call(
     ran = wait_for(lambda: len(task_ends(workers, message.task_id)) == 2 and task_ends(workers, message.task_id),
                    timeout_s=10, what="two runs of the placing message")  # fmt: skip
     assert ran.count("'missing'") == 1, f"one run claimed the slot, the other found it taken: {ran}"
+
+
+def test_a_delivery_that_read_the_order_before_the_other_marked_it_submitting_is_still_ready_to_call(
+    rt: Runtime,
+) -> None:
+    # Given an order one delivery of its placing message read as `accepted`, then the other marked `submitting`
+    request_id = str(uuid.uuid4())
+    rt.store.create(request_id, {"RequestId": request_id}, credential="giftq-demo", provider_request_id=request_id)
+    read_first = rt.store.get(request_id)
+    assert rt.store.transition(request_id, states.SUBMITTING)
+
+    # Then the first is still ready to call (only the one that claims the slot will): not giving the slot up unused
+    ready = _ready_to_call(rt, read_first)
+    assert ready is not None and (ready.request_id, ready.state) == (request_id, states.SUBMITTING)
+
+    # And an order that moved on further (placed by the other) is not
+    assert rt.store.transition(request_id, states.PLACED)
+    assert _ready_to_call(rt, read_first) is None
 
 
 def task_ends(workers: list, task_id: str) -> list[str]:
