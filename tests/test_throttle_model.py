@@ -23,9 +23,12 @@ PRODUCTS = [101, 102, 103, 104]
 
 
 def small_limits(mode: str) -> Limits:
+    """Limits small enough for short histories to reach every rule. Coalescing off: the model schedules one order
+    per slot. Packing and its bottleneck hold are held to the provider's rules by tests/test_throttle_properties.py
+    and pinned by tests/test_packing.py (with it on, the hold makes the Lua wait where the model goes)."""
     return Limits(
         spacing_ms=100, margin_ms=5, spacing_mode=mode, product_limit=2, product_window_ms=1000, max_cards=500,
-        get_limit=3, get_window_ms=1000, lease_ms=2000, max_wait_ms=500,
+        get_limit=3, get_window_ms=1000, lease_ms=2000, max_wait_ms=500, coalesce=0,
     )  # fmt: skip
 
 
