@@ -41,15 +41,15 @@ def materialize_pack(rt: Runtime, credential: str, pack_id: str) -> OrderRecord 
         return None
     request = {"AccountId": pack.account_id, "Products": list(pack.lines)}
     members = json.dumps(pack.member_ids)
-    rt.store.create(pack_id, request, provider=rt.provider(credential).name, credential=credential,
-                    producer=PACK_PRODUCER, provider_request_id=pack_id, members=members, index_as=PACKS,
-                    **({"part_of": pack.part_of} if pack.part_of else {}))  # fmt: skip
+    created = rt.store.create_record(pack_id, request, provider=rt.provider(credential).name, credential=credential,
+                                     producer=PACK_PRODUCER, provider_request_id=pack_id, members=members,
+                                     index_as=PACKS, **({"part_of": pack.part_of} if pack.part_of else {}))  # fmt: skip
     fields = {} if pack.part_of else {"pack": pack_id}  # an order in parts rides in several: its record lists them
     moved = rt.store.transition_many(pack.member_ids, states.PACKED, note=f"in provider order {pack_id}", **fields)
     if moved:
         logger.info("provider order %s packs %d orders (%d cards)", pack_id, len(pack.member_ids),
                     sum(line["Quantity"] for line in pack.lines))  # fmt: skip
-    return rt.store.get(pack_id)
+    return created or rt.store.get(pack_id)  # written before (a second delivery, a sweep): read it
 
 
 def order_parts(rt: Runtime, record: OrderRecord, max_cards: int) -> list[dict]:

@@ -15,11 +15,12 @@ from types import SimpleNamespace
 import redis
 
 from config.settings import Limits
-from tasks.packs import split_plan
+from tasks.packs import materialize_pack, split_plan
 from worker.keys import Keys
 from worker.orders.catalog import CatalogSnapshot
 from worker.orders.store import OrderRecord
 from worker.providers.base import Product
+from worker.runtime import Runtime
 from worker.throttle.scheduler import Go, Packing, Throttle, Wait
 
 NOW = 10_000_000
@@ -184,3 +185,28 @@ def test_a_refusal_the_catalog_names_a_line_for_rejects_its_members_and_packs_th
     assert split_plan(scarce, pack, members, "ProductIsOutOfStock")["refused"] == [members[2].request_id]
     assert [len(g["members"]) for g in split_plan(rt, pack, members, "InsufficientBalance")["groups"]] == [1, 2]
     assert split_plan(rt, pack, members, "WrongAccount") == {"refused": [m.request_id for m in members], "groups": []}
+
+
+def test_a_packs_record_is_written_once_and_a_later_delivery_of_its_slot_reads_it(rt: Runtime) -> None:
+    # Given a pack the scheduler made at a slot: two orders parked behind one that went alone
+    credential, limits = "giftq-demo", replace(rt.limits("giftq-demo"), coalesce_hold_ms=0)
+
+    def park_one(age_ms: int):
+        request_id = str(uuid.uuid4())
+        packing = Packing(555, [{"ProductId": 1, "Value": "10", "Quantity": 1}])
+        return rt.throttle.park_and_schedule(credential, limits, request_id=request_id, age_ms=age_ms,
+                                             product_ids=[1], cards=1, packing=packing, now_ms=NOW)  # fmt: skip
+
+    go = park_one(NOW)
+    for age_ms in (NOW + 1, NOW + 2):
+        park_one(age_ms)
+    decision = rt.throttle.schedule_next(credential, limits, go.token, now_ms=NOW + 1_000)
+    assert isinstance(decision, Go) and rt.throttle.pack(credential, decision.request_id) is not None
+
+    # When its placing task makes the pack's record, and a second delivery of that task comes to it again
+    first = materialize_pack(rt, credential, decision.request_id)
+    again = materialize_pack(rt, credential, decision.request_id)
+
+    # Then both have the one record, written once
+    assert first is not None and first.is_pack and len(first.members) == 2
+    assert again == first == rt.store.get(decision.request_id)
