@@ -24,6 +24,8 @@ def redis_blobs(client: redis.Redis) -> Iterator[tuple[str, bytes]]:
         name = key.decode(errors="replace")
         yield name, key
         kind = client.type(key).decode()
+        if kind == "none":  # expired since the scan listed it (a rate-limit window, say): it holds nothing now
+            continue
         if kind == "string":
             yield name, client.get(key) or b""
         elif kind == "hash":
