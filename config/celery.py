@@ -6,7 +6,7 @@ lost worker and must never be acknowledged before it has recorded what it did.
 
 from kombu import Queue
 
-from config.settings import OWN_QUEUES, intake_queue, load_settings
+from config.settings import OWN_QUEUES, SCHEDULE_QUEUE, SCHEDULE_TURN_AFTER, intake_queue, load_settings
 
 _settings = load_settings()
 
@@ -24,6 +24,14 @@ broker_transport_options = {
     # Look for such messages every few seconds (kombu's default sweep is about 100 s).
     "unacked_restore_interval": 2,
     "unacked_restore_throttle": 1,
+    # While there are new orders to take in, a worker serves the schedule queue once after every
+    # SCHEDULE_TURN_AFTER messages of its other queues, not every other message as kombu's round robin would. The
+    # orders taken in meanwhile wait in their credential's schedule and ride in the next slot's provider order
+    # (coalescing): each Place Order, Get Order and their task messages then carry several producer orders, not one
+    # or two, and a backlog is worked off in fewer of them (README, "What one order costs"). A slot's task waits
+    # at most that many messages, not for the burst; with no new orders, the schedule queue is served at once.
+    "patient_queue": SCHEDULE_QUEUE,
+    "patient_turn_after": SCHEDULE_TURN_AFTER,
 }
 if _settings.broker_key_prefix:
     # Lets several deployments (or test runs) share one Redis; producers must then set the same prefix.
@@ -44,7 +52,7 @@ task_default_queue = "giftq"
 task_queues = tuple(Queue(name) for name in (*OWN_QUEUES, *map(intake_queue, _settings.intake_producers)))
 task_routes = {
     **{
-        name: {"queue": "giftq.schedule"}
+        name: {"queue": SCHEDULE_QUEUE}
         for name in ("giftq.place_reserved", "giftq.drive_schedule", "giftq.poll_order", "giftq.resolve_order")
     },
     "giftq.notify": {"queue": "giftq.notify"},

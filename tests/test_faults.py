@@ -370,9 +370,11 @@ def task_ends(workers: list, task_id: str) -> list[str]:
 def test_redis_restarted_mid_run_loses_no_order_and_charges_none_twice(
     case: ProviderCase, fault_env: dict, start_workers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a Redis of this test's own (broker, throttle and store), and 8 orders under way
+    # Given a Redis of this test's own (broker, throttle and store), and 8 orders under way: one provider order
+    # each (no packing), one per 100 ms slot, so that most are still to be placed when Redis dies
     with RedisServer() as server:
         fault_env["GIFTQ_REDIS_URL"] = server.url
+        fault_env[case.setting("COALESCE")] = "0"
         for key, value in fault_env.items():
             monkeypatch.setenv(key, value)
         rt = build_runtime(load_settings())

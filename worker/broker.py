@@ -15,12 +15,14 @@ from contextlib import contextmanager
 
 import redis
 from kombu.transport import redis as kombu_redis
+from kombu.utils.scheduling import round_robin_cycle
 
 REDIS_PRIORITY_SEPARATOR = "\x06\x16"  # kombu's separator between a queue and its priority level's list
 
 
 class Channel(kombu_redis.Channel):
-    """kombu's Redis channel, routing a queue's own exchange to that queue alone, with one client for its commands.
+    """kombu's Redis channel, routing a queue's own exchange to that queue alone, with one client for its commands,
+    and a queue that may be given turns less often than the others (`PatientCycle`).
 
     kombu builds a new Redis client object (with the global key prefix: a `PrefixedStrictRedis`) for every
     command it sends outside its own polling: each publish, each task event, each acknowledgement. The object
@@ -28,7 +30,19 @@ class Channel(kombu_redis.Channel):
     serves them all, built again only when the channel's pool is.
     """
 
+    # Transport options of giftq's own (config/celery.py): the queue that waits, and after how many messages of the
+    # others it is given its turn. Without them the queues take turns as in kombu.
+    from_transport_options = (*kombu_redis.Channel.from_transport_options, "patient_queue", "patient_turn_after")
+    patient_queue: str | None = None
+    patient_turn_after: int = 0
+
     _shared_client: redis.Redis | None = None
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        if self.patient_queue and self.patient_turn_after > 0:
+            self._queue_cycle = PatientCycle(self.patient_queue, self.patient_turn_after)
+            self._queue_cycle.update(self.active_queues)
 
     @contextmanager
     def conn_or_acquire(self, client: redis.Redis | None = None) -> Iterator[redis.Redis]:
@@ -49,6 +63,33 @@ class Channel(kombu_redis.Channel):
         if exchange and exchange == routing_key:
             return [routing_key]
         return super()._lookup(exchange, routing_key, default)
+
+
+class PatientCycle(round_robin_cycle):
+    """kombu's round robin between a channel's queues, except that `patient` is given its turn only after `after`
+    messages of the others, while they have any (when they have none, it is served at once).
+
+    A channel asks Redis for its next message with one BRPOP over its queues, in the order `consume` gives: the
+    first that holds a message is served. kombu's round robin moves the queue just served to the end. Here the
+    patient queue also goes to the end until the others have been served `after` times since its last turn; then
+    it takes its place in the round robin again.
+    """
+
+    def __init__(self, patient: str, after: int) -> None:
+        super().__init__()
+        self.patient, self.after = patient, after
+        self._others_served = 0  # messages of the other queues since the patient queue's last
+
+    def consume(self, n: int) -> list[str]:
+        queues = self.items[:n]
+        if self._others_served < self.after and self.patient in queues:
+            queues.remove(self.patient)
+            queues.append(self.patient)
+        return queues
+
+    def rotate(self, last_used: str) -> str:
+        self._others_served = 0 if last_used == self.patient else self._others_served + 1
+        return super().rotate(last_used)
 
 
 class Transport(kombu_redis.Transport):
