@@ -28,8 +28,9 @@ broker_transport_options = {
     # SCHEDULE_TURN_AFTER messages of its other queues, not every other message as kombu's round robin would. The
     # orders taken in meanwhile wait in their credential's schedule and ride in the next slot's provider order
     # (coalescing): each Place Order, Get Order and their task messages then carry several producer orders, not one
-    # or two, and a backlog is worked off in fewer of them (README, "What one order costs"). A slot's task waits
-    # at most that many messages, not for the burst; with no new orders, the schedule queue is served at once.
+    # or two, and a backlog is worked off in fewer of them (README, "What one order costs"). The schedule queue has
+    # a turn at least once in every SCHEDULE_TURN_AFTER + 1 messages, however many intake queues are busy: a burst
+    # delays its tasks by turns, never until the burst is through. With no new orders it is served at once.
     "patient_queue": SCHEDULE_QUEUE,
     "patient_turn_after": SCHEDULE_TURN_AFTER,
 }

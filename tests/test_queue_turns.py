@@ -1,8 +1,8 @@
 """How a worker takes turns between its queues (config/celery.py, worker/broker.py `PatientCycle`).
 
 While there are new orders to take in, the schedule queue is served once after every SCHEDULE_TURN_AFTER messages
-of the others; when they have none, at once. A real worker (concurrency 1, so one message at a time) reads
-messages queued before it started, and its log says in which order it received them.
+of the others, however many queues they are in; when they have none, at once. A real worker (concurrency 1, so one
+message at a time) reads messages queued before it started, and its log says in which order it received them.
 """
 
 from __future__ import annotations
@@ -14,57 +14,80 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from config.settings import SCHEDULE_QUEUE, SCHEDULE_TURN_AFTER
+from config.settings import SCHEDULE_QUEUE, SCHEDULE_TURN_AFTER, intake_queue
 from tests.waiting import wait_for
 from worker.broker import PatientCycle
 
 pytestmark = pytest.mark.timeout(60)
 
 RECEIVED = re.compile(r"Task (giftq\.[a-z_]+)\[[0-9a-f-]+\] received")
-QUEUE_OF = {"giftq.submit_order": "giftq", "giftq.poll_order": SCHEDULE_QUEUE}
+OTHER = "other"  # a message of giftq's own queue or of an intake queue: an order to take in
+PRODUCERS = ("shop", "blog", "p3", "p4", "p5", "p6")  # six intake queues, more than a turn's worth
 
 
 def _received(log: Path) -> list[str]:
-    return [QUEUE_OF[name] for name in RECEIVED.findall(log.read_text(errors="replace"))]
+    """The queue of each message the worker received, in order: the schedule queue, or another."""
+    return [SCHEDULE_QUEUE if name == "giftq.poll_order" else OTHER
+            for name in RECEIVED.findall(log.read_text(errors="replace"))]  # fmt: skip
 
 
 def test_the_schedule_queue_waits_for_its_turn_while_new_orders_wait_and_not_once_they_are_taken_in(
-    producer: Celery, start_workers
+    giftq_env: dict[str, str], producer: Celery, start_workers
 ) -> None:
-    # Given 10 orders in giftq's queue (refused at once: no products) and 3 polls of unknown orders in the
-    # schedule queue, queued before the worker starts
-    others, patient = 10, 3
-    for _ in range(others):
+    # Given two orders in giftq's queue and two in each of six producers' intake queues (refused at once: no
+    # products), and 3 polls of unknown orders in the schedule queue, queued before the worker starts
+    giftq_env["GIFTQ_INTAKE_PRODUCERS"] = ",".join(PRODUCERS)
+    queues = ["giftq", *map(intake_queue, PRODUCERS)]
+    for queue in queues * 2:
         producer.send_task("giftq.submit_order", args=[{"RequestId": str(uuid.uuid4()), "AccountId": 555}],
-                           queue="giftq")  # fmt: skip
+                           queue=queue)  # fmt: skip
+    patient = 3
     for _ in range(patient):
         producer.send_task("giftq.poll_order", args=[str(uuid.uuid4())], queue=SCHEDULE_QUEUE)
 
     # When one worker at concurrency 1 takes them
     (worker,) = start_workers(1, concurrency=1)
-    order = wait_for(lambda: seen if len(seen := _received(worker.log_path)) == others + patient else None,
+    everything = 2 * len(queues) + patient
+    order = wait_for(lambda: seen if len(seen := _received(worker.log_path)) == everything else None,
                      timeout_s=30, what="every message received")  # fmt: skip
 
-    # Then each schedule message came after SCHEDULE_TURN_AFTER of the others, and the last one, once the others
-    # were all taken, at once
+    # Then each schedule message came after SCHEDULE_TURN_AFTER of the others, however many queues they were in
+    # (kombu's round robin would have served each of the seven before it), and the rest of the others after
     after = SCHEDULE_TURN_AFTER
-    assert order == ["giftq"] * after + [SCHEDULE_QUEUE] + ["giftq"] * after + [SCHEDULE_QUEUE] + [
-        "giftq"] * (others - 2 * after) + [SCHEDULE_QUEUE]  # fmt: skip
+    assert order == ([OTHER] * after + [SCHEDULE_QUEUE]) * patient + [OTHER] * (2 * len(queues) - patient * after)
 
 
-def test_the_patient_queue_takes_its_place_in_the_round_robin_again_after_its_turn() -> None:
-    cycle = PatientCycle("giftq.schedule", 2)
-    cycle.update(["giftq", "giftq.schedule", "giftq.intake.shop"])
+def test_once_the_others_are_taken_in_the_schedule_queue_is_served_at_once(producer: Celery, start_workers) -> None:
+    # Given 2 orders to take in and 3 polls, queued before the worker starts
+    for _ in range(2):
+        producer.send_task("giftq.submit_order", args=[{"RequestId": str(uuid.uuid4()), "AccountId": 555}],
+                           queue="giftq")  # fmt: skip
+    for _ in range(3):
+        producer.send_task("giftq.poll_order", args=[str(uuid.uuid4())], queue=SCHEDULE_QUEUE)
 
-    # the patient queue goes last until the others were served twice
-    assert cycle.consume(3) == ["giftq", "giftq.intake.shop", "giftq.schedule"]
-    cycle.rotate("giftq")
-    assert cycle.consume(3) == ["giftq.intake.shop", "giftq", "giftq.schedule"]
-    cycle.rotate("giftq.intake.shop")
-    # then it is first (kombu's round robin left it there), and the others take turns among themselves as before
-    assert cycle.consume(3) == ["giftq.schedule", "giftq", "giftq.intake.shop"]
-    cycle.rotate("giftq.schedule")
-    assert cycle.consume(3) == ["giftq", "giftq.intake.shop", "giftq.schedule"]
-    # a queue the channel no longer consumes is not given back
-    cycle.update(["giftq", "giftq.schedule"])
-    assert cycle.consume(2) == ["giftq", "giftq.schedule"]
+    # When one worker at concurrency 1 takes them
+    (worker,) = start_workers(1, concurrency=1)
+    order = wait_for(lambda: seen if len(seen := _received(worker.log_path)) == 5 else None, timeout_s=30,
+                     what="every message received")  # fmt: skip
+
+    # Then the polls did not wait for turns of queues that had nothing
+    assert order == [OTHER, OTHER, SCHEDULE_QUEUE, SCHEDULE_QUEUE, SCHEDULE_QUEUE]
+
+
+def test_the_patient_queue_goes_first_when_its_turn_comes_whatever_its_place_in_the_round_robin() -> None:
+    giftq, shop, blog, schedule = "giftq", "giftq.intake.shop", "giftq.intake.blog", "giftq.schedule"
+    cycle = PatientCycle(schedule, 2)
+    cycle.update([giftq, schedule, shop, blog])
+    cycle.rotate(schedule)  # it was just served
+
+    # it goes last until the others were served twice
+    assert cycle.consume(4) == [giftq, shop, blog, schedule]
+    cycle.rotate(giftq)
+    assert cycle.consume(4) == [shop, blog, giftq, schedule]
+    cycle.rotate(shop)
+    # then first, though kombu's round robin has blog before it; the others keep their turns among themselves
+    assert cycle.consume(4) == [schedule, blog, giftq, shop]
+    cycle.rotate(blog)  # the schedule queue had nothing: it stays first until it is served
+    assert cycle.consume(4) == [schedule, giftq, shop, blog]
+    cycle.rotate(schedule)
+    assert cycle.consume(4) == [giftq, shop, blog, schedule]

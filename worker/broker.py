@@ -66,13 +66,13 @@ class Channel(kombu_redis.Channel):
 
 
 class PatientCycle(round_robin_cycle):
-    """kombu's round robin between a channel's queues, except that `patient` is given its turn only after `after`
+    """kombu's round robin between a channel's queues, except that `patient` is served once after every `after`
     messages of the others, while they have any (when they have none, it is served at once).
 
     A channel asks Redis for its next message with one BRPOP over its queues, in the order `consume` gives: the
     first that holds a message is served. kombu's round robin moves the queue just served to the end. Here the
-    patient queue also goes to the end until the others have been served `after` times since its last turn; then
-    it takes its place in the round robin again.
+    patient queue goes last until the others have been served `after` times since its last turn, and then first,
+    however many of the others have messages; the others take turns among themselves as in kombu.
     """
 
     def __init__(self, patient: str, after: int) -> None:
@@ -82,9 +82,9 @@ class PatientCycle(round_robin_cycle):
 
     def consume(self, n: int) -> list[str]:
         queues = self.items[:n]
-        if self._others_served < self.after and self.patient in queues:
+        if self.patient in queues:
             queues.remove(self.patient)
-            queues.append(self.patient)
+            queues.insert(len(queues) if self._others_served < self.after else 0, self.patient)
         return queues
 
     def rotate(self, last_used: str) -> str:
