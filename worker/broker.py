@@ -40,9 +40,8 @@ class Channel(kombu_redis.Channel):
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        if self.patient_queue and self.patient_turn_after > 0:
+        if self.patient_queue and self.patient_turn_after > 0:  # filled as kombu's is, at each basic_consume
             self._queue_cycle = PatientCycle(self.patient_queue, self.patient_turn_after)
-            self._queue_cycle.update(self.active_queues)
 
     @contextmanager
     def conn_or_acquire(self, client: redis.Redis | None = None) -> Iterator[redis.Redis]:
