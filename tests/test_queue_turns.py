@@ -25,6 +25,11 @@ OTHER = "other"  # a message of giftq's own queue or of an intake queue: an orde
 PRODUCERS = ("shop", "blog", "p3", "p4", "p5", "p6")  # six intake queues, more than a turn's worth
 
 
+def _send_order_refused_at_once(producer: Celery, queue: str) -> None:
+    """An order without products: intake refuses it without a catalog, so its task is quick and sends nothing."""
+    producer.send_task("giftq.submit_order", args=[{"RequestId": str(uuid.uuid4()), "AccountId": 555}], queue=queue)
+
+
 def _received(log: Path) -> list[str]:
     """The queue of each message the worker received, in order: the schedule queue, or another."""
     return [SCHEDULE_QUEUE if name == "giftq.poll_order" else OTHER
@@ -39,8 +44,7 @@ def test_the_schedule_queue_waits_for_its_turn_while_new_orders_wait_and_not_onc
     giftq_env["GIFTQ_INTAKE_PRODUCERS"] = ",".join(PRODUCERS)
     queues = ["giftq", *map(intake_queue, PRODUCERS)]
     for queue in queues * 2:
-        producer.send_task("giftq.submit_order", args=[{"RequestId": str(uuid.uuid4()), "AccountId": 555}],
-                           queue=queue)  # fmt: skip
+        _send_order_refused_at_once(producer, queue)
     patient = 3
     for _ in range(patient):
         producer.send_task("giftq.poll_order", args=[str(uuid.uuid4())], queue=SCHEDULE_QUEUE)
@@ -60,8 +64,7 @@ def test_the_schedule_queue_waits_for_its_turn_while_new_orders_wait_and_not_onc
 def test_once_the_others_are_taken_in_the_schedule_queue_is_served_at_once(producer: Celery, start_workers) -> None:
     # Given 2 orders to take in and 3 polls, queued before the worker starts
     for _ in range(2):
-        producer.send_task("giftq.submit_order", args=[{"RequestId": str(uuid.uuid4()), "AccountId": 555}],
-                           queue="giftq")  # fmt: skip
+        _send_order_refused_at_once(producer, "giftq")
     for _ in range(3):
         producer.send_task("giftq.poll_order", args=[str(uuid.uuid4())], queue=SCHEDULE_QUEUE)
 
