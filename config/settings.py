@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from unittest import mock
 
 from environs import Env, EnvError
@@ -110,10 +111,15 @@ class ProviderSettings:
         return PROVIDER_TITLES[self.name]
 
     def credential(self, client_id: str) -> Credential:
-        for credential in self.credentials:
-            if credential.client_id == client_id:
-                return credential
-        raise SettingsError(f"no {self.title} credential {client_id!r} is configured")
+        try:
+            return self._by_client_id[client_id]
+        except KeyError:
+            raise SettingsError(f"no {self.title} credential {client_id!r} is configured") from None
+
+    @cached_property
+    def _by_client_id(self) -> dict[str, Credential]:
+        """The credentials by client id: an order's credential is looked up a few times, among many credentials."""
+        return {credential.client_id: credential for credential in reversed(self.credentials)}
 
     def client_for_account(self, account_id: int | str | None) -> str:
         """The client id whose credential places orders charging `account_id` (None: the default credential)."""
@@ -218,10 +224,14 @@ class Settings:
 
     def credential(self, key: str) -> Credential:
         """The credential whose Credential.key is `key`."""
-        for credential in self.credentials():
-            if credential.key == key:
-                return credential
-        raise SettingsError(f"no credential {key!r} is configured")
+        try:
+            return self._by_key[key]
+        except KeyError:
+            raise SettingsError(f"no credential {key!r} is configured") from None
+
+    @cached_property
+    def _by_key(self) -> dict[str, Credential]:
+        return {credential.key: credential for credential in reversed(self.credentials())}
 
     def producer_of_queue(self, queue: str | None) -> str | None:
         """The producer whose intake queue `queue` is, or None for any other queue (giftq's own, or unknown)."""
