@@ -27,6 +27,7 @@ from tests.broker_messages import TaskMessage, push_again, queued, taken
 from tests.fault_fixtures import an_order, assert_fulfilled_once, checkout_calls
 from tests.provider_cases import ProviderCase, bamboo_case, bhn_case
 from tests.waiting import final_state, wait_for
+from worker.broker import DELIVERY_HEADER
 from worker.cli.processes import Sandbox
 from worker.cli.redis_server import RedisServer
 from worker.errors import NotSent
@@ -463,3 +464,24 @@ def test_a_message_delivered_again_and_again_is_parked_as_a_dead_letter(
     parked = [json.loads(letter) for letter in letters]
     assert {letter["id"] for letter in parked} == {f"poll-{request_id}"}
     assert all(letter["args"] == [request_id] and letter["task"] == "giftq.poll_order" for letter in parked)
+
+
+def test_a_sender_cannot_write_its_own_delivery_count(
+    fault_env: dict, rt: Runtime, producer: Celery, start_workers
+) -> None:
+    # Given workers that allow one delivery per message, and one message delivered three times, each copy claiming
+    # in the header giftq reads its count from that it was never delivered before
+    fault_env["GIFTQ_MAX_DELIVERIES"] = "1"
+    request_id = str(uuid.uuid4())
+    for _ in range(3):
+        producer.send_task("giftq.poll_order", args=[request_id], task_id=f"poll-{request_id}",
+                           headers={DELIVERY_HEADER: 0})  # fmt: skip
+    start_workers(1)
+
+    # Then the broker counted each delivery itself: the second and third are parked all the same
+    letters = wait_for(lambda: len(rt.redis.lrange(rt.keys.dead_letters(), 0, -1)) >= 2 and
+                       rt.redis.lrange(rt.keys.dead_letters(), 0, -1), timeout_s=20, what="2 dead letters")  # fmt: skip
+    assert {json.loads(letter)["id"] for letter in letters} == {f"poll-{request_id}"}
+    # And the count is kept under the broker's key prefix, for a day
+    counter = fault_env["GIFTQ_BROKER_KEY_PREFIX"] + f"giftq.delivery.poll-{request_id}.0"
+    assert rt.redis.get(counter) == b"3" and 0 < rt.redis.ttl(counter) <= 86400

@@ -12,12 +12,46 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from time import time
 
 import redis
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
+from kombu.utils.json import dumps
 from kombu.utils.scheduling import round_robin_cycle
 
 REDIS_PRIORITY_SEPARATOR = "\x06\x16"  # kombu's separator between a queue and its priority level's list
+DELIVERY_HEADER = "giftq_deliveries"  # the header a delivered task message carries its delivery count in
+DELIVERY_COUNTER = "giftq.delivery.{id}.{retries}"  # the broker's key counting the deliveries of one task message
+DELIVERY_COUNT_TTL_S = 86400  # how long a counter is kept after the message's latest delivery
+
+
+class QoS(kombu_redis.QoS):
+    """kombu's acknowledgement emulation, which also counts each delivery of a task message, in the same write.
+
+    kombu records a delivered message as unacknowledged (its ZADD and HSET, in one MULTI) before the worker sees
+    it. The count of the message's deliveries (by task id and retry) goes into that transaction, and its value into
+    the message's `giftq_deliveries` header, overwriting whatever the sender put there: the task then knows how
+    often it was delivered without a round trip of its own (worker/delivery.py), and no sender can say otherwise.
+    """
+
+    def append(self, message, delivery_tag) -> None:  # type: ignore[no-untyped-def]
+        headers = message.headers if isinstance(message.headers, dict) else {}
+        headers.pop(DELIVERY_HEADER, None)  # a count the sender wrote is never believed
+        task_id = headers.get("id")
+        if task_id is None:  # not a task message (Celery's protocol 2): kombu's own bookkeeping only
+            super().append(message, delivery_tag)
+            return
+        delivery = message.delivery_info
+        record = dumps([message._raw, delivery["exchange"], delivery["routing_key"]])
+        # kombu's client prefixes the keys of the commands it knows (ZADD, HSET), not those of INCR and EXPIRE.
+        retries = headers.get("retries") or 0
+        counter = self.channel.global_keyprefix + DELIVERY_COUNTER.format(id=task_id, retries=retries)
+        with self.pipe_or_acquire() as pipe:
+            pipe.zadd(self.unacked_index_key, {delivery_tag: time()}).hset(self.unacked_key, delivery_tag, record)
+            _, _, count, _ = pipe.incr(counter).expire(counter, DELIVERY_COUNT_TTL_S).execute()
+        headers[DELIVERY_HEADER] = count
+        virtual.QoS.append(self, message, delivery_tag)
 
 
 class Channel(kombu_redis.Channel):
@@ -36,6 +70,7 @@ class Channel(kombu_redis.Channel):
     patient_queue: str | None = None
     patient_turn_after: int = 0
 
+    QoS = QoS
     _shared_client: redis.Redis | None = None
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]

@@ -16,11 +16,11 @@ import time
 from celery import Task
 
 from worker import metrics
+from worker.broker import DELIVERY_HEADER
 from worker.redaction import drop_canvas
 
 logger = logging.getLogger(__name__)
 
-DELIVERY_COUNT_TTL_S = 86400
 DEAD_LETTERS_KEPT = 10_000  # the newest dead letters kept; older ones are dropped (logged when parked)
 DEAD_LETTER_MAX_BYTES = 16_384  # a larger message keeps a digest of its arguments, not the arguments
 INTAKE_TASK = "giftq.submit_order"  # the one task a producer's intake queue lets in
@@ -77,10 +77,11 @@ class GiftqTask(Task):
 
 
 def _too_many_deliveries(task: GiftqTask, args: tuple, kwargs: dict) -> bool:
+    """Whether the broker delivered this message more often than allowed (it counts them: worker/broker.py `QoS`);
+    then it is parked. A task not delivered by a broker (applied in this process) carries no count."""
     rt = task.app.runtime()  # giftq's app (worker/celery.py) holds this process's runtime
-    key = rt.keys.deliveries(task.request.id, task.request.retries or 0)
-    count = int(rt.scripts["count_delivery"](keys=[key], args=[DELIVERY_COUNT_TTL_S]))
-    if count <= rt.settings.max_deliveries:
+    count = task.request.get(DELIVERY_HEADER)
+    if not isinstance(count, int) or count <= rt.settings.max_deliveries:
         return False
     # The queue it came in on: a replay must keep the door it came through.
     letter = {"task": task.name, "id": task.request.id, "queue": task._queue(), "args": args, "kwargs": kwargs,

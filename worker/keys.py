@@ -69,10 +69,6 @@ class Keys:
         """Marks that a provider webhook made an order's Get Order happen now (SET NX with a TTL: one per interval)."""
         return f"{self.prefix}:order:{{{request_id}}}:extra_poll"
 
-    def deliveries(self, task_id: str, retries: int) -> str:
-        """How many times one task message (one retry of it) was delivered."""
-        return f"{self.prefix}:delivery:{task_id}:{retries}"
-
     def dead_letters(self) -> str:
         """List of task messages parked after too many deliveries (their arguments are RequestIds only)."""
         return f"{self.prefix}:dead_letters"

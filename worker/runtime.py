@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 
 import redis
 from celery import Celery
-from redis.commands.core import Script
 
 from config.settings import Limits, Settings, SettingsError
 from worker import metrics
@@ -28,7 +27,6 @@ from worker.orders.store import OrderStore, check_durable
 from worker.orders.vault import CardVault
 from worker.providers.base import AccountId, Provider
 from worker.providers.clients import client_for
-from worker.scripts import PRELUDE_DIR, load_scripts
 from worker.throttle.scheduler import Throttle
 
 logger = logging.getLogger(__name__)
@@ -49,7 +47,6 @@ class Runtime:
     vault: CardVault
     notifier: Notifier
     continuity: Continuity  # this process's memory of the store's marker: a store that lost data stops placing
-    scripts: dict[str, Script]  # worker/lua's own scripts (e.g. count_delivery, worker/delivery.py)
 
     def intake(self, enqueue: Callable[[str], object]) -> Intake:
         """Order intake; `enqueue` starts the placing of a stored order."""
@@ -155,7 +152,6 @@ def build_runtime(
         },
         vault=vault,
         continuity=continuity,
-        scripts=load_scripts(client, PRELUDE_DIR),
         notifier=Notifier(store, vault, settings.notify, send_task=send_task, now_ms=lambda: _now_ms(client)),
     )
 
