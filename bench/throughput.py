@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import json
 import resource
+import signal
 import sys
 import tempfile
 import time
@@ -115,9 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"command: {' '.join(sys.argv)}")
     print(f"{args.orders} orders over {args.credentials} credentials and {len(PRODUCT_VALUES)} products, "
           f"limits {args.limits}, {args.workers} workers at concurrency 1, task events "
-          f"{'on' if args.task_events else 'off'}, first poll after {args.poll_interval_ms} ms")  # fmt: skip
+          f"{'on' if args.task_events else 'off'}, first poll after {args.poll_interval_ms} ms, "
+          f"appendfsync {args.appendfsync}")  # fmt: skip
+    # A SIGTERM (timeout, kill) unwinds the with-blocks below, so the servers and workers started are stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     runs = []
     with RedisServer() as redis_server, tempfile.TemporaryDirectory(prefix="giftq-bench-throughput-") as tmp:
+        if args.appendfsync != "always":
+            redis.Redis.from_url(redis_server.url).config_set("appendfsync", args.appendfsync)
         for number in range(1, args.runs + 1):
             figures = run_once(redis_server.url, Path(tmp), args)
             runs.append(figures)
@@ -145,6 +151,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--task-events", action="store_true",
                         help="GIFTQ_TASK_EVENTS=true (as where a Flower watches); giftq's default is off")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="sample one worker with py-spy and print top frames")
+    parser.add_argument("--appendfsync", choices=("always", "everysec"), default="always",
+                        help="the Redis's appendfsync: giftq's store requires always; everysec shows what the fsync "
+                        "of every write costs (giftq is then run with GIFTQ_ALLOW_APPENDFSYNC=everysec)")  # fmt: skip
     return parser
 
 
@@ -161,6 +170,8 @@ def run_once(redis_url: str, tmp: Path, args: argparse.Namespace) -> RunFigures:
         stack.callback(sandbox.stop)
         env = _env(redis_url, prefix, sandbox.url, args.credentials, limits, task_events=args.task_events,
                    poll_interval_ms=args.poll_interval_ms)  # fmt: skip
+        if args.appendfsync != "always":
+            env["GIFTQ_ALLOW_APPENDFSYNC"] = args.appendfsync
         workers = start_workers("worker", env, logs, stack, count=args.workers)
         beat = Child("celery beat", [sys.executable, "-m", "celery", "-A", "worker", "beat", "--schedule",
                                      str(logs / "beat-schedule")], logs / "beat.log", env=env)  # fmt: skip
