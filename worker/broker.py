@@ -5,6 +5,9 @@ message says of itself cannot widen that: kombu takes a message's `delivery_info
 the body the producer wrote, and puts an unacknowledged message back wherever the exchange's binding set (which
 the producer may write to) routes it. This transport stamps each message with the queue it was really read
 from, and routes a queue's own exchange to that queue alone. Tasks then know their door (`worker.delivery`).
+
+It also counts each delivery of a task message where it records it as unacknowledged, for the task base class
+to park a message delivered too often (`QoS`), and takes a message and records it in one command (`Channel`).
 """
 
 from __future__ import annotations
@@ -12,18 +15,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from time import time
+from dataclasses import dataclass
+from queue import Empty
+from time import monotonic, time
 
 import redis
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
-from kombu.utils.json import dumps
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import dumps, loads
 from kombu.utils.scheduling import round_robin_cycle
+
+from worker.scripts import PRELUDE_DIR
 
 REDIS_PRIORITY_SEPARATOR = "\x06\x16"  # kombu's separator between a queue and its priority level's list
 DELIVERY_HEADER = "giftq_deliveries"  # the header a delivered task message carries its delivery count in
-DELIVERY_COUNTER = "giftq.delivery.{id}.{retries}"  # the broker's key counting the deliveries of one task message
+DELIVERY_COUNTER_PREFIX = "giftq.delivery."  # + "<task id>.<retries>": the broker's count of one message's deliveries
 DELIVERY_COUNT_TTL_S = 86400  # how long a counter is kept after the message's latest delivery
+TAKE_MESSAGE = (PRELUDE_DIR / "take_message.lua").read_text()
 
 
 class QoS(kombu_redis.QoS):
@@ -38,15 +47,20 @@ class QoS(kombu_redis.QoS):
     def append(self, message, delivery_tag) -> None:  # type: ignore[no-untyped-def]
         headers = message.headers if isinstance(message.headers, dict) else {}
         headers.pop(DELIVERY_HEADER, None)  # a count the sender wrote is never believed
+        taken = self.channel.taken
+        if taken is not None and taken.recorded:  # take_message.lua recorded and counted it as it took it
+            if taken.deliveries:
+                headers[DELIVERY_HEADER] = taken.deliveries
+            virtual.QoS.append(self, message, delivery_tag)
+            return
         task_id = headers.get("id")
-        if task_id is None:  # not a task message (Celery's protocol 2): kombu's own bookkeeping only
+        if not isinstance(task_id, str | int):  # not a task message (Celery's protocol 2): kombu's bookkeeping only
             super().append(message, delivery_tag)
             return
         delivery = message.delivery_info
         record = dumps([message._raw, delivery["exchange"], delivery["routing_key"]])
         # kombu's client prefixes the keys of the commands it knows (ZADD, HSET), not those of INCR and EXPIRE.
-        retries = headers.get("retries") or 0
-        counter = self.channel.global_keyprefix + DELIVERY_COUNTER.format(id=task_id, retries=retries)
+        counter = self.channel.global_keyprefix + delivery_counter(task_id, headers.get("retries"))
         with self.pipe_or_acquire() as pipe:
             pipe.zadd(self.unacked_index_key, {delivery_tag: time()}).hset(self.unacked_key, delivery_tag, record)
             _, _, count, _ = pipe.incr(counter).expire(counter, DELIVERY_COUNT_TTL_S).execute()
@@ -54,9 +68,28 @@ class QoS(kombu_redis.QoS):
         virtual.QoS.append(self, message, delivery_tag)
 
 
+def delivery_counter(task_id: str | int, retries: object) -> str:
+    """The broker's key (before its prefix) counting the deliveries of one retry of one task message; the same
+    as take_message.lua builds."""
+    return f"{DELIVERY_COUNTER_PREFIX}{task_id}.{retries if type(retries) is int else 0}"
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What take_message.lua did with the message being delivered: recorded it (and counted its deliveries)."""
+
+    recorded: bool
+    deliveries: int
+
+
 class Channel(kombu_redis.Channel):
     """kombu's Redis channel, routing a queue's own exchange to that queue alone, with one client for its commands,
-    and a queue that may be given turns less often than the others (`PatientCycle`).
+    a queue that may be given turns less often than the others (`PatientCycle`), and messages taken and recorded
+    as unacknowledged in one command (take_message.lua) while the queues have any.
+
+    kombu's BRPOP takes a message, and the delivery's bookkeeping records it in a second command: a worker killed
+    between the two loses the message, and each message costs two writes (with the store's `appendfsync always`,
+    two waits for the disk). Once the queues are empty, kombu's BRPOP waits for the next message as before.
 
     kombu builds a new Redis client object (with the global key prefix: a `PrefixedStrictRedis`) for every
     command it sends outside its own polling: each publish, each task event, each acknowledgement. The object
@@ -73,10 +106,60 @@ class Channel(kombu_redis.Channel):
     QoS = QoS
     _shared_client: redis.Redis | None = None
 
+    taken: Taken | None = None  # while a message take_message.lua took is delivered: what it did (read by QoS)
+    _take_at_once = True  # False once take_message.lua found every queue empty: kombu's BRPOP then waits
+    _taking: list[str] | None = None  # the queue of each list of the take_message.lua call awaiting its reply
+
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         if self.patient_queue and self.patient_turn_after > 0:  # filled as kombu's is, at each basic_consume
             self._queue_cycle = PatientCycle(self.patient_queue, self.patient_turn_after)
+
+    def _brpop_start(self, timeout: int | None = None) -> None:
+        """Ask for the next message: with take_message.lua while the queues have messages, which takes and records
+        it in one command, and with kombu's BRPOP (which waits for one) once they had none."""
+        if not self._take_at_once:
+            self._taking = None
+            super()._brpop_start(timeout)
+            return
+        queues = self._queue_cycle.consume(len(self.active_queues))
+        if not queues:
+            return
+        lists = [(self._q_for_pri(queue, pri), queue) for pri in self.priority_steps for queue in queues]
+        prefix = self.global_keyprefix
+        keys = [*(prefix + key for key, _ in lists), prefix + self.unacked_index_key, prefix + self.unacked_key]
+        self._taking = [queue for _, queue in lists]
+        self._in_poll = self.client.connection
+        self._brpop_sent_at = monotonic()
+        args = [time(), prefix + DELIVERY_COUNTER_PREFIX, DELIVERY_COUNT_TTL_S, *self._taking]
+        self.client.connection.send_command("EVAL", TAKE_MESSAGE, len(keys), *keys, *args)
+
+    def _brpop_read(self, **options) -> bool:  # type: ignore[no-untyped-def]
+        taking, self._taking = self._taking, None
+        if taking is None:  # kombu's BRPOP: after it, take at once again
+            self._take_at_once = True
+            return super()._brpop_read(**options)
+        try:
+            try:
+                reply = self.client.parse_response(self.client.connection, "EVAL", **options)
+            except self.connection_errors:
+                self.client.connection.disconnect()  # as kombu does: the next start connects again
+                raise
+        finally:
+            self._in_poll = None
+            self._flush_brpop_reauth()
+        if not reply:
+            self._take_at_once = False
+            raise Empty()
+        index, item, recorded, deliveries = reply
+        queue = taking[index - 1]
+        self._queue_cycle.rotate(queue)
+        self.taken = Taken(bool(recorded), deliveries)
+        try:
+            self.connection._deliver(loads(bytes_to_str(item)), queue)
+        finally:
+            self.taken = None
+        return True
 
     @contextmanager
     def conn_or_acquire(self, client: redis.Redis | None = None) -> Iterator[redis.Redis]:

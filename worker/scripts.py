@@ -1,7 +1,8 @@
 """The Lua loader: each wing's `lua/` folder is read once and its scripts registered once per Redis client.
 
 Files of `worker/lua/` whose name starts with `_` are preludes (shared helpers such as `_clock.lua`'s `now_ms`):
-they are prepended to every script of every wing rather than registered on their own. A wing's own `_*.lua` files
+they are prepended to every script of every wing rather than registered on their own. The folder's other files
+are `worker/`'s own (`take_message.lua`, sent by worker/broker.py as it is). A wing's own `_*.lua` files
 are preludes of that wing's scripts alone (e.g. `worker/throttle/lua/_packs.lua`).
 """
 

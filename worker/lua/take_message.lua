@@ -1,0 +1,47 @@
+--[[
+take_message: take the next message of a consumer's queues and record it as unacknowledged, in one command
+(worker/broker.py `Channel`). kombu's own BRPOP takes the message first and records it in a second command: a
+worker killed in between loses it. Here Redis never holds a taken message that is not recorded.
+
+KEYS[1..n]  the lists to take from, in the order they take turns (a queue's list for each priority level)
+KEYS[n+1]   kombu's unacked index (sorted set: delivery tag -> when delivered)
+KEYS[n+2]   kombu's unacked hash (delivery tag -> [message, exchange, routing key])
+ARGV[1]     the time now, seconds since the epoch (the index's score, as kombu gives it)
+ARGV[2]     the delivery counters' key prefix, with the broker's prefix (worker/broker.py `DELIVERY_COUNTER`)
+ARGV[3]     how long a delivery counter is kept after its latest delivery, seconds
+ARGV[4..]   the queue each list belongs to: the exchange and routing key the message is recorded with
+
+Returns nil when every list is empty. Else {i, message, recorded, deliveries}: the list it came from, the message
+as its sender wrote it, 1 if it is recorded (0 if it is not a message kombu can record: no delivery tag), and for
+a task message (one whose headers carry an id) how often it has been delivered, this time included (else 0).
+The delivery counters are not among KEYS: kombu's Redis transport runs on one Redis server, never a cluster.
+]]
+local lists = #KEYS - 2
+for i = 1, lists do
+  local item = redis.call("RPOP", KEYS[i])
+  if item then
+    local ok, message = pcall(cjson.decode, item)
+    local properties = ok and type(message) == "table" and message["properties"]
+    local tag = type(properties) == "table" and properties["delivery_tag"]
+    if type(tag) ~= "string" then
+      return {i, item, 0, 0}
+    end
+    local queue = cjson.encode(ARGV[3 + i])
+    redis.call("ZADD", KEYS[lists + 1], ARGV[1], tag)
+    redis.call("HSET", KEYS[lists + 2], tag, "[" .. item .. "," .. queue .. "," .. queue .. "]")
+    local headers = message["headers"]
+    local id = type(headers) == "table" and headers["id"]
+    if type(id) ~= "string" and type(id) ~= "number" then
+      return {i, item, 1, 0}
+    end
+    local retries = headers["retries"]
+    if type(retries) ~= "number" or retries ~= math.floor(retries) then
+      retries = 0
+    end
+    local counter = ARGV[2] .. tostring(id) .. "." .. tostring(retries)
+    local deliveries = redis.call("INCR", counter)
+    redis.call("EXPIRE", counter, ARGV[3])
+    return {i, item, 1, deliveries}
+  end
+end
+return nil
