@@ -93,7 +93,7 @@ def test_a_consumer_that_dies_right_after_taking_a_message_leaves_it_to_be_deliv
     assert taken(redis_client, broker_prefix) == [] and queued(redis_client, broker_prefix, QUEUE) == []
 
 
-def test_after_the_queues_ran_dry_a_new_message_is_delivered_and_recorded(
+def test_after_the_queues_ran_dry_new_messages_are_delivered_recorded_and_acknowledged(
     redis_url: str, broker_prefix: str, redis_client: redis.Redis, send
 ) -> None:
     # Given a consumer that found nothing waiting (it then waits with kombu's BRPOP)
@@ -104,15 +104,19 @@ def test_after_the_queues_ran_dry_a_new_message_is_delivered_and_recorded(
             with pytest.raises(TimeoutError):
                 connection.drain_events(timeout=0.5)
 
-            # When two messages come, one after the other
-            for number in (1, 2):
-                send(f"task-{number}")
-                _drain_until(connection, lambda n=number: len(got) >= n, what=f"message {number}")
+            # When a message comes, and then a second once the first is acknowledged
+            send("task-1")
+            _drain_until(connection, lambda: len(got) >= 1, what="message 1")
+            assert [message.task_id for message in taken(redis_client, broker_prefix)] == ["task-1"]
+            got[0].ack()
+            send("task-2")
+            _drain_until(connection, lambda: len(got) >= 2, what="message 2")
 
-            # Then each is delivered once, counted once, and recorded as unacknowledged until acknowledged
+            # Then each is delivered once and counted once, and the first's acknowledgement was written (with the
+            # take of the second), while the second stays recorded until it is acknowledged
             assert [message.headers["id"] for message in got] == ["task-1", "task-2"]
             assert [message.headers["giftq_deliveries"] for message in got] == [1, 1]
-            assert sorted(message.task_id for message in taken(redis_client, broker_prefix)) == ["task-1", "task-2"]
-            for message in got:
-                message.ack()
-    assert taken(redis_client, broker_prefix) == []
+            assert [message.task_id for message in taken(redis_client, broker_prefix)] == ["task-2"]
+            got[1].ack()
+    # And an acknowledgement still due when the consumer stops is written then
+    assert taken(redis_client, broker_prefix) == [] and queued(redis_client, broker_prefix, QUEUE) == []

@@ -67,6 +67,14 @@ class QoS(kombu_redis.QoS):
         headers[DELIVERY_HEADER] = count
         virtual.QoS.append(self, message, delivery_tag)
 
+    def ack(self, delivery_tag) -> None:  # type: ignore[no-untyped-def]
+        """Acknowledge: with the channel's next take, when one follows at once (see `Channel.defers_acks`)."""
+        if self.channel.defers_acks():
+            self.channel.acks_due.append(delivery_tag)
+            virtual.QoS.ack(self, delivery_tag)
+        else:
+            super().ack(delivery_tag)
+
 
 def delivery_counter(task_id: str | int, retries: object) -> str:
     """The broker's key (before its prefix) counting the deliveries of one retry of one task message; the same
@@ -111,15 +119,43 @@ class Channel(kombu_redis.Channel):
     _taking: list[str] | None = None  # the queue of each list of the take_message.lua call awaiting its reply
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.acks_due: list[str] = []  # delivery tags acknowledged, to be dropped by the next take
         super().__init__(*args, **kwargs)
         if self.patient_queue and self.patient_turn_after > 0:  # filled as kombu's is, at each basic_consume
             self._queue_cycle = PatientCycle(self.patient_queue, self.patient_turn_after)
+
+    def defers_acks(self) -> bool:
+        """Whether an acknowledgement may wait for the next take: while the queues have messages, a take follows
+        as soon as the acknowledgement frees a prefetch slot. It is written before any BRPOP, and when consuming
+        stops. Should the worker die first, the message is delivered again, as when it dies before acknowledging:
+        giftq's tasks are made for a second delivery (config/celery.py)."""
+        return self._take_at_once and not self._closing and bool(self.active_queues)
+
+    def flush_acks(self) -> None:
+        """Write the acknowledgements that were waiting for a take."""
+        if self.acks_due:
+            due, self.acks_due = self.acks_due, []
+            with self.conn_or_acquire() as client, client.pipeline() as pipe:
+                for tag in due:
+                    self.qos._remove_from_indices(tag, pipe)
+                pipe.execute()
+
+    def basic_cancel(self, consumer_tag):  # type: ignore[no-untyped-def]
+        self.flush_acks()
+        return super().basic_cancel(consumer_tag)
+
+    def close(self) -> None:
+        self._closing = True  # acknowledgements from here on are written at once
+        if self.acks_due and not self.closed:
+            self.flush_acks()
+        super().close()
 
     def _brpop_start(self, timeout: int | None = None) -> None:
         """Ask for the next message: with take_message.lua while the queues have messages, which takes and records
         it in one command, and with kombu's BRPOP (which waits for one) once they had none."""
         if not self._take_at_once:
             self._taking = None
+            self.flush_acks()
             super()._brpop_start(timeout)
             return
         queues = self._queue_cycle.consume(len(self.active_queues))
@@ -131,7 +167,8 @@ class Channel(kombu_redis.Channel):
         self._taking = [queue for _, queue in lists]
         self._in_poll = self.client.connection
         self._brpop_sent_at = monotonic()
-        args = [time(), prefix + DELIVERY_COUNTER_PREFIX, DELIVERY_COUNT_TTL_S, *self._taking]
+        acks, self.acks_due = self.acks_due, []
+        args = [time(), prefix + DELIVERY_COUNTER_PREFIX, DELIVERY_COUNT_TTL_S, *self._taking, *acks]
         self.client.connection.send_command("EVAL", TAKE_MESSAGE, len(keys), *keys, *args)
 
     def _brpop_read(self, **options) -> bool:  # type: ignore[no-untyped-def]

@@ -9,7 +9,9 @@ KEYS[n+2]   kombu's unacked hash (delivery tag -> [message, exchange, routing ke
 ARGV[1]     the time now, seconds since the epoch (the index's score, as kombu gives it)
 ARGV[2]     the delivery counters' key prefix, with the broker's prefix (worker/broker.py `DELIVERY_COUNTER`)
 ARGV[3]     how long a delivery counter is kept after its latest delivery, seconds
-ARGV[4..]   the queue each list belongs to: the exchange and routing key the message is recorded with
+ARGV[4..n+3]  the queue each list belongs to: the exchange and routing key the message is recorded with
+ARGV[n+4..]   delivery tags of messages acknowledged since the last take: dropped from the index and hash first
+              (an acknowledgement rides with the next take rather than costing a write of its own)
 
 Returns nil when every list is empty. Else {i, message, recorded, deliveries}: the list it came from, the message
 as its sender wrote it, 1 if it is recorded (0 if it is not a message kombu can record: no delivery tag), and for
@@ -17,6 +19,10 @@ a task message (one whose headers carry an id) how often it has been delivered, 
 The delivery counters are not among KEYS: kombu's Redis transport runs on one Redis server, never a cluster.
 ]]
 local lists = #KEYS - 2
+for a = lists + 4, #ARGV do
+  redis.call("ZREM", KEYS[lists + 1], ARGV[a])
+  redis.call("HDEL", KEYS[lists + 2], ARGV[a])
+end
 for i = 1, lists do
   local item = redis.call("RPOP", KEYS[i])
   if item then
