@@ -120,3 +120,26 @@ def test_after_the_queues_ran_dry_new_messages_are_delivered_recorded_and_acknow
             got[1].ack()
     # And an acknowledgement still due when the consumer stops is written then
     assert taken(redis_client, broker_prefix) == [] and queued(redis_client, broker_prefix, QUEUE) == []
+
+
+def test_a_message_redis_can_parse_and_python_cannot_is_dropped_and_the_next_one_delivered(
+    redis_url: str, broker_prefix: str, redis_client: redis.Redis, send
+) -> None:
+    # Given a sender's malformed message (a raw tab inside a string: Redis's JSON parser takes it, Python's does
+    # not), and a good message after it
+    redis_client.lpush(broker_prefix + QUEUE, b'{"properties": {"delivery_tag": "bad\ttag"}, "body": "x"}')
+    send("task-1")
+
+    # When a consumer takes them
+    got = []
+    with _connection(redis_url, broker_prefix) as connection:
+        with Consumer(connection, [Queue(QUEUE)], callbacks=[lambda body, message: got.append(message)],
+                      accept=["json"]):  # fmt: skip
+            _drain_until(connection, lambda: got, what="the good message")
+
+            # Then the malformed one is dropped, not kept as unacknowledged (where it would fail every restore),
+            # and the good one is delivered
+            assert [message.headers["id"] for message in got] == ["task-1"]
+            assert redis_client.hkeys(broker_prefix + "unacked") == [got[0].delivery_tag.encode()]
+            got[0].ack()
+    assert queued(redis_client, broker_prefix, QUEUE) == [] and taken(redis_client, broker_prefix) == []

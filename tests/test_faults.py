@@ -483,5 +483,5 @@ def test_a_sender_cannot_write_its_own_delivery_count(
                        rt.redis.lrange(rt.keys.dead_letters(), 0, -1), timeout_s=20, what="2 dead letters")  # fmt: skip
     assert {json.loads(letter)["id"] for letter in letters} == {f"poll-{request_id}"}
     # And the count is kept under the broker's key prefix, for a day
-    counter = fault_env["GIFTQ_BROKER_KEY_PREFIX"] + f"giftq.delivery.poll-{request_id}.0"
+    counter = fault_env["GIFTQ_BROKER_KEY_PREFIX"] + f"giftq.delivery:giftq:poll-{request_id}:0"
     assert rt.redis.get(counter) == b"3" and 0 < rt.redis.ttl(counter) <= 86400

@@ -12,6 +12,8 @@ to park a message delivered too often (`QoS`), and takes a message and records i
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,9 +32,11 @@ from worker.scripts import PRELUDE_DIR
 
 REDIS_PRIORITY_SEPARATOR = "\x06\x16"  # kombu's separator between a queue and its priority level's list
 DELIVERY_HEADER = "giftq_deliveries"  # the header a delivered task message carries its delivery count in
-DELIVERY_COUNTER_PREFIX = "giftq.delivery."  # + "<task id>.<retries>": the broker's count of one message's deliveries
+DELIVERY_COUNTER_PREFIX = "giftq.delivery:"  # + "<queue>:<task id>:<retries>": one message's deliveries, counted
 DELIVERY_COUNT_TTL_S = 86400  # how long a counter is kept after the message's latest delivery
 TAKE_MESSAGE = (PRELUDE_DIR / "take_message.lua").read_text()
+
+logger = logging.getLogger(__name__)
 
 
 class QoS(kombu_redis.QoS):
@@ -54,13 +58,14 @@ class QoS(kombu_redis.QoS):
             virtual.QoS.append(self, message, delivery_tag)
             return
         task_id = headers.get("id")
-        if not isinstance(task_id, str | int):  # not a task message (Celery's protocol 2): kombu's bookkeeping only
+        if not isinstance(task_id, str):  # not a task message (Celery's protocol 2): kombu's bookkeeping only
             super().append(message, delivery_tag)
             return
         delivery = message.delivery_info
         record = dumps([message._raw, delivery["exchange"], delivery["routing_key"]])
         # kombu's client prefixes the keys of the commands it knows (ZADD, HSET), not those of INCR and EXPIRE.
-        counter = self.channel.global_keyprefix + delivery_counter(task_id, headers.get("retries"))
+        counter = delivery_counter(delivery["routing_key"], task_id, headers.get("retries"))
+        counter = self.channel.global_keyprefix + counter
         with self.pipe_or_acquire() as pipe:
             pipe.zadd(self.unacked_index_key, {delivery_tag: time()}).hset(self.unacked_key, delivery_tag, record)
             _, _, count, _ = pipe.incr(counter).expire(counter, DELIVERY_COUNT_TTL_S).execute()
@@ -69,17 +74,29 @@ class QoS(kombu_redis.QoS):
 
     def ack(self, delivery_tag) -> None:  # type: ignore[no-untyped-def]
         """Acknowledge: with the channel's next take, when one follows at once (see `Channel.defers_acks`)."""
-        if self.channel.defers_acks():
-            self.channel.acks_due.append(delivery_tag)
-            virtual.QoS.ack(self, delivery_tag)
-        else:
-            super().ack(delivery_tag)
+        virtual.QoS.ack(self, delivery_tag)
+        self.channel.acks_due.append(delivery_tag)
+        if not (self.channel.defers_acks() and self.can_consume()):  # no take follows now: write it, and any due
+            self.channel.flush_acks()
+
+    def restore_by_tag(self, tag, client=None, leftmost=False) -> None:  # type: ignore[no-untyped-def]
+        """kombu's, except that a record that cannot be read (a sender's malformed message, taken by a worker that
+        died before it could refuse it) is dropped, not left to fail every sweep of every worker."""
+        try:
+            super().restore_by_tag(tag, client, leftmost)
+        except ValueError:
+            logger.error("an unacknowledged message (delivery tag %s) cannot be read: dropped", tag)
+            with self.pipe_or_acquire(client=client) as pipe:
+                self._remove_from_indices(tag, pipe).execute()
 
 
-def delivery_counter(task_id: str | int, retries: object) -> str:
-    """The broker's key (before its prefix) counting the deliveries of one retry of one task message; the same
-    as take_message.lua builds."""
-    return f"{DELIVERY_COUNTER_PREFIX}{task_id}.{retries if type(retries) is int else 0}"
+def delivery_counter(queue: str, task_id: str, retries: object) -> str:
+    """The broker's key (before its prefix) counting the deliveries of one retry of one task message from one
+    queue, as take_message.lua builds it: a retries that is not a whole number below 2**53 counts as 0. The queue
+    is part of it, so that no sender can count deliveries of a message of someone else's queue."""
+    whole = isinstance(retries, int | float) and not isinstance(retries, bool) and math.isfinite(retries)
+    number = int(retries) if whole and retries == int(retries) and abs(retries) < 2**53 else 0
+    return f"{DELIVERY_COUNTER_PREFIX}{queue}:{task_id}:{number}"
 
 
 @dataclass(frozen=True)
@@ -115,6 +132,7 @@ class Channel(kombu_redis.Channel):
     _shared_client: redis.Redis | None = None
 
     taken: Taken | None = None  # while a message take_message.lua took is delivered: what it did (read by QoS)
+    _acks_sent: list[str] = []  # acknowledgements sent with the take awaiting its reply (never mutated in place)
     _take_at_once = True  # False once take_message.lua found every queue empty: kombu's BRPOP then waits
     _taking: list[str] | None = None  # the queue of each list of the take_message.lua call awaiting its reply
 
@@ -132,13 +150,15 @@ class Channel(kombu_redis.Channel):
         return self._take_at_once and not self._closing and bool(self.active_queues)
 
     def flush_acks(self) -> None:
-        """Write the acknowledgements that were waiting for a take."""
-        if self.acks_due:
-            due, self.acks_due = self.acks_due, []
+        """Write the acknowledgements that were waiting for a take (those sent with a take whose reply never came
+        too: dropping a record twice is harmless). They stay due if Redis cannot be reached."""
+        due = self._acks_sent + self.acks_due
+        if due:
             with self.conn_or_acquire() as client, client.pipeline() as pipe:
                 for tag in due:
                     self.qos._remove_from_indices(tag, pipe)
                 pipe.execute()
+            self._acks_sent, self.acks_due = [], []
 
     def basic_cancel(self, consumer_tag):  # type: ignore[no-untyped-def]
         self.flush_acks()
@@ -146,9 +166,11 @@ class Channel(kombu_redis.Channel):
 
     def close(self) -> None:
         self._closing = True  # acknowledgements from here on are written at once
-        if self.acks_due and not self.closed:
-            self.flush_acks()
-        super().close()
+        try:
+            if not self.closed:
+                self.flush_acks()
+        finally:
+            super().close()
 
     def _brpop_start(self, timeout: int | None = None) -> None:
         """Ask for the next message: with take_message.lua while the queues have messages, which takes and records
@@ -167,8 +189,9 @@ class Channel(kombu_redis.Channel):
         self._taking = [queue for _, queue in lists]
         self._in_poll = self.client.connection
         self._brpop_sent_at = monotonic()
-        acks, self.acks_due = self.acks_due, []
-        args = [time(), prefix + DELIVERY_COUNTER_PREFIX, DELIVERY_COUNT_TTL_S, *self._taking, *acks]
+        # Acknowledgements ride with the take; until its reply is read they count as sent, not as written.
+        self._acks_sent, self.acks_due = self._acks_sent + self.acks_due, []
+        args = [time(), prefix + DELIVERY_COUNTER_PREFIX, DELIVERY_COUNT_TTL_S, *self._taking, *self._acks_sent]
         self.client.connection.send_command("EVAL", TAKE_MESSAGE, len(keys), *keys, *args)
 
     def _brpop_read(self, **options) -> bool:  # type: ignore[no-untyped-def]
@@ -185,15 +208,23 @@ class Channel(kombu_redis.Channel):
         finally:
             self._in_poll = None
             self._flush_brpop_reauth()
+        self._acks_sent = []  # the script ran: they are written
         if not reply:
             self._take_at_once = False
             raise Empty()
-        index, item, recorded, deliveries = reply
+        index, item, recorded, deliveries, tag = reply
         queue = taking[index - 1]
         self._queue_cycle.rotate(queue)
+        try:
+            payload = loads(bytes_to_str(item))
+        except ValueError:  # Redis's JSON parser is laxer than Python's: a sender's malformed message
+            logger.error("a message of %d bytes from queue %s is not JSON: dropped", len(item), queue)
+            if recorded:
+                self.qos.restore_by_tag(tag)  # it cannot be read back either: dropped
+            raise Empty() from None
         self.taken = Taken(bool(recorded), deliveries)
         try:
-            self.connection._deliver(loads(bytes_to_str(item)), queue)
+            self.connection._deliver(payload, queue)
         finally:
             self.taken = None
         return True
