@@ -43,9 +43,10 @@ class QoS(kombu_redis.QoS):
     """kombu's acknowledgement emulation, which also counts each delivery of a task message, in the same write.
 
     kombu records a delivered message as unacknowledged (its ZADD and HSET, in one MULTI) before the worker sees
-    it. The count of the message's deliveries (by task id and retry) goes into that transaction, and its value into
-    the message's `giftq_deliveries` header, overwriting whatever the sender put there: the task then knows how
-    often it was delivered without a round trip of its own (worker/delivery.py), and no sender can say otherwise.
+    it. The count of the message's deliveries (by queue, task id and retry) goes into that transaction, and its
+    value into the message's `giftq_deliveries` header, overwriting whatever the sender put there: the task then
+    knows how often it was delivered without a round trip of its own (worker/delivery.py), and no sender can say
+    otherwise.
     """
 
     def append(self, message, delivery_tag) -> None:  # type: ignore[no-untyped-def]
@@ -220,7 +221,7 @@ class Channel(kombu_redis.Channel):
         except ValueError:  # Redis's JSON parser is laxer than Python's: a sender's malformed message
             logger.error("a message of %d bytes from queue %s is not JSON: dropped", len(item), queue)
             if recorded:
-                self.qos.restore_by_tag(tag)  # it cannot be read back either: dropped
+                self.qos._remove_from_indices(tag).execute()
             raise Empty() from None
         self.taken = Taken(bool(recorded), deliveries)
         try:
