@@ -452,15 +452,9 @@ def test_a_message_delivered_again_and_again_is_parked_as_a_dead_letter(
     fault_env: dict, rt: Runtime, producer: Celery, start_workers
 ) -> None:
     # Given workers that allow one delivery per message, and one message delivered three times
-    fault_env["GIFTQ_MAX_DELIVERIES"] = "1"
-    request_id = str(uuid.uuid4())
-    for _ in range(3):
-        producer.send_task("giftq.poll_order", args=[request_id], task_id=f"poll-{request_id}")
-    start_workers(1)
+    request_id, letters = _one_poll_delivered_three_times(fault_env, rt, producer, start_workers)
 
     # Then the second and third deliveries are parked, not run, and hold only the RequestId
-    letters = wait_for(lambda: len(rt.redis.lrange(rt.keys.dead_letters(), 0, -1)) >= 2 and
-                       rt.redis.lrange(rt.keys.dead_letters(), 0, -1), timeout_s=20, what="2 dead letters")  # fmt: skip
     parked = [json.loads(letter) for letter in letters]
     assert {letter["id"] for letter in parked} == {f"poll-{request_id}"}
     assert all(letter["args"] == [request_id] and letter["task"] == "giftq.poll_order" for letter in parked)
@@ -471,17 +465,26 @@ def test_a_sender_cannot_write_its_own_delivery_count(
 ) -> None:
     # Given workers that allow one delivery per message, and one message delivered three times, each copy claiming
     # in the header giftq reads its count from that it was never delivered before
-    fault_env["GIFTQ_MAX_DELIVERIES"] = "1"
-    request_id = str(uuid.uuid4())
-    for _ in range(3):
-        producer.send_task("giftq.poll_order", args=[request_id], task_id=f"poll-{request_id}",
-                           headers={DELIVERY_HEADER: 0})  # fmt: skip
-    start_workers(1)
+    request_id, letters = _one_poll_delivered_three_times(fault_env, rt, producer, start_workers,
+                                                          headers={DELIVERY_HEADER: 0})  # fmt: skip
 
     # Then the broker counted each delivery itself: the second and third are parked all the same
-    letters = wait_for(lambda: len(rt.redis.lrange(rt.keys.dead_letters(), 0, -1)) >= 2 and
-                       rt.redis.lrange(rt.keys.dead_letters(), 0, -1), timeout_s=20, what="2 dead letters")  # fmt: skip
     assert {json.loads(letter)["id"] for letter in letters} == {f"poll-{request_id}"}
     # And the count is kept under the broker's key prefix, for a day
     counter = fault_env["GIFTQ_BROKER_KEY_PREFIX"] + f"giftq.delivery:giftq:poll-{request_id}:0"
     assert rt.redis.get(counter) == b"3" and 0 < rt.redis.ttl(counter) <= 86400
+
+
+def _one_poll_delivered_three_times(
+    fault_env: dict, rt: Runtime, producer: Celery, start_workers, **send_options: object
+) -> tuple[str, list]:
+    """Send one poll message three times (one task id) to a worker allowing one delivery per message; return its
+    RequestId and the dead letters, once there are two."""
+    fault_env["GIFTQ_MAX_DELIVERIES"] = "1"
+    request_id = str(uuid.uuid4())
+    for _ in range(3):
+        producer.send_task("giftq.poll_order", args=[request_id], task_id=f"poll-{request_id}", **send_options)
+    start_workers(1)
+    letters = wait_for(lambda: len(rt.redis.lrange(rt.keys.dead_letters(), 0, -1)) >= 2 and
+                       rt.redis.lrange(rt.keys.dead_letters(), 0, -1), timeout_s=20, what="2 dead letters")  # fmt: skip
+    return request_id, letters
