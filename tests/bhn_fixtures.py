@@ -41,6 +41,8 @@ SCALED_CONFIG: dict[str, Any] = {
     "get_limit": 0,
     "get_window_ms": 60_000,
     "webhook_url": "",
+    "webhook_secret": "bhn-webhook-secret",  # the sandbox's default, which a test may change (test_webhooks.py)
+    "webhook_secret_header": "X-BHN-Webhook-Secret",
 }
 
 
