@@ -51,7 +51,7 @@ from bench.profile import Profiler
 from bench.stack import giftq_env, start_workers
 from config.settings import MIN_MARGIN_MS
 from sandbox.bamboo.seed import LOAD_ACCOUNT_BASE, load_client
-from sandbox.judge import Rules, calls_from_log, judge
+from sandbox.judge import Rules, Schedule, calls_from_log, judge
 from worker.cli.processes import Child, Sandbox
 from worker.cli.redis_server import RedisServer
 from worker.keys import Keys
@@ -80,7 +80,7 @@ class RunFigures:
     fulfilled_per_s: float
     provider_orders: int  # Place Orders the provider accepted (a pack is one)
     provider_orders_per_s: float  # from the first submit to the last accepted Place Order
-    ceiling_per_s: float  # the most Place Orders the provider's limits let these credentials and products make
+    ceiling_per_s: float  # the most Place Orders a second the provider's limits allow for what each credential placed
     cpu_ms: dict[str, float]  # per order, by process kind
     redis_commands: float  # per order
     top_commands: dict[str, float]  # per order, the most frequent commands
@@ -100,8 +100,12 @@ class RunFigures:
             f"placed {self.placed}/{self.orders}: {self.placed_per_s:.1f} orders/s; fulfilled {self.fulfilled}: "
             f"{self.fulfilled_per_s:.1f} orders/s (from the first submit)",
             f"provider orders {self.provider_orders}: {self.provider_orders_per_s:.1f}/s, "
-            f"{self.provider_orders_per_s * 100 / self.ceiling_per_s:.0f}% of the provider's ceiling "
-            f"{self.ceiling_per_s:.0f}/s",
+            + (
+                f"{self.provider_orders_per_s * 100 / self.ceiling_per_s:.0f}% of the provider's ceiling "
+                f"{self.ceiling_per_s:.0f}/s"
+                if self.ceiling_per_s
+                else "no credential placed two"
+            ),
             f"CPU ms per order: {cpu}; total {sum(self.cpu_ms.values()):.1f}",
             f"task messages per order: {self.tasks:.2f}; Get Order calls per order: {self.get_orders:.2f}",
             f"Redis commands per order: {self.redis_commands:.1f} ("
@@ -202,16 +206,13 @@ def run_once(redis_url: str, tmp: Path, args: argparse.Namespace) -> RunFigures:
     cpu["redis"] = after[1] - before[1]
     commands = after[2] - before[2]
     commands.subtract({"zcard": 2 * watched, "info": 2})
-    ceiling = provider_ceiling_per_s(rules, args.credentials, len(PRODUCT_VALUES))
-    return _figures(submitted, calls, fulfilled_at, placed_as, cpu, commands, rss_mb, rules, len(workers),
-                    ceiling_per_s=ceiling)  # fmt: skip
+    return _figures(submitted, calls, fulfilled_at, placed_as, cpu, commands, rss_mb, rules, len(workers))
 
 
-def provider_ceiling_per_s(rules: Rules, credentials: int, products: int) -> float:
-    """The most Place Orders a second the provider's rules allow: each credential's spacing, or its products'
-    windows (each product `product_limit` orders per window) where those allow fewer."""
-    per_credential = min(1000 / rules.spacing_ms, products * rules.product_limit * 1000 / rules.product_window_ms)
-    return credentials * per_credential
+def _ceiling_per_s(schedules: tuple[Schedule, ...]) -> float:
+    """The most Place Orders a second the provider's limits allow for what each credential placed: its orders
+    over the judge's lower bound of their span (DESIGN.md's LB), summed over the credentials."""
+    return sum((each.orders - 1) * 1000 / each.lower_bound_ms for each in schedules if each.lower_bound_ms > 0)
 
 
 def make_orders(count: int, credentials: int) -> list[dict]:
@@ -348,7 +349,7 @@ def _placed_as(client: redis.Redis, keys: Keys, request_ids: list[str]) -> dict[
 
 def _figures(submitted: dict[str, float], calls: list[dict], fulfilled_at: dict[str, float],
              placed_as: dict[str, str], cpu_s: dict[str, float], commands: Counter[str], rss_mb: float,
-             rules: Rules, workers: int, *, ceiling_per_s: float) -> RunFigures:  # fmt: skip
+             rules: Rules, workers: int) -> RunFigures:  # fmt: skip
     call_at = {c["request_id"]: c["at"] for c in calls if c["endpoint"] == "place_order" and c["status"] == 200}
     placed_at = {rid: call_at[placed_as[rid]] for rid in submitted if placed_as.get(rid) in call_at}
     first, count = min(submitted.values()), len(submitted)
@@ -363,7 +364,7 @@ def _figures(submitted: dict[str, float], calls: list[dict], fulfilled_at: dict[
         fulfilled_per_s=len(fulfilled_at) / (max(fulfilled_at.values(), default=first) - first or 1),
         provider_orders=len(call_at),
         provider_orders_per_s=len(call_at) / (max(call_at.values(), default=first) - first or 1),
-        ceiling_per_s=ceiling_per_s,
+        ceiling_per_s=_ceiling_per_s(verdict.schedules),
         cpu_ms={kind: seconds * 1000 / count for kind, seconds in cpu_s.items()},
         redis_commands=commands.total() / count,
         top_commands={name: n / count for name, n in commands.most_common(TOP_COMMANDS)},
