@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 
+from sandbox.bhn.settings import Settings as BhnSandboxSettings
 from worker.cli.processes import Sandbox
 
 BHN_CLIENT_ID, BHN_CLIENT_SECRET = "giftq-bhn-demo", "bhn-demo-secret"
@@ -41,8 +42,9 @@ SCALED_CONFIG: dict[str, Any] = {
     "get_limit": 0,
     "get_window_ms": 60_000,
     "webhook_url": "",
-    "webhook_secret": "bhn-webhook-secret",  # the sandbox's default, which a test may change (test_webhooks.py)
-    "webhook_secret_header": "X-BHN-Webhook-Secret",
+    # the sandbox's own, which a test may change (test_webhooks.py) and a reset keeps
+    "webhook_secret": BhnSandboxSettings.webhook_secret,
+    "webhook_secret_header": BhnSandboxSettings.webhook_secret_header,
 }
 
 
