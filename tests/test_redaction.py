@@ -17,6 +17,7 @@ from config.settings import Credential, Limits
 from worker.errors import GiftqError
 from worker.providers.bamboo import BambooClient
 from worker.providers.base import OrderLine, PlaceRequest
+from worker.redaction import _SECRET_KEYS as SECRET_KEYS
 from worker.redaction import install_redaction, redact, task_argsrepr, task_kwargsrepr
 
 CODE, PIN = "ZX9Q-4KLM-77PA-Q1W2", "482913"
@@ -46,6 +47,20 @@ def test_a_log_line_with_card_fields_shows_neither_code_nor_pin(caplog: pytest.L
 
 def test_harmless_fields_that_merely_contain_a_secret_word_are_left_alone() -> None:
     assert redact("status_code=200 cards_issued=2 pin_length=6") == "status_code=200 cards_issued=2 pin_length=6"
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS.split("|"))
+def test_every_secret_field_is_masked_in_any_case_of_its_clue(key: str) -> None:
+    # A line is skipped unless it holds a clue (redact's fast path): no key may be left without one
+    assert redact(f"sent {key}=Zq81x and {key!r}: 'Zq81y'") == f"sent {key}=*** and {key!r}: '***'"
+
+
+@pytest.mark.parametrize("text", [
+    "value gAAAAABnZXhhbXBsZXRva2VuMTIzNDU2Nzg5MA", "key gq_abcdefghijklmnopqrstuvwxyz",
+    "Authorization: Bearer eyJhbGciOi.eyJzdWIi.c2lnbmF0dXJl", "Authorization: BASIC dXNlcjpwYXNzd29yZA==",
+])  # fmt: skip
+def test_every_token_shape_is_masked(text: str) -> None:
+    assert redact(text).endswith(" ***")
 
 
 def test_a_task_repr_shows_an_order_by_its_identity_only() -> None:
