@@ -156,6 +156,7 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
         return "store lost"
     limits = rt.limits(credential)
     record, now_ms = rt.store.get_with_clock(request_id)
+    read_at = time.monotonic()  # when Redis's clock said now_ms, on this host's clock
     if record is None or record.is_pack:  # a pack: its record and its members' `packed`, written before its claim
         record = materialize_pack(rt, credential, request_id) or record
     early_ms = slot_ms - now_ms
@@ -166,8 +167,8 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
     if start_to_start:
         _ready_to_hand_on()
     rt.provider(credential).warm()  # a process's first connection to the provider, paid before the claim
-    if early_ms > 0:
-        time.sleep(max(0, slot_ms - rt.now_ms()) / 1000)  # align to the slot: at most lead_ms
+    if early_ms > 0:  # align to the slot (at most lead_ms), on Redis's clock as read above: no round trip to ask it
+        time.sleep(max(0.0, (slot_ms - now_ms) / 1000 - (time.monotonic() - read_at)))
     # The next slot starts at least spacing + margin after this claim. A request started within half the margin
     # of it leaves the other half for the network and the provider (see _checkout).
     claimed_at = time.monotonic()

@@ -161,11 +161,11 @@ class OrderStore:
 
     def transition(self, request_id: str, target: str, *, note: str = "", **fields: str) -> bool:
         """Move the order to `target` if its current state allows it; True if this call made the move."""
-        moved, _current = self._transition_call(request_id, target, note, fields)
+        reply = self._transition_call(request_id, target, note, fields)  # {moved, state, notify if moved}
+        moved = reply[0]
         if moved == -1:
             raise StoreError(f"no order {request_id}")
-        order_key = self._keys.order(request_id)
-        if moved == 1 and target in states.FINAL and self._on_final and self._redis.hexists(order_key, "notify"):
+        if moved == 1 and target in states.FINAL and self._on_final and reply[2] == 1:  # its producer asked to be told
             self._on_final(request_id)
         return moved == 1
 
@@ -188,7 +188,7 @@ class OrderStore:
         with self._redis.pipeline(transaction=False) as pipe:
             for request_id in request_ids:
                 self._transition_call(request_id, target, note, fields, client=pipe)
-            return sum(1 for moved, _ in pipe.execute() if moved == 1)
+            return sum(1 for moved, *_ in pipe.execute() if moved == 1)
 
     def amend(self, request_id: str, plan: Plan) -> bool:
         """Apply `plan`'s writes in one transaction, on the record as `plan` saw it; False if there is no record.

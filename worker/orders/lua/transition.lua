@@ -22,7 +22,8 @@ ARGV[5+n]      m, the number of providers
 ARGV[6+n..5+n+m] the providers' names
 ARGV[6+n+m..]  field, value pairs written into the order hash with the move
 
-Returns {1, previous_state} when moved, {0, current_state} when refused, {-1, ""} when no record.
+Returns {1, previous_state, notify} when moved (notify: 1 if the record holds a `notify` field, the producer's
+wish to be told, else 0), {0, current_state} when refused, {-1, ""} when no record.
 ]]
 local current = redis.call("HGET", KEYS[1], "state")
 if not current then
@@ -68,4 +69,4 @@ if retention_s > 0 then
   redis.call("EXPIRE", KEYS[1], retention_s)
   redis.call("EXPIRE", KEYS[2], retention_s)
 end
-return {1, current}
+return {1, current, redis.call("HEXISTS", KEYS[1], "notify")}
