@@ -35,7 +35,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -44,6 +44,8 @@ if __package__ in (None, ""):
 import psutil
 import redis
 from celery import Celery
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from bench.backlog import PRODUCT_VALUES
 from bench.metrics import percentile
@@ -93,6 +95,7 @@ class RunFigures:
     violations: int
     place_429s: int
     violation_lines: tuple[str, ...] = ()  # the judge's description of each violation (the first few)
+    task_cpu: tuple[tuple[str, float, float], ...] = ()  # task name, runs per order, CPU ms per run (pool processes)
 
     def lines(self) -> list[str]:
         cpu = ", ".join(f"{kind} {ms:.1f}" for kind, ms in self.cpu_ms.items())
@@ -108,6 +111,8 @@ class RunFigures:
             ),
             f"CPU ms per order: {cpu}; total {sum(self.cpu_ms.values()):.1f}",
             f"task messages per order: {self.tasks:.2f}; Get Order calls per order: {self.get_orders:.2f}",
+            "pool CPU per task run (giftq_task_cpu_seconds; runs per order): "
+            + ", ".join(f"{name} {ms:.2f} ms ({runs:.2f})" for name, runs, ms in self.task_cpu),
             f"Redis commands per order: {self.redis_commands:.1f} ("
             + ", ".join(f"{name} {n:.1f}" for name, n in self.top_commands.items())
             + ")",
@@ -182,7 +187,7 @@ def run_once(redis_url: str, tmp: Path, args: argparse.Namespace) -> RunFigures:
                    poll_interval_ms=args.poll_interval_ms)  # fmt: skip
         if args.appendfsync != "always":
             env["GIFTQ_ALLOW_APPENDFSYNC"] = args.appendfsync
-        workers = start_workers("worker", env, logs, stack, count=args.workers)
+        workers = start_workers("worker", env, logs, stack, count=args.workers, metrics_under=logs / "metrics")
         beat = Child("celery beat", [sys.executable, "-m", "celery", "-A", "worker", "beat", "--schedule",
                                      str(logs / "beat-schedule")], logs / "beat.log", env=env)  # fmt: skip
         stack.callback(beat.stop)
@@ -206,7 +211,26 @@ def run_once(redis_url: str, tmp: Path, args: argparse.Namespace) -> RunFigures:
     cpu["redis"] = after[1] - before[1]
     commands = after[2] - before[2]
     commands.subtract({"zcard": 2 * watched, "info": 2})
-    return _figures(submitted, calls, fulfilled_at, placed_as, cpu, commands, rss_mb, rules, len(workers))
+    figures = _figures(submitted, calls, fulfilled_at, placed_as, cpu, commands, rss_mb, rules, len(workers))
+    return replace(figures, task_cpu=_task_cpu(logs / "metrics", len(orders)))
+
+
+def _task_cpu(metrics_under: Path, orders: int) -> tuple[tuple[str, float, float], ...]:
+    """From the workers' metrics (`giftq_task_cpu_seconds`): each task run at least once per 100 orders, with its
+    runs per order and CPU ms per run, the costliest in all first. Runs of the workers' start are in too."""
+    runs: Counter[str] = Counter()
+    seconds: Counter[str] = Counter()
+    for folder in sorted(metrics_under.iterdir()):
+        scrape = CollectorRegistry()
+        MultiProcessCollector(scrape, path=str(folder))
+        for family in scrape.collect():
+            for each in family.samples:
+                if each.name == "giftq_task_cpu_seconds_count":
+                    runs[each.labels["task"]] += each.value
+                elif each.name == "giftq_task_cpu_seconds_sum":
+                    seconds[each.labels["task"]] += each.value
+    shown = [task for task, _ in seconds.most_common() if runs[task] * 100 >= orders]
+    return tuple((task, runs[task] / orders, seconds[task] * 1000 / runs[task]) for task in shown)
 
 
 def _ceiling_per_s(schedules: tuple[Schedule, ...]) -> float:

@@ -102,6 +102,13 @@ def test_a_scrape_of_the_worker_and_of_the_api_counts_the_orders_calls_and_the_4
     assert sample(worker, "giftq_slots_used_total", credential="giftq-demo") == calls
     assert sample(worker, "giftq_get_order_seconds_count", **ok) >= 3
     assert sample(worker, "giftq_unknown_outcomes_total", provider="bamboo", call="place_order") == 0
+    # and the CPU of each task run, by task (counted as a run ends, just after its last move): three intakes, a
+    # placing per Place Order, a poll per Get Order at least
+    runs = wait_for(lambda: _counted_runs(worker_url, "giftq.poll_order", 3), timeout_s=10, what="the last poll")
+    assert sample(runs, "giftq_task_cpu_seconds_count", task="giftq.submit_order") == 3
+    assert sample(runs, "giftq_task_cpu_seconds_count", task="giftq.place_reserved") >= calls
+    for task in ("giftq.submit_order", "giftq.place_reserved", "giftq.poll_order"):
+        assert 0 < sample(runs, "giftq_task_cpu_seconds_sum", task=task) < 60, task
     # and the gauges read from Redis at scrape: three fulfilled, nothing else, nothing parked
     for state in states.ALL:
         expected = 3 if state == states.FULFILLED else 0
@@ -196,6 +203,12 @@ def _answers(url: str) -> bool:
         return requests.get(url, timeout=1).ok
     except requests.ConnectionError:
         return False
+
+
+def _counted_runs(url: str, task: str, runs: int) -> str | None:
+    """The worker's scrape once it counts `runs` runs of `task` at least."""
+    text = requests.get(url, timeout=5).text
+    return text if sample(text, "giftq_task_cpu_seconds_count", task=task) >= runs else None
 
 
 def _counted_cards(url: str, cards: int) -> str | None:

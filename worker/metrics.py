@@ -31,6 +31,7 @@ from prometheus_client import (  # noqa: E402
     CollectorRegistry,
     Counter,
     Histogram,
+    Summary,
     generate_latest,
     start_http_server,
 )
@@ -68,6 +69,9 @@ THROTTLE_HOLDS = Counter("giftq_throttle_holds_total", "Credentials put on hold 
 NEEDS_ATTENTION = Counter("giftq_needs_attention_total", "Orders moved to needs_attention: refused (by the "
                           "provider, for good) or poll_deadline.", ["cause"])  # fmt: skip
 DEAD_LETTERS = Counter("giftq_dead_letters_total", "Task messages parked as dead letters.", ["task"])
+TASK_CPU_SECONDS = Summary("giftq_task_cpu_seconds", "CPU time (user and system) of each task run, by task: what "
+                           "a worker's pool processes spend on it, the broker's and Celery's work around it apart.",
+                           ["task"])  # fmt: skip
 NOTIFICATIONS = Counter("giftq_notification_attempts_total", "Attempts at telling a producer its order is final, "
                         "by outcome (delivered, failing, abandoned).", ["outcome"])  # fmt: skip
 
