@@ -28,24 +28,18 @@ _SECRET_KEYS = (
 _CARD_FIELD = re.compile(
     rf"""(?P<key>["']?\b(?:{_SECRET_KEYS})\b["']?\s*[:=]\s*)(?P<quote>["']?)(?P<value>[^"',}}\]\s]+)""",
 )
-# Each pattern with the text (lowercase) that every match of it contains
 _PATTERNS = (
-    ("gaaaaa", re.compile(r"gAAAAA[A-Za-z0-9_\-=]{20,}")),  # a Fernet token (encrypted cards): not for logs either
-    ("gq_", re.compile(r"\bgq_[A-Za-z0-9_\-]{16,}")),  # a giftq API key
-    ("bearer ", re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/\-]+=*")),  # an Authorization header's credential
-    ("basic ", re.compile(r"(?i)(?<=basic )[A-Za-z0-9+/]{8,}=*")),
+    re.compile(r"gAAAAA[A-Za-z0-9_\-=]{20,}"),  # a Fernet token (encrypted cards): not for logs either
+    re.compile(r"\bgq_[A-Za-z0-9_\-]{16,}"),  # a giftq API key
+    re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/\-]+=*"),  # an Authorization header's credential
+    re.compile(r"(?i)(?<=basic )[A-Za-z0-9+/]{8,}=*"),
 )
-
-
-def _clues() -> tuple[str, ...]:
-    """Lowercase texts one of which every text redact() would change contains: each secret key (less those that
-    contain a shorter one) and each pattern's own."""
-    keys = {key.lower() for key in _SECRET_KEYS.split("|")}
-    shortest = {key for key in keys if not any(other != key and other in key for other in keys)}
-    return (*sorted(shortest), *(clue for clue, _ in _PATTERNS))
-
-
-_CLUES = _clues()
+# What every text a pattern above changes holds: one of the secret keys (as written: the field pattern minds their
+# case), less those that hold a shorter one; a token's or key's own start; or an Authorization scheme, in any case
+# the patterns' own case-insensitive matching allows (which takes "ſ" for "s", so no lowercased text would do).
+_KEYS = set(_SECRET_KEYS.split("|"))
+_CLUES = (*sorted(key for key in _KEYS if not any(other != key and other in key for other in _KEYS)), "gAAAAA", "gq_")
+_CASELESS_CLUE = re.compile(r"(?i)(?:bearer|basic) ")
 IDENTITY_FIELDS = ("RequestId", "IdempotencyKey")  # what an order shows of itself in a task repr
 SAFE_KWARGS = ("producer", "attempt", "trigger")  # task keyword arguments that are never secret
 
@@ -56,11 +50,10 @@ def redact(text: str) -> str:
     A text with none of the clues is returned as it is, without running the patterns: most log lines (a task
     received, a task succeeded) have none, and each is redacted twice (its message, then its line).
     """
-    lowered = text.lower()
-    if not any(clue in lowered for clue in _CLUES):
+    if not any(clue in text for clue in _CLUES) and not _CASELESS_CLUE.search(text):
         return text
     text = _CARD_FIELD.sub(lambda m: f"{m.group('key')}{m.group('quote')}{MASK}", text)
-    for _, pattern in _PATTERNS:
+    for pattern in _PATTERNS:
         text = pattern.sub(MASK, text)
     return text
 
