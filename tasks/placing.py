@@ -166,7 +166,7 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
     start_to_start = limits.spacing_mode == START_TO_START
     if start_to_start:
         _ready_to_hand_on()
-    rt.provider(credential).warm()  # a process's first connection to the provider, paid before the claim
+    rt.provider(credential).warm()  # a connection to the provider, opened before the claim if the last was closed
     if early_ms > 0:  # align to the slot (at most lead_ms), on Redis's clock as read above: no round trip to ask it
         time.sleep(max(0.0, (slot_ms - now_ms) / 1000 - (time.monotonic() - read_at)))
     # The next slot starts at least spacing + margin after this claim. A request started within half the margin

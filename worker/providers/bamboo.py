@@ -69,15 +69,12 @@ class BambooClient:
         self._session = http.session()
         self._session.auth = (credential.client_id, credential.client_secret)
         self._session.headers["Accept"] = "application/json"
-        self._warm = False
 
     def warm(self) -> None:
-        """Open this session's connection to Bamboo now, so a process's first Place Order does not pay for the
-        TCP (and TLS) handshake inside its send budget. Once per client; a failure is left to the call to meet.
+        """Have this session's connection to Bamboo open now, so the next Place Order does not pay for the TCP (and
+        TLS) handshake inside its send budget: a process's first, and any after Bamboo closed the connection (after
+        an answer, or idle). A failure is left to the call to meet.
         """
-        if self._warm:
-            return
-        self._warm = True
         http.open_connection(self._session, self._base_url + CHECKOUT_PATH)
 
     def place(self, request: PlaceRequest, *, send_by: float | None = None, on_sent: SentHook | None = None) -> bool:

@@ -170,7 +170,7 @@ class Provider(Protocol):
         """
 
     def warm(self) -> None:
-        """Open the connection to the provider ahead of the first Place Order (once; best effort, never raises)."""
+        """Have the connection to the provider open ahead of the next Place Order (best effort, never raises)."""
 
     def accounts(self) -> tuple[Account, ...]:
         """Every account of the credential. Raises RateLimited, UnknownOutcome or ProviderError."""

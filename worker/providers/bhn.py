@@ -122,12 +122,13 @@ class BhnClient:
         return f"BhnClient(base_url={self._base_url!r}, client_id={self._client_id!r})"
 
     def warm(self) -> None:
-        """Open this session's connection to BHN and fetch a token now, so a process's first create order pays
-        for neither inside its send budget. Once per client; a failure is left to the call to meet."""
+        """Have this session's connection to BHN open now, and a token (fetched once per client), so the next create
+        order pays for neither inside its send budget: a process's first, and any after BHN closed the connection
+        (after an answer, or idle). A failure is left to the call to meet."""
+        http.open_connection(self._session, self._base_url + ORDERS_PATH)
         if self._warm:
             return
         self._warm = True
-        http.open_connection(self._session, self._base_url + ORDERS_PATH)
         try:
             self._token.bearer()
         except ProviderError:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -47,18 +48,29 @@ def session() -> requests.Session:
 
 
 def open_connection(session: requests.Session, url: str) -> None:
-    """Open `session`'s pooled connection to `url` now (TCP, and TLS for https), so the first call does not pay for
-    the handshake. The connection goes back to urllib3's pool for requests to reuse; a failure is left to the
-    call to meet."""
+    """Have an open connection to `url` in `session`'s pool now (TCP, and TLS for https), so the next call does not
+    pay for the handshake: the pooled one if it is still open, else one opened here (the provider closed the last
+    after its answer, or while it was idle). The connection goes back to the pool requests takes it from for `url`;
+    a failure (the provider unreachable, a bad URL) is left to the call to meet."""
     try:
-        pool = session.get_adapter(url).poolmanager.connection_from_url(url)
-        connection = pool._get_conn()
+        pool = connection_pool(session, url)
+        connection = pool._get_conn()  # a pooled connection the provider closed comes back closed
         try:
-            connection.connect()
+            if not connection.is_connected:
+                connection.connect()
         finally:
             pool._put_conn(connection)
-    except (OSError, ValueError):
+    except (OSError, ValueError, urllib3.exceptions.HTTPError):
         pass
+
+
+def connection_pool(session: requests.Session, url: str) -> HTTPConnectionPool:
+    """The pool `session` sends a request for `url` through: its key holds the TLS settings requests takes from the
+    environment (CA bundle, client certificate), so it is asked of the adapter as requests asks it."""
+    request = session.prepare_request(requests.Request("GET", url))
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    return session.get_adapter(url).get_connection_with_tls_context(request, settings["verify"], settings["proxies"],
+                                                                    settings["cert"])  # fmt: skip
 
 
 def _written() -> None:
