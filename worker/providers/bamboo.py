@@ -75,7 +75,7 @@ class BambooClient:
         TLS) handshake inside its send budget: a process's first, and any after Bamboo closed the connection (after
         an answer, or idle). A failure is left to the call to meet.
         """
-        http.open_connection(self._session, self._base_url + CHECKOUT_PATH)
+        http.open_connection(self._session, self._base_url + CHECKOUT_PATH, timeout_s=self._timeout_s)
 
     def place(self, request: PlaceRequest, *, send_by: float | None = None, on_sent: SentHook | None = None) -> bool:
         """POST orders/checkout. A timeout, reset or 5xx is an unknown outcome, never a failure.

@@ -125,7 +125,7 @@ class BhnClient:
         """Have this session's connection to BHN open now, and a token (fetched once per client), so the next create
         order pays for neither inside its send budget: a process's first, and any after BHN closed the connection
         (after an answer, or idle). A failure is left to the call to meet."""
-        http.open_connection(self._session, self._base_url + ORDERS_PATH)
+        http.open_connection(self._session, self._base_url + ORDERS_PATH, timeout_s=self._timeout_s)
         if self._warm:
             return
         self._warm = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -47,29 +49,40 @@ def session() -> requests.Session:
     return new
 
 
-def open_connection(session: requests.Session, url: str) -> None:
+def open_connection(session: requests.Session, url: str, *, timeout_s: float) -> None:
     """Have an open connection to `url` in `session`'s pool now (TCP, and TLS for https), so the next call does not
-    pay for the handshake: the pooled one if it is still open, else one opened here (the provider closed the last
-    after its answer, or while it was idle). The connection goes back to the pool requests takes it from for `url`;
-    a failure (the provider unreachable, a bad URL) is left to the call to meet."""
+    pay for the handshake: the pooled one if it is still open, else one opened here within `timeout_s` (the provider
+    closed the last after its answer, or while it was idle). The connection goes back to the pool requests takes it
+    from for `url`, closed if opening it failed part-way (a TLS handshake refused: never half a connection for the
+    call to send on). A failure (the provider unreachable, a bad URL) is left to the call to meet. Through a proxy
+    nothing is opened: the tunnel is set up by the call."""
     try:
-        pool = connection_pool(session, url)
+        pool = _direct_pool(session, url)
+        if pool is None:
+            return
         connection = pool._get_conn()  # a pooled connection the provider closed comes back closed
         try:
             if not connection.is_connected:
+                connection.timeout = timeout_s
                 connection.connect()
+        except BaseException:
+            connection.close()
+            raise
         finally:
             pool._put_conn(connection)
     except (OSError, ValueError, urllib3.exceptions.HTTPError):
         pass
 
 
-def connection_pool(session: requests.Session, url: str) -> HTTPConnectionPool:
-    """The pool `session` sends a request for `url` through: its key holds the TLS settings requests takes from the
-    environment (CA bundle, client certificate), so it is asked of the adapter as requests asks it."""
+def _direct_pool(session: requests.Session, url: str) -> HTTPConnectionPool | None:
+    """The pool `session` sends a request for `url` through, None if it goes through a proxy. The pool's key holds
+    the TLS settings requests takes from the environment (CA bundle, client certificate), so it is asked of the
+    adapter as requests asks it."""
     request = session.prepare_request(requests.Request("GET", url))
     settings = session.merge_environment_settings(url, {}, None, None, None)
-    return session.get_adapter(url).get_connection_with_tls_context(request, settings["verify"], settings["proxies"],
+    if select_proxy(url, settings["proxies"]):
+        return None
+    return session.get_adapter(url).get_connection_with_tls_context(request, settings["verify"], None,
                                                                     settings["cert"])  # fmt: skip
 
 
@@ -117,6 +130,32 @@ class _TLSConnection(HTTPSConnection):
     def request(self, *args, **kwargs) -> None:  # type: ignore[override]
         super().request(*args, **kwargs)
         _written()
+
+    @property
+    def is_connected(self) -> bool:
+        """urllib3 takes a readable idle socket for one the server closed. A TLS 1.3 server sends its session tickets
+        just after the handshake, so a connection opened ahead of a call is readable with nothing to read: the
+        records are read here (TLS's own, they leave nothing), and it is closed only if the server closed it or
+        sent what nobody asked for."""
+        connected = super().is_connected
+        if connected or not isinstance(self.sock, ssl.SSLSocket):
+            return connected
+        return _holds_only_tls_records(self.sock)
+
+
+def _holds_only_tls_records(sock: ssl.SSLSocket) -> bool:
+    """Whether a readable TLS socket had only TLS's own records to read (no data, no end)."""
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        sock.recv(1)  # b"": the server closed it; a byte: data no request asked for
+    except ssl.SSLWantReadError:
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.settimeout(timeout)
+    return False
 
 
 class _Pool(HTTPConnectionPool):
