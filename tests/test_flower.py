@@ -60,11 +60,15 @@ def test_with_credentials_the_dashboard_its_api_and_metrics_show_the_worker(flow
     auth = CREDENTIALS
 
     def workers_listed() -> dict:
+        """The worker as Flower lists it, once it lists its queues: Flower asks each worker with a timeout per
+        question, and lists what came back in time (on busy cores the queues may come in a later refresh)."""
         response = requests.get(f"{url}/api/workers", params={"refresh": "1"}, auth=auth, timeout=20)
         assert response.status_code == 200, response.text
-        return {name: info for name, info in response.json().items() if name.startswith(f"{worker_name}@")}
+        listed = {name: info for name, info in response.json().items() if name.startswith(f"{worker_name}@")}
+        return listed if all("active_queues" in info for info in listed.values()) else {}
 
-    listed = wait_for(workers_listed, timeout_s=30, what="the worker in Flower's /api/workers", every_s=0.5)
+    listed = wait_for(workers_listed, timeout_s=30, what="the worker and its queues in Flower's /api/workers",
+                      every_s=0.5)  # fmt: skip
     (hostname,) = listed
     assert any(queue["name"] == "giftq" for queue in listed[hostname]["active_queues"])
 
