@@ -77,8 +77,10 @@ def open_connection(session: requests.Session, url: str, *, timeout_s: float) ->
 def _direct_pool(session: requests.Session, url: str) -> HTTPConnectionPool | None:
     """The pool `session` sends a request for `url` through, None if it goes through a proxy. The pool's key holds
     the TLS settings requests takes from the environment (CA bundle, client certificate), so it is asked of the
-    adapter as requests asks it."""
-    request = session.prepare_request(requests.Request("GET", url))
+    adapter as requests asks it, with a request holding the URL only: all the adapter reads of it (a whole one
+    from the session, with its auth and cookies, cost more than half of a warm)."""
+    request = requests.PreparedRequest()
+    request.prepare_url(url, None)
     settings = session.merge_environment_settings(url, {}, None, None, None)
     if select_proxy(url, settings["proxies"]):
         return None
