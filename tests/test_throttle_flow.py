@@ -90,6 +90,31 @@ def test_orders_of_several_products_each_count_in_every_products_window(
     assert report.place_orders >= 18
 
 
+def test_a_placing_task_that_comes_before_its_slot_waits_for_it_and_claims_it_on_its_first_run(
+    scaled_env: dict[str, str], rt: Runtime, producer: Celery, scaled_sandbox: Sandbox, start_workers
+) -> None:
+    # Given one worker process and five orders of five products: every placing task after the first is enqueued to
+    # come lead_ms (30 ms) before its slot, 100 ms after the one before
+    (worker,) = start_workers(1, concurrency=1)
+    orders = [order(product_id) for product_id in (HOT, *OTHERS)]
+    for each in orders:
+        producer.send_task("giftq.submit_order", args=[each])
+    request_ids = {each["RequestId"] for each in orders}
+
+    # When every order is final
+    wait_for(lambda: all(final_state(rt, rid) for rid in request_ids), timeout_s=60, what="5 final orders")
+
+    # Then all are fulfilled within the provider's spacing, and no placing task came back for a second run: each
+    # waited for its slot and claimed it, none was told it was early and retried
+    assert {final_state(rt, rid) for rid in request_ids} == {states.FULFILLED}
+    report = assert_within_limits(scaled_sandbox, request_ids)
+    assert report.place_orders == 5
+    log = worker.log_path.read_text()
+    assert log.count("giftq.place_reserved[") >= 10, "the worker's log does not name its placing tasks"
+    retried = [line for line in log.splitlines() if "giftq.place_reserved[" in line and " retry: " in line]
+    assert retried == [], f"placing tasks retried: {retried}"
+
+
 def order(*product_ids: int) -> dict:
     return {
         "RequestId": str(uuid.uuid4()),
