@@ -46,10 +46,11 @@ def giftq_env(redis_url: str, prefix: str, sandbox_url: str, limits: dict[str, i
 
 def start_workers(
     app: str, env: dict[str, str], logs: Path, stack: contextlib.ExitStack, *, count: int, concurrency: int = 1,
-    metrics_under: Path | None = None,
+    pool: str = "prefork", metrics_under: Path | None = None,
 ) -> list[Child]:  # fmt: skip
     """Start `count` `celery -A <app> worker` processes, each stopped by `stack`, and wait until all are ready.
 
+    `pool` is Celery's pool (`solo`: the tasks run in the worker's own process, `concurrency` unused).
     With `metrics_under`, each worker shares its metrics in a directory of its own there, named as the worker
     (GIFTQ_METRICS_DIR: each process tree needs its own).
     """
@@ -59,8 +60,9 @@ def start_workers(
         if metrics_under is not None:
             env = {**env, "GIFTQ_METRICS_DIR": str(metrics_under / name)}
         command = [
-            sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel", "INFO", "--concurrency",
-            str(concurrency), "--hostname", f"{name}-{os.getpid()}@%h", "--without-mingle", "--without-gossip",
+            sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel", "INFO", "--pool", pool,
+            "--concurrency", str(concurrency), "--hostname", f"{name}-{os.getpid()}@%h", "--without-mingle",
+            "--without-gossip",
         ]  # fmt: skip
         child = Child(f"celery {name}", command, logs / f"{name}.log", env=env)
         stack.callback(child.stop)

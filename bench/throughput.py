@@ -17,7 +17,8 @@ consumer; worker pool; beat; sandbox; Redis), p50/p99
 submit-to-placed and submit-to-fulfilled, Redis commands per order (INFO commandstats, the bench's own reads taken
 out) and worker RSS. `--profile` samples one worker's consumer and pool processes with py-spy during the run and
 prints their top frames (the sampling slows them: take figures from a run without it). `--runs 3` repeats the run
-and prints the worst.
+and prints the worst. `--pool solo` runs the workers on Celery's solo pool, to measure what the hand-off to a pool
+process costs (README, "What one order costs": why the Procfile does not run it).
 
     .venv/bin/python bench/throughput.py --orders 2000 --runs 3
     .venv/bin/python bench/throughput.py --limits bamboo
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     print(f"command: {' '.join(sys.argv)}")
     print(f"{args.orders} orders over {args.credentials} credentials and {len(PRODUCT_VALUES)} products, "
-          f"limits {args.limits}, {args.workers} workers at concurrency 1, task events "
+          f"limits {args.limits}, {args.workers} workers ({args.pool} pool, concurrency 1), task events "
           f"{'on' if args.task_events else 'off'}, first poll after {args.poll_interval_ms} ms, "
           f"appendfsync {args.appendfsync}")  # fmt: skip
     # A SIGTERM (timeout, kill) unwinds the with-blocks below, so the servers and workers started are stopped.
@@ -158,6 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--limits", choices=("opened", "bamboo"), default="opened")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--workers", type=int, default=WORKERS, help="worker processes, each at concurrency 1")
+    parser.add_argument("--pool", choices=("prefork", "solo"), default="prefork",
+                        help="the workers' Celery pool (solo: each runs its tasks itself, its CPU all under "
+                             "'worker consumer'; not what the Procfile runs)")  # fmt: skip
     parser.add_argument("--set", action="append", default=[], metavar="LIMIT=VALUE",
                         help="override one of giftq's limits (GIFTQ_BAMBOO_<LIMIT>), e.g. margin_ms=10")  # fmt: skip
     parser.add_argument("--poll-interval-ms", type=int, default=FULFIL_DELAY_MS,
@@ -187,7 +191,8 @@ def run_once(redis_url: str, tmp: Path, args: argparse.Namespace) -> RunFigures:
                    poll_interval_ms=args.poll_interval_ms)  # fmt: skip
         if args.appendfsync != "always":
             env["GIFTQ_ALLOW_APPENDFSYNC"] = args.appendfsync
-        workers = start_workers("worker", env, logs, stack, count=args.workers, metrics_under=logs / "metrics")
+        workers = start_workers("worker", env, logs, stack, count=args.workers, pool=args.pool,
+                                metrics_under=logs / "metrics")  # fmt: skip
         beat = Child("celery beat", [sys.executable, "-m", "celery", "-A", "worker", "beat", "--schedule",
                                      str(logs / "beat-schedule")], logs / "beat.log", env=env)  # fmt: skip
         stack.callback(beat.stop)

@@ -169,16 +169,18 @@ def producer(giftq_env: dict[str, str]) -> Iterator[Celery]:
 
 @pytest.fixture
 def start_workers(giftq_env: dict[str, str], tmp_path: Path) -> Iterator:
-    """Start `n` real `celery -A worker worker` processes for this test (only `queues`, if given); all are stopped
-    afterwards."""
+    """Start `n` real `celery -A worker worker` processes for this test (only `queues`, if given; Celery's `pool`,
+    prefork at `concurrency` unless told); all are stopped afterwards."""
     started: list[Child] = []
 
-    def start(n: int = 1, concurrency: int = 2, beat: bool = False, queues: tuple[str, ...] = ()) -> list[Child]:
+    def start(
+        n: int = 1, concurrency: int = 2, beat: bool = False, queues: tuple[str, ...] = (), pool: str = "prefork"
+    ) -> list[Child]:
         for index in range(n):
             name = f"w{len(started) + 1}"
             log = tmp_path / f"{name}.log"
-            started.append(start_worker(log, giftq_env, concurrency=concurrency, name=name, beat=beat and index == 0,
-                                        queues=queues))  # fmt: skip
+            started.append(start_worker(log, giftq_env, concurrency=concurrency, pool=pool, name=name,
+                                        beat=beat and index == 0, queues=queues))  # fmt: skip
         return started[-n:]
 
     yield start

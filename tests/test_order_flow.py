@@ -60,6 +60,25 @@ def test_one_order_goes_from_submit_to_fulfilled_and_its_cards_decrypt(
     assert_charged_once(rt, sandbox, [request_id], count_strays=False)
 
 
+def test_a_worker_on_the_solo_pool_keeps_its_runtime_and_fulfils_an_order(
+    rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers
+) -> None:
+    # Given a worker that runs its tasks in its own process (`--pool solo`, which sends worker_process_init there)
+    (worker,) = start_workers(1, pool="solo")
+
+    # When a producer sends one order by task name
+    order = an_order(quantity=1)
+    producer.send_task("giftq.submit_order", args=[order])
+
+    # Then it ends fulfilled, charged once, and the worker's start raised nothing (no handler failed on it)
+    request_id = order["RequestId"]
+    assert wait_for(lambda: final_state(rt, request_id), timeout_s=30, what="a final state") == states.FULFILLED
+    assert_charged_once(rt, sandbox, [request_id], count_strays=False)
+    log = worker.log_path.read_text()
+    assert "(solo)" in log, "the worker did not run the solo pool"
+    assert "Traceback" not in log and "raised:" not in log, log[-3000:]
+
+
 def test_the_same_request_id_submitted_twice_gives_one_order_and_one_charge(
     rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers
 ) -> None:

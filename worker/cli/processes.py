@@ -118,6 +118,7 @@ def start_worker(
     env: dict[str, str],
     *,
     concurrency: int = 2,
+    pool: str = "prefork",
     name: str = "worker",
     beat: bool = False,
     queues: Sequence[str] = (),
@@ -126,14 +127,17 @@ def start_worker(
 ) -> Child:
     """A real `celery -A worker worker` process with the given environment; with `beat`, it runs beat too.
 
+    Its tasks run in a prefork pool of `concurrency` processes, as the Procfile's, or in another of Celery's pools
+    (`pool="solo"`: in the worker's own process, one at a time; `concurrency` is then not used).
+
     It consumes every queue of config/celery.py, or only `queues` (`-Q`), or all but `exclude_queues` (`-X`):
     e.g. one worker with `exclude_queues=["giftq.notify"]` and one with `queues=["giftq.notify"]`, as the Procfile.
     `run_in` is a command it runs under, as another host (`ip netns exec NAMESPACE`, which becomes the worker).
     """
     command = [*run_in,
         sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
-        "--concurrency", str(concurrency), "--hostname", f"{name}-{os.getpid()}@%h", "--without-mingle",
-        "--without-gossip",
+        "--pool", pool, "--concurrency", str(concurrency), "--hostname", f"{name}-{os.getpid()}@%h",
+        "--without-mingle", "--without-gossip",
     ]  # fmt: skip
     if queues:
         command += ["--queues", ",".join(queues)]
