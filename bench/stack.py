@@ -50,7 +50,8 @@ def start_workers(
 ) -> list[Child]:  # fmt: skip
     """Start `count` `celery -A <app> worker` processes, each stopped by `stack`, and wait until all are ready.
 
-    `pool` is Celery's pool (`solo`: the tasks run in the worker's own process, `concurrency` unused).
+    `pool` is Celery's pool (`solo`: the tasks run in the worker's own process; `concurrency` then only sets how
+    many messages it reserves).
     With `metrics_under`, each worker shares its metrics in a directory of its own there, named as the worker
     (GIFTQ_METRICS_DIR: each process tree needs its own).
     """

@@ -60,11 +60,11 @@ def test_one_order_goes_from_submit_to_fulfilled_and_its_cards_decrypt(
     assert_charged_once(rt, sandbox, [request_id], count_strays=False)
 
 
-def test_a_worker_on_the_solo_pool_keeps_its_runtime_and_fulfils_an_order(
+def test_a_worker_on_the_solo_pool_starts_without_a_failing_handler_and_fulfils_an_order(
     rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers
 ) -> None:
     # Given a worker that runs its tasks in its own process (`--pool solo`, which sends worker_process_init there)
-    (worker,) = start_workers(1, pool="solo")
+    (worker,) = start_workers(1, concurrency=1, pool="solo")
 
     # When a producer sends one order by task name
     order = an_order(quantity=1)

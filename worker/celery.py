@@ -193,13 +193,13 @@ def _forget_metrics_of_a_child(**_: object) -> None:
 def _fresh_runtime_in_each_child(**_: object) -> None:
     """A forked pool process must not share the parent's Redis connections.
 
-    A worker on Celery's solo pool (`--pool solo`) sends this signal in its own process, where nothing was forked:
-    its runtime and its process group stay as they are (its setpgid would fail: it may lead its session).
-
     It also leads a process group of its own: a supervisor that signals the worker's whole group (honcho, at
     Ctrl-C under `make run`, sends SIGTERM with killpg) then reaches the worker alone, whose warm shutdown lets a
     running task (a Place Order in flight) finish, instead of killing it mid-call. The worker still ends its pool
-    processes itself (SIGTERM, or SIGKILL past a time limit), and they die with it (Celery's PDEATHSIG)."""
+    processes itself (SIGTERM, or SIGKILL past a time limit), and they die with it (Celery's PDEATHSIG).
+
+    A worker on Celery's solo pool (`--pool solo`) sends this signal in its own process, where nothing was forked:
+    its runtime and its process group stay as they are (its setpgid would fail: it may lead its session)."""
     if current_process().name == "MainProcess":
         return
     install_redaction()

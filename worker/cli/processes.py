@@ -127,8 +127,8 @@ def start_worker(
 ) -> Child:
     """A real `celery -A worker worker` process with the given environment; with `beat`, it runs beat too.
 
-    Its tasks run in a prefork pool of `concurrency` processes, as the Procfile's, or in another of Celery's pools
-    (`pool="solo"`: in the worker's own process, one at a time; `concurrency` is then not used).
+    Its tasks run in a prefork pool of `concurrency` processes, as the Procfile's, or with `pool="solo"` in the
+    worker's own process, one at a time (`concurrency` then only sets how many messages it reserves).
 
     It consumes every queue of config/celery.py, or only `queues` (`-Q`), or all but `exclude_queues` (`-X`):
     e.g. one worker with `exclude_queues=["giftq.notify"]` and one with `queues=["giftq.notify"]`, as the Procfile.
