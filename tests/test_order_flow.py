@@ -61,9 +61,11 @@ def test_one_order_goes_from_submit_to_fulfilled_and_its_cards_decrypt(
 
 
 def test_a_worker_on_the_solo_pool_starts_without_a_failing_handler_and_fulfils_an_order(
-    rt: Runtime, producer: Celery, sandbox: Sandbox, start_workers
+    giftq_env: dict, rt: Runtime, producer: Celery, own_sandbox: Sandbox, start_workers
 ) -> None:
-    # Given a worker that runs its tasks in its own process (`--pool solo`, which sends worker_process_init there)
+    # Given a worker that runs its tasks in its own process (`--pool solo`, which sends worker_process_init there),
+    # on a sandbox of its own (its order counts in no window of the session's sandbox, at Bamboo's own limits)
+    giftq_env["GIFTQ_BAMBOO_BASE_URL"] = own_sandbox.url
     (worker,) = start_workers(1, concurrency=1, pool="solo")
 
     # When a producer sends one order by task name
@@ -73,7 +75,7 @@ def test_a_worker_on_the_solo_pool_starts_without_a_failing_handler_and_fulfils_
     # Then it ends fulfilled, charged once, and the worker's start raised nothing (no handler failed on it)
     request_id = order["RequestId"]
     assert wait_for(lambda: final_state(rt, request_id), timeout_s=30, what="a final state") == states.FULFILLED
-    assert_charged_once(rt, sandbox, [request_id], count_strays=False)
+    assert_charged_once(rt, own_sandbox, [request_id], count_strays=False)
     log = worker.log_path.read_text()
     assert "(solo)" in log, "the worker did not run the solo pool"
     assert "Traceback" not in log and "raised:" not in log, log[-3000:]
