@@ -89,12 +89,14 @@ def poll_order(self: Task, request_id: str, attempt: int = 0, trigger: str = "")
         return record.state if record else "missing"
     if record.state == states.NEEDS_ATTENTION and not trigger:
         return record.state  # past its deadline: only reconciliation and webhooks look at it now
-    allowed = reserve_get(rt, record.credential)
-    if isinstance(allowed, Deferral):
-        raise self.retry(countdown=allowed.wait_ms / 1000, kwargs={"attempt": attempt, "trigger": trigger})
+    # The step before the reservation: a duplicate delivery reserves no Get Order, and the request leaves sooner
+    # after its reservation (one round trip less between them), so it is seldom late enough to be noted.
     step = f"poll-{attempt}-{self.request.retries}{trigger}"
     if not rt.store.begin_step(request_id, step, lease_s=int(rt.settings.provider(record.provider).timeout_s * 3)):
         return "duplicate delivery"  # another delivery of this poll runs or ran: one chain of polls only
+    allowed = reserve_get(rt, record.credential)
+    if isinstance(allowed, Deferral):  # this delivery's step stays taken: the retry is a step of its own
+        raise self.retry(countdown=allowed.wait_ms / 1000, kwargs={"attempt": attempt, "trigger": trigger})
     try:
         with metrics.provider_call(metrics.GET_ORDER, record.provider):
             provider_order = rt.provider(record.credential).get(record.provider_request_id, on_sent=allowed)
@@ -107,7 +109,8 @@ def poll_order(self: Task, request_id: str, attempt: int = 0, trigger: str = "")
         logger.warning("order %s: Get Order failed (%s); polling again", request_id, error)
         provider_order = None
     outcome = _after_poll(rt, record, provider_order, attempt, chained=not trigger, now_ms=allowed.at_ms)
-    rt.store.end_step(request_id, step)
+    if outcome not in states.FINAL:  # a final order stops every later delivery by its state: no write needed
+        rt.store.end_step(request_id, step)
     return outcome
 
 

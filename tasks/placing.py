@@ -40,7 +40,7 @@ from worker.orders.continuity import StoreLost
 from worker.orders.place_requests import place_request
 from worker.orders.store import OrderRecord
 from worker.runtime import Runtime
-from worker.throttle.scheduler import Claim, Decision, Deferral, Go, Packing, Wait
+from worker.throttle.scheduler import Claim, Decision, Deferral, Go, LateStart, Packing, Wait
 
 logger = logging.getLogger(__name__)
 
@@ -149,14 +149,13 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
     afterwards.
     """
     rt = runtime()
-    try:
-        rt.continuity.check()
+    try:  # the check of the store, the order and Redis's clock in one round trip
+        record, now_ms = rt.store.get_with_clock(request_id, checked=rt.continuity)
     except StoreLost as lost:  # nothing is placed on a store that forgot what it held; the slot stays unclaimed
         logger.critical("order %s not placed: %s", request_id, lost)
         return "store lost"
-    limits = rt.limits(credential)
-    record, now_ms = rt.store.get_with_clock(request_id)
     read_at = time.monotonic()  # when Redis's clock said now_ms, on this host's clock
+    limits = rt.limits(credential)
     if record is None or record.is_pack:  # a pack: its record and its members' `packed`, written before its claim
         record = materialize_pack(rt, credential, request_id) or record
     early_ms = slot_ms - now_ms
@@ -246,34 +245,47 @@ class _WhenSent:
     def __call__(self, sent_at: float) -> None:
         # Late by at least the time from before the claim to after the write: never an earlier start than the real.
         late_ms = math.ceil((sent_at - self._claimed_at) * 1000)
+        late = None
         if self._record is not None and late_ms > LATE_SEND_NOTED_MS:
-            self._note_late_start(self.started_ms + late_ms)
-        if self._token is not None:
-            self.handed_on = _hand_on(self._rt, self._credential, self._token)
+            product_ids = tuple(line["ProductId"] for line in self._record.request["Products"])
+            late = LateStart(self._record.request_id, self.started_ms, self.started_ms + late_ms, product_ids)
+        if self._token is not None:  # the note rides in the hand-on's own script call
+            self.handed_on = _hand_on(self._rt, self._credential, self._token, late)
+        elif late is not None:
+            self._note_late_start(late)
 
-    def _note_late_start(self, sent_ms: int) -> None:
-        record = self._record
-        product_ids = [line["ProductId"] for line in record.request["Products"]]
+    def _note_late_start(self, late: LateStart) -> None:
         try:
-            moved = self._rt.throttle.note_sent(self._credential, record.request_id, self.started_ms, sent_ms,
-                                                product_ids)  # fmt: skip
+            moved = self._rt.throttle.note_sent(self._credential, late.request_id, late.started_ms, late.sent_ms,
+                                                late.product_ids)  # fmt: skip
         except RedisError as error:
-            logger.warning("order %s: sent %d ms after its claim, not noted (%s)", record.request_id,
-                           sent_ms - self.started_ms, type(error).__name__)  # fmt: skip
+            logger.warning("order %s: sent %d ms after its claim, not noted (%s)", late.request_id,
+                           late.sent_ms - late.started_ms, type(error).__name__)  # fmt: skip
             return
-        logger.info("order %s: sent %d ms after its claim; the next slot counts from the send%s", record.request_id,
-                    sent_ms - self.started_ms, "" if moved else " (too late: it was reserved already)")  # fmt: skip
+        _log_late_start(late, moved)
 
 
-def _hand_on(rt: Runtime, credential: str, token: str) -> bool:
-    """Reserve the next slot now, while the provider works on this call, and enqueue its placing task; False if
-    Redis or the broker refused (this task drives the schedule again after its call).
+def _log_late_start(late: LateStart, moved: bool) -> None:
+    logger.info("order %s: sent %d ms after its claim; the next slot counts from the send%s", late.request_id,
+                late.sent_ms - late.started_ms, "" if moved else " (too late: it was reserved already)")  # fmt: skip
+
+
+def _hand_on(rt: Runtime, credential: str, token: str, late: LateStart | None) -> bool:
+    """Note a late start (if any) and reserve the next slot now, in one script call, while the provider works on
+    this call, and enqueue its placing task; False if Redis or the broker refused (this task drives the schedule
+    again after its call).
 
     It is what a `giftq.drive_schedule` task would do, done here without the hop through the broker: the request
     has left, so it no longer competes with the send. No publish retries: the call's answer waits meanwhile.
     """
+    limits = rt.limits(credential)
     try:
-        follow(rt, credential, rt.throttle.schedule_next(credential, rt.limits(credential), token), retry=False)
+        if late is None:
+            decision = rt.throttle.schedule_next(credential, limits, token)
+        else:
+            moved, decision = rt.throttle.note_sent_and_schedule_next(credential, limits, token, late)
+            _log_late_start(late, moved)
+        follow(rt, credential, decision, retry=False)
     except (OperationalError, RedisError, OSError) as error:
         logger.warning("schedule of %s not handed on during the call (%s); driven after it", credential,
                        type(error).__name__)  # fmt: skip

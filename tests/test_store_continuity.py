@@ -17,6 +17,7 @@ from tests.waiting import wait_for
 from worker.cli.processes import Sandbox
 from worker.keys import Keys
 from worker.orders.continuity import Continuity, StoreLost
+from worker.orders.store import OrderStore
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.timeout(90)
@@ -49,6 +50,31 @@ def test_a_store_restored_from_an_older_aof_stops_placing(redis_client: redis.Re
     redis_client.hset(keys.store_marker(), "generation", 2)  # what an AOF of a few ticks ago holds
     with pytest.raises(StoreLost, match="went back in time"):
         beat.check(advance=True)
+
+
+def test_the_check_that_rides_in_a_placing_tasks_read_stops_it_as_the_check_alone_does(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    # Given a process that has seen the store, and an order's record
+    keys = Keys(key_prefix)
+    seen = Continuity(redis_client, keys)
+    seen.check()
+    store = OrderStore(redis_client, keys)
+    store.create("r-1", {"RequestId": "r-1"})
+    # The check and the read come back together while the store is the one it saw
+    record, now_ms = store.get_with_clock("r-1", checked=seen)
+    assert record.request_id == "r-1" and now_ms > 0
+    # A Redis that no longer knows the script (restarted, flushed) is checked the usual way, not skipped
+    redis_client.script_flush()
+    assert store.get_with_clock("r-1", checked=seen)[0].request_id == "r-1"
+    # A store that came back empty stops the read, as the check alone would: with the script unknown to Redis
+    redis_client.delete(keys.store_marker())
+    redis_client.script_flush()
+    with pytest.raises(StoreLost, match="came back empty"):
+        store.get_with_clock("r-1", checked=seen)
+    # and known (it was loaded again just now)
+    with pytest.raises(StoreLost, match="came back empty"):
+        store.get_with_clock("r-1", checked=seen)
 
 
 def test_through_a_worker_nothing_is_placed_on_a_store_that_came_back_empty(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sandbox.judge import GET_ORDER, PLACE_ORDER, Call
 from worker.errors import OrderRejected
-from worker.throttle.scheduler import END_TO_START, Deferral, Go, Idle, Limits, Parked, Throttle, Wait
+from worker.throttle.scheduler import END_TO_START, Deferral, Go, Idle, LateStart, Limits, Parked, Throttle, Wait
 
 CREDENTIAL = "c"
 
@@ -187,14 +187,29 @@ class History:
     def _on_written(self, token: str, index: int) -> None:
         record = self.slots[index]
         record.sent = self.now
-        if record.sent > record.started:
+        late = record.sent > record.started
+        hand_on_delay = None if self.end_to_start else self.choose("hand-on delay")
+        if hand_on_delay == 0:  # as a placing task hands on: the late start noted in the same script call
+            start = LateStart(record.request_id, record.started, record.sent, record.products) if late else None
+            self._hand_on(token, index, start)
+        elif late:
             self.throttle.note_sent(CREDENTIAL, record.request_id, record.started, record.sent, list(record.products),
                                     now_ms=self.now)  # fmt: skip
         duration, status, wait_ms = self.choose("answer")
         driver = token if self.end_to_start else None  # end-to-start: the call's own task drives on after it
         self.at(self.now + duration, "end", index, status, wait_ms, token=driver)
-        if not self.end_to_start:
-            self.at(self.now + self.choose("hand-on delay"), "drive", token=token)
+        if hand_on_delay:  # later: as a task whose hand-on failed drives after its call, or as a drive task would
+            self.at(self.now + hand_on_delay, "drive", token=token)
+
+    def _hand_on(self, token: str, index: int, late: LateStart | None) -> None:
+        if late is None:
+            self._drive(token)
+            return
+        moved, decision = self.throttle.note_sent_and_schedule_next(CREDENTIAL, self.limits, token, late,
+                                                                    now_ms=self.now)  # fmt: skip
+        if index == len(self.slots) - 1:  # no slot was handed out after this one: the start is this call's
+            assert moved, "a late start not noted while its slot was the last"
+        self._decided(decision)
 
     def _on_end(self, token: str | None, index: int, status: int, wait_ms: int) -> None:
         record = self.slots[index]

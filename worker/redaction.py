@@ -13,6 +13,7 @@ only, through the task `Request` class here; tasks giftq sends itself carry Requ
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 
@@ -140,6 +141,17 @@ class RedactedRequest(Request):
         self.time_limits = (None, None)
         if str((self.delivery_info or {}).get("routing_key") or "").startswith(INTAKE_QUEUE_PREFIX):
             self._eta = None
+
+    @property
+    def tzlocal(self) -> object:
+        """The app's `timezone` setting, read once per process: Celery reads it for every message with an ETA
+        (a slot's placing task, each poll) through the layers of its configuration, 5% of a consumer's CPU."""
+        return _timezone_setting(self._app)
+
+
+@functools.cache
+def _timezone_setting(app: object) -> object:
+    return app.conf.timezone
 
 
 CANVAS_FIELDS = ("callbacks", "errbacks", "chain", "chord")

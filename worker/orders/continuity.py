@@ -9,9 +9,12 @@ resume`): orders it forgot may have been paid, so they must be reconciled with t
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
+from redis.client import Pipeline
+from redis.exceptions import NoScriptError
 
 from worker.errors import StoreError
 from worker.keys import Keys
@@ -47,15 +50,38 @@ class Continuity:
 
         `advance`: move the generation on (beat, on every tick), so a store restored from an older AOF shows it.
         """
-        args = [self._seen_id, self._seen_generation, "1" if advance else "0", uuid.uuid4().hex]
-        result = self._script(keys=[self._key], args=args)
+        result = self._script(keys=[self._key], args=self._args(advance))
+        self._take(result)
+        if advance:  # when beat's tick last ran, on Redis's clock: `giftq doctor` tells a beat that stopped
+            seconds, micros = self._redis.time()
+            self._redis.hset(self._key, TICKED_MS, seconds * 1000 + micros // 1000)
+
+    def check_in(self, pipe: Pipeline) -> Callable[[object], None]:
+        """Queue `check()` first on `pipe`, so it rides in the round trip of the reads queued after it; returns what
+        to call with its reply (raises StoreLost as `check` does).
+
+        The script is sent by its SHA only: a Redis that does not know it yet (a process's first use, a restart)
+        answers NoScriptError there, and `check` then runs it the usual way.
+        """
+        pipe.evalsha(self._script.sha, 1, self._key, *self._args(advance=False))
+        return self._take_queued
+
+    def _take_queued(self, reply: object) -> None:
+        if isinstance(reply, NoScriptError):
+            self.check()
+        elif isinstance(reply, Exception):
+            raise reply
+        else:
+            self._take(reply)
+
+    def _args(self, advance: bool) -> list:
+        return [self._seen_id, self._seen_generation, "1" if advance else "0", uuid.uuid4().hex]
+
+    def _take(self, result: list) -> None:
         if int(result[0]) == 0:
             raise StoreLost(f"placing stopped: {result[1].decode()}; reconcile with the provider, then "
                             "`giftq store resume`")  # fmt: skip
         self._seen_id, self._seen_generation = result[1].decode(), int(result[2])
-        if advance:  # when beat's tick last ran, on Redis's clock: `giftq doctor` tells a beat that stopped
-            seconds, micros = self._redis.time()
-            self._redis.hset(self._key, TICKED_MS, seconds * 1000 + micros // 1000)
 
     def ticked_ms(self) -> int:
         """When beat's tick last advanced the marker (Redis clock, ms); 0 if it never did."""

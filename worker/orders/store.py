@@ -14,6 +14,7 @@ from schemas.order import BAMBOO, BHN
 from worker.errors import StoreError
 from worker.keys import Keys
 from worker.orders import states
+from worker.orders.continuity import Continuity
 from worker.scripts import load_scripts
 
 LUA_DIR = Path(__file__).parent / "lua"
@@ -153,10 +154,18 @@ class OrderStore:
         raw = self._redis.hgetall(self._keys.order(request_id))
         return OrderRecord.from_hash(raw) if raw else None
 
-    def get_with_clock(self, request_id: str) -> tuple[OrderRecord | None, int]:
-        """The order's record (None if there is none) and Redis's clock in ms, read in one round trip."""
+    def get_with_clock(self, request_id: str, *, checked: Continuity | None = None) -> tuple[OrderRecord | None, int]:
+        """The order's record (None if there is none) and Redis's clock in ms, read in one round trip; with
+        `checked`, its check of the store runs first in the same round trip (raises StoreLost)."""
         with self._redis.pipeline(transaction=False) as pipe:
-            raw, (seconds, microseconds) = pipe.hgetall(self._keys.order(request_id)).time().execute()
+            take_check = checked.check_in(pipe) if checked else None
+            *check, raw, clock = pipe.hgetall(self._keys.order(request_id)).time().execute(raise_on_error=False)
+        if take_check:
+            take_check(check[0])
+        for reply in (raw, clock):
+            if isinstance(reply, Exception):
+                raise reply
+        seconds, microseconds = clock
         return (OrderRecord.from_hash(raw) if raw else None), seconds * 1000 + microseconds // 1000
 
     def transition(self, request_id: str, target: str, *, note: str = "", **fields: str) -> bool:

@@ -84,6 +84,19 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class LateStart:
+    """A claimed call whose request left at `sent_ms`, after its claim's start `started_ms` (`note_sent`)."""
+
+    request_id: str
+    started_ms: int
+    sent_ms: int
+    product_ids: tuple[int | str, ...]
+
+    def as_args(self) -> list:
+        return [self.request_id, self.started_ms, self.sent_ms, [str(product) for product in self.product_ids]]
+
+
+@dataclass(frozen=True)
 class ScheduleView:
     """What an operator sees of one credential's schedule at `now_ms`: orders parked (in all and per product),
     slots reserved and not yet claimed, calls started in the last minute, and how long a 429 hold still lasts."""
@@ -164,11 +177,28 @@ class Throttle:
         """
         lines = "" if packing is None else json.dumps({"AccountId": packing.account_id, "Lines": packing.lines})
         order = [request_id, age_ms, cards, ",".join(str(p) for p in sorted(set(product_ids))), lines]
-        return self._schedule(credential, limits, "", order, now_ms)
+        return self._schedule(credential, limits, "", order, now_ms)[0]
 
     def schedule_next(self, credential: str, limits: Limits, token: str, *, now_ms: int | None = None) -> Decision:
         """Drive the schedule on as the holder of `token` (or as anyone if the driver is gone)."""
-        return self._schedule(credential, limits, token, ["", 0, 0, "", ""], now_ms)
+        return self._schedule(credential, limits, token, ["", 0, 0, "", ""], now_ms)[0]
+
+    def note_sent_and_schedule_next(
+        self,
+        credential: str,
+        limits: Limits,
+        token: str,
+        late_start: LateStart,
+        *,
+        now_ms: int | None = None,
+    ) -> tuple[bool, Decision]:
+        """`note_sent`, then `schedule_next`, in one script call: one round trip and one write to the disk where
+        a placing task would spend two, and the next slot counts from when the request really left.
+
+        Returns whether the start moved (False: a later slot was reserved already), and the decision.
+        """
+        decision, moved = self._schedule(credential, limits, token, ["", 0, 0, "", ""], now_ms, late_start)
+        return moved, decision
 
     def pack(self, credential: str, pack_id: str) -> Pack | None:
         """The pack the scheduler made under `pack_id` (None if there is none, or it was forgotten)."""
@@ -315,23 +345,27 @@ class Throttle:
         """How many orders are parked in the credential's schedule, waiting for a slot."""
         return int(self._redis.hlen(self._keys.parked(credential)))
 
-    def _schedule(self, credential: str, limits: Limits, token: str, order: list, now_ms: int | None) -> Decision:
+    def _schedule(self, credential: str, limits: Limits, token: str, order: list, now_ms: int | None,
+                  late_start: LateStart | None = None) -> tuple[Decision, bool]:  # fmt: skip
+        """The decision, and whether `late_start` (if given) moved the credential's last start."""
         *order, lines = order
+        late = "" if late_start is None else json.dumps(late_start.as_args())
         args = [
             limits.spacing_ms, limits.margin_ms, limits.spacing_mode, limits.lease_ms, limits.product_limit,
             limits.product_window_ms, limits.max_cards, limits.max_wait_ms, token, *order,
-            "1" if limits.coalesce else "", str(uuid.uuid4()), lines, limits.coalesce_hold_ms,
+            "1" if limits.coalesce else "", str(uuid.uuid4()), lines, limits.coalesce_hold_ms, late,
         ]  # fmt: skip
         result = self._run("schedule_next", credential, now_ms, args)
+        moved = late_start is not None and int(result[-1]) == 1
         kind = int(result[0])
         if kind == 1:
-            return Go(_text(result[1]), int(result[2]), _text(result[3]), int(result[4]))
+            return Go(_text(result[1]), int(result[2]), _text(result[3]), int(result[4])), moved
         if kind == 2:
-            return Wait(int(result[1]), _text(result[2]), int(result[3]))
+            return Wait(int(result[1]), _text(result[2]), int(result[3])), moved
         if kind == 3:
-            return Parked()
+            return Parked(), moved
         if kind == 0:
-            return Idle()
+            return Idle(), moved
         raise OrderRejected(_text(result[1]))
 
     def _run(self, script: str, credential: str, now_ms: int | None, args: list):

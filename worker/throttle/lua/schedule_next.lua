@@ -32,6 +32,9 @@ ARGV[17] the order's lines for packing, a JSON array of {ProductId, Value, Quant
          AccountId first: {"AccountId": a, "Lines": [...]}, or "" when it may not be packed
 ARGV[18] coalesce_hold_ms: how long a product's backlog may stop growing before a pack that is not
          full spends the product's window (below)
+ARGV[19] a late start to note first, or "": a JSON array of the RequestId, started_ms, sent_ms and an
+         array of product ids, of the call this driver's slot made, whose request left after its claim
+         (_note_sent.lua)
 
 Coalescing (ARGV[15]): the order given the slot (the leader) takes other parked orders of its account
 with it, oldest first, while the pack has fewer than max_cards cards: first orders of the leader's own
@@ -52,6 +55,7 @@ Returns one of
   {3}                              PARKED: another driver is alive and will give the order its slot
   {0}                              IDLE: nothing is parked
   {-1, reason}                     the order to park breaks a limit no slot can fix
+With ARGV[19], each reply ends with 1 if the noted start moved the credential's last start, else 0.
 ]]
 local p = KEYS[1]
 local now = now_ms(ARGV[1])
@@ -60,6 +64,20 @@ local margin, mode, lease = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local limit, window = tonumber(ARGV[6]), tonumber(ARGV[7]) + tonumber(ARGV[3])
 local max_cards, max_wait, caller = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
 local packing, pack_id, hold = ARGV[15] == "1", ARGV[16], tonumber(ARGV[18] ~= "" and ARGV[18] or "0")
+
+local late_noted = nil
+if ARGV[19] and ARGV[19] ~= "" then
+  local late = cjson.decode(ARGV[19])
+  local products = {}
+  for i, product in ipairs(late[4]) do products[i] = tostring(product) end
+  late_noted = note_late_start(p, late[1], tonumber(late[2]), tonumber(late[3]), products)[1]
+end
+
+-- Every reply: with a late start noted, whether it moved the last start comes last.
+local function reply(result)
+  if late_noted ~= nil then result[#result + 1] = late_noted end
+  return result
+end
 
 local function split(csv)
   local out = {}
@@ -81,7 +99,7 @@ if rid ~= "" then
     rid_lines = ""  -- a pack parked again by its own id
   end
   if rid_cards > max_cards then
-    return {-1, "CardsLimitExceeded"}
+    return reply({-1, "CardsLimitExceeded"})
   end
   local held = redis.call("ZSCORE", p .. ":scheduled", rid)
   if held and tonumber(held) + lease < now then
@@ -113,11 +131,11 @@ local pump_waits = redis.call("HGET", p .. ":pump", "kind") == "wait"
 local alive = pump_due >= 0 and now <= pump_due + lease
 local outsider = alive and caller ~= pump_token
 if outsider and not (pump_waits and now < pump_due) then
-  return {3}
+  return reply({3})
 end
 if redis.call("HLEN", p .. ":parked") == 0 then
   redis.call("DEL", p .. ":pump")
-  return {0}
+  return reply({0})
 end
 
 -- The earliest slot the credential's spacing (and a 429 hold) allows.
@@ -232,11 +250,11 @@ if not best then
   local due = math.min(earliest or (slot + max_wait), now + max_wait)
   due = math.max(due, now)
   if outsider and due >= pump_due then
-    return {3}
+    return reply({3})
   end
   local token = tostring(redis.call("INCR", p .. ":token_seq"))
   redis.call("HSET", p .. ":pump", "due", due, "token", token, "kind", "wait")
-  return {2, due, token, now}
+  return reply({2, due, token, now})
 end
 local token = tostring(redis.call("INCR", p .. ":token_seq"))
 
@@ -371,4 +389,4 @@ end
 redis.call("ZADD", p .. ":scheduled", slot, best)
 redis.call("HSET", p .. ":slot_products", best, table.concat(best_products, ","))
 redis.call("HSET", p .. ":pump", "due", slot, "token", token, "kind", "go")
-return {1, best, slot, token, now}
+return reply({1, best, slot, token, now})
