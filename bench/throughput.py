@@ -15,10 +15,12 @@ It prints orders per second placed and fulfilled (from the first submit), CPU ms
 (the producer, i.e. the bench's own send_task, standing where the API would: orders come by task name; worker
 consumer; worker pool; beat; sandbox; Redis), p50/p99
 submit-to-placed and submit-to-fulfilled, Redis commands per order (INFO commandstats, the bench's own reads taken
-out) and worker RSS. `--profile` samples one worker's consumer and pool processes with py-spy during the run and
-prints their top frames (the sampling slows them: take figures from a run without it). `--runs 3` repeats the run
-and prints the worst. `--pool solo` runs the workers on Celery's solo pool, to measure what the hand-off to a pool
-process costs (README, "What one order costs": why the Procfile does not run it).
+out), round trips to Redis per order (requests Redis read from its clients, INFO stats `total_reads_processed`: a
+command or a pipeline each, the bench's own taken out; with `appendfsync always` each one that writes may cost a
+wait for the disk) and worker RSS. `--profile` samples one worker's consumer and pool processes with py-spy during
+the run and prints their top frames (the sampling slows them: take figures from a run without it). `--runs 3`
+repeats the run and prints the worst. `--pool solo` runs the workers on Celery's solo pool, to measure what the
+hand-off to a pool process costs (README, "What one order costs": why the Procfile does not run it).
 
     .venv/bin/python bench/throughput.py --orders 2000 --runs 3
     .venv/bin/python bench/throughput.py --limits bamboo
@@ -87,6 +89,7 @@ class RunFigures:
     cpu_ms: dict[str, float]  # per order, by process kind
     redis_commands: float  # per order
     top_commands: dict[str, float]  # per order, the most frequent commands
+    round_trips: float  # per order: requests Redis read from its clients (INFO stats total_reads_processed)
     tasks: float  # task messages published per order (LPUSH to a queue)
     get_orders: float  # Get Order calls per order
     submit_to_placed_s: tuple[float, float]  # p50, p99
@@ -116,7 +119,7 @@ class RunFigures:
             + ", ".join(f"{name} {ms:.2f} ms ({runs:.2f})" for name, runs, ms in self.task_cpu),
             f"Redis commands per order: {self.redis_commands:.1f} ("
             + ", ".join(f"{name} {n:.1f}" for name, n in self.top_commands.items())
-            + ")",
+            + f"); round trips to Redis per order: {self.round_trips:.1f}",
             f"submit->placed p50 {self.submit_to_placed_s[0] * 1000:.0f} ms, "
             f"p99 {self.submit_to_placed_s[1] * 1000:.0f} ms; "
             f"submit->fulfilled p50 {self.submit_to_fulfilled_s[0] * 1000:.0f} ms, "
@@ -197,13 +200,13 @@ def run_once(redis_url: str, tmp: Path, args: argparse.Namespace) -> RunFigures:
                                      str(logs / "beat-schedule")], logs / "beat.log", env=env)  # fmt: skip
         stack.callback(beat.stop)
         kinds = _process_kinds(workers, beat, sandbox)
-        before = _cpu_s(kinds), _redis_cpu_s(client), _commands(client)
+        before = _cpu_s(kinds), _redis_cpu_s(client), _commands(client), _reads(client)
         profiler = Profiler(workers[0].process.pid, logs) if args.profile else None
         submitted, producer_cpu_s = _submit(env, orders)
         if profiler:
             profiler.start()
         watched = _wait(client, Keys(prefix), sandbox, len(orders), min(submitted.values()) + DEADLINE_S)
-        after = _cpu_s(kinds), _redis_cpu_s(client), _commands(client)
+        after = _cpu_s(kinds), _redis_cpu_s(client), _commands(client), _reads(client)
         rss_mb = sum(_rss(proc) for proc in kinds["worker consumer"] + kinds["worker pool"]) / 2**20
         calls = sandbox.admin("GET", "calls")["calls"]
         rules = Rules.of_sandbox(sandbox.admin("GET", "config"))
@@ -215,8 +218,10 @@ def run_once(redis_url: str, tmp: Path, args: argparse.Namespace) -> RunFigures:
     cpu = {"producer": producer_cpu_s} | {kind: after[0][kind] - before[0][kind] for kind in before[0]}
     cpu["redis"] = after[1] - before[1]
     commands = after[2] - before[2]
-    commands.subtract({"zcard": 2 * watched, "info": 2})
-    figures = _figures(submitted, calls, fulfilled_at, placed_as, cpu, commands, rss_mb, rules, len(workers))
+    commands.subtract({"zcard": 2 * watched, "info": 3})
+    reads = after[3] - before[3] - watched - 3  # the bench's own: its watching, and the INFOs after the first read
+    figures = _figures(submitted, calls, fulfilled_at, placed_as, cpu, commands, reads, rss_mb, rules,
+                       len(workers))  # fmt: skip
     return replace(figures, task_cpu=_task_cpu(logs / "metrics", len(orders)))
 
 
@@ -316,6 +321,11 @@ def _redis_cpu_s(client: redis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
+def _reads(client: redis.Redis) -> int:
+    """Requests Redis has read from its clients so far: a command, or a pipeline that arrived at once."""
+    return int(client.info("stats")["total_reads_processed"])
+
+
 def _commands(client: redis.Redis) -> Counter[str]:
     """Commands Redis has run so far, by name."""
     return Counter({name.removeprefix("cmdstat_"): int(stats["calls"])
@@ -377,8 +387,8 @@ def _placed_as(client: redis.Redis, keys: Keys, request_ids: list[str]) -> dict[
 
 
 def _figures(submitted: dict[str, float], calls: list[dict], fulfilled_at: dict[str, float],
-             placed_as: dict[str, str], cpu_s: dict[str, float], commands: Counter[str], rss_mb: float,
-             rules: Rules, workers: int) -> RunFigures:  # fmt: skip
+             placed_as: dict[str, str], cpu_s: dict[str, float], commands: Counter[str], reads: int,
+             rss_mb: float, rules: Rules, workers: int) -> RunFigures:  # fmt: skip
     call_at = {c["request_id"]: c["at"] for c in calls if c["endpoint"] == "place_order" and c["status"] == 200}
     placed_at = {rid: call_at[placed_as[rid]] for rid in submitted if placed_as.get(rid) in call_at}
     first, count = min(submitted.values()), len(submitted)
@@ -397,6 +407,7 @@ def _figures(submitted: dict[str, float], calls: list[dict], fulfilled_at: dict[
         cpu_ms={kind: seconds * 1000 / count for kind, seconds in cpu_s.items()},
         redis_commands=commands.total() / count,
         top_commands={name: n / count for name, n in commands.most_common(TOP_COMMANDS)},
+        round_trips=reads / count,
         tasks=commands["lpush"] / count,
         get_orders=sum(1 for c in calls if c["endpoint"] == "get_order") / count,
         submit_to_placed_s=(percentile(to_placed, 0.5), percentile(to_placed, 0.99)),
