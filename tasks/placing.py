@@ -183,7 +183,7 @@ def place_reserved(self: Task, credential: str, request_id: str, slot_ms: int, t
         if not start_to_start and claim.outcome == "call":  # only a claim that called ends a call
             rt.throttle.release(credential)
         if not when_sent.handed_on:
-            drive_schedule.run(credential, token)
+            _drive_after_call(rt, credential, token, when_sent.unnoted)
 
 
 def _use_claim(
@@ -241,6 +241,7 @@ class _WhenSent:
         self._rt, self._credential, self._record = rt, credential, record
         self.started_ms, self._claimed_at, self._token = started_ms, claimed_at, token
         self.handed_on = False  # if it stays False, the placing task drives the schedule itself, at its end
+        self.unnoted: LateStart | None = None  # a late start the hand-on could not write: noted when it drives
 
     def __call__(self, sent_at: float) -> None:
         # Late by at least the time from before the claim to after the write: never an earlier start than the real.
@@ -250,9 +251,34 @@ class _WhenSent:
             product_ids = tuple(line["ProductId"] for line in self._record.request["Products"])
             late = LateStart(self._record.request_id, self.started_ms, self.started_ms + late_ms, product_ids)
         if self._token is not None:  # the note rides in the hand-on's own script call
-            self.handed_on = _hand_on(self._rt, self._credential, self._token, late)
+            self._hand_on(late)
         elif late is not None:
             self._note_late_start(late)
+
+    def _hand_on(self, late: LateStart | None) -> None:
+        """Note a late start (if any) and reserve the next slot now, in one script call, while the provider works
+        on this call, and enqueue its placing task. If Redis or the broker refuses, this task drives the schedule
+        again after its call, noting the late start then if it was not written now.
+
+        It is what a `giftq.drive_schedule` task would do, done here without the hop through the broker: the
+        request has left, so it no longer competes with the send. No publish retries: the call's answer waits.
+        """
+        rt, credential, token = self._rt, self._credential, self._token
+        self.unnoted = late
+        try:
+            if late is None:
+                decision = rt.throttle.schedule_next(credential, rt.limits(credential), token)
+            else:
+                moved, decision = rt.throttle.note_sent_and_schedule_next(credential, rt.limits(credential), token,
+                                                                          late)  # fmt: skip
+                self.unnoted = None
+                _log_late_start(late, moved)
+            follow(rt, credential, decision, retry=False)
+        except (OperationalError, RedisError, OSError) as error:
+            logger.warning("schedule of %s not handed on during the call (%s); driven after it", credential,
+                           type(error).__name__)  # fmt: skip
+            return
+        self.handed_on = True
 
     def _note_late_start(self, late: LateStart) -> None:
         try:
@@ -270,27 +296,15 @@ def _log_late_start(late: LateStart, moved: bool) -> None:
                 late.sent_ms - late.started_ms, "" if moved else " (too late: it was reserved already)")  # fmt: skip
 
 
-def _hand_on(rt: Runtime, credential: str, token: str, late: LateStart | None) -> bool:
-    """Note a late start (if any) and reserve the next slot now, in one script call, while the provider works on
-    this call, and enqueue its placing task; False if Redis or the broker refused (this task drives the schedule
-    again after its call).
-
-    It is what a `giftq.drive_schedule` task would do, done here without the hop through the broker: the request
-    has left, so it no longer competes with the send. No publish retries: the call's answer waits meanwhile.
-    """
-    limits = rt.limits(credential)
-    try:
-        if late is None:
-            decision = rt.throttle.schedule_next(credential, limits, token)
-        else:
-            moved, decision = rt.throttle.note_sent_and_schedule_next(credential, limits, token, late)
-            _log_late_start(late, moved)
-        follow(rt, credential, decision, retry=False)
-    except (OperationalError, RedisError, OSError) as error:
-        logger.warning("schedule of %s not handed on during the call (%s); driven after it", credential,
-                       type(error).__name__)  # fmt: skip
-        return False
-    return True
+def _drive_after_call(rt: Runtime, credential: str, token: str, unnoted: LateStart | None) -> None:
+    """Drive the schedule on after the call, as `giftq.drive_schedule` does; first noting, in the same script
+    call, a late start the hand-on during the call could not write."""
+    if unnoted is None:
+        drive_schedule.run(credential, token)
+        return
+    moved, decision = rt.throttle.note_sent_and_schedule_next(credential, rt.limits(credential), token, unnoted)
+    _log_late_start(unnoted, moved)
+    follow(rt, credential, decision)
 
 
 def _ready_to_call(rt: Runtime, record: OrderRecord | None) -> OrderRecord | None:

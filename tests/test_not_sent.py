@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from config.settings import Limits
-from tasks.placing import _checkout, _WhenSent
+from tasks.placing import _checkout, _drive_after_call, _WhenSent
 from worker.keys import Keys
 from worker.orders import states
 from worker.runtime import Runtime
@@ -99,3 +99,66 @@ def test_a_placing_task_whose_request_left_late_moves_the_next_slot_before_handi
     # Then the next slot keeps spacing and margin from when the request left, not from the claim
     assert isinstance(nxt, Go) and nxt.request_id == second
     assert nxt.slot_ms >= go.slot_ms + claim.ms + 40 + limits.spacing_ms + limits.margin_ms
+
+
+def _claimed_with_one_behind(rt: Runtime, limits: Limits, first: str, second: str) -> tuple[Go, int]:
+    """An order that claimed its slot, and another parked behind it (other products: only spacing binds)."""
+    for index, (request_id, product) in enumerate(((first, 100010), (second, 100011))):
+        order = {"RequestId": request_id, "AccountId": 555,
+                 "Products": [{"ProductId": product, "Quantity": 1, "Value": "25.00"}]}  # fmt: skip
+        rt.store.create(request_id, order, credential="giftq-demo", provider_request_id=request_id)
+        decision = rt.throttle.park_and_schedule("giftq-demo", limits, request_id=request_id, age_ms=index,
+                                                 product_ids=[product], cards=1)  # fmt: skip
+        if index == 0:
+            assert isinstance(decision, Go)
+            go = decision
+    claim = rt.throttle.claim("giftq-demo", limits, first, go.slot_ms, now_ms=go.slot_ms)
+    assert claim.outcome == "call"
+    return go, go.slot_ms + claim.ms
+
+
+def test_a_placing_task_that_hands_on_as_its_late_request_leaves_reserves_the_next_slot_from_the_send(
+    rt: Runtime,
+) -> None:
+    # Given an order that claimed its slot, another parked behind it, and the schedule's token (start-to-start)
+    limits = rt.limits("giftq-demo")
+    first, second = "00000000-0000-4000-8000-0000000000c1", "00000000-0000-4000-8000-0000000000c2"
+    go, started_ms = _claimed_with_one_behind(rt, limits, first, second)
+
+    # When its request is written 40 ms after the claim, and the hook hands the schedule on in the same moment
+    claimed_at = time.monotonic()
+    when_sent = _WhenSent(rt, "giftq-demo", rt.store.get(first), started_ms, claimed_at, go.token)
+    when_sent(claimed_at + 0.040)
+
+    # Then the next order's slot, reserved by that hand-on, keeps spacing and margin from the send
+    assert when_sent.handed_on and when_sent.unnoted is None
+    slot_ms = rt.redis.zscore(rt.keys.scheduled("giftq-demo"), second)
+    assert slot_ms is not None and slot_ms >= started_ms + 40 + limits.spacing_ms + limits.margin_ms
+
+
+def test_a_late_start_the_hand_on_could_not_write_is_noted_when_the_task_drives_after_its_call(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an order that claimed its slot and another parked behind it, and Redis refusing the hand-on's call
+    limits = rt.limits("giftq-demo")
+    first, second = "00000000-0000-4000-8000-0000000000d1", "00000000-0000-4000-8000-0000000000d2"
+    go, started_ms = _claimed_with_one_behind(rt, limits, first, second)
+    calls = []
+
+    def refuse(*args, **kwargs):  # as a Redis that dropped the connection would
+        calls.append(args)
+        raise redis.ConnectionError("connection reset")
+
+    monkeypatch.setattr(rt.throttle, "note_sent_and_schedule_next", refuse)
+    claimed_at = time.monotonic()
+    when_sent = _WhenSent(rt, "giftq-demo", rt.store.get(first), started_ms, claimed_at, go.token)
+    when_sent(claimed_at + 0.040)
+    assert calls and not when_sent.handed_on and when_sent.unnoted is not None
+    monkeypatch.undo()
+
+    # When the task drives the schedule after its call, as place_reserved does when the hand-on failed
+    _drive_after_call(rt, "giftq-demo", go.token, when_sent.unnoted)
+
+    # Then the next slot still counts from the send, not from the claim
+    slot_ms = rt.redis.zscore(rt.keys.scheduled("giftq-demo"), second)
+    assert slot_ms is not None and slot_ms >= started_ms + 40 + limits.spacing_ms + limits.margin_ms

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -108,13 +109,16 @@ def test_a_placing_task_that_comes_before_its_slot_waits_for_it_and_claims_it_on
     wait_for(lambda: all(final_state(rt, rid) for rid in request_ids), timeout_s=60, what="5 final orders")
 
     # Then all are fulfilled within the provider's spacing, and each placing task ran once: it waited for its slot
-    # and claimed it, none was told it was early and came back (a retry is received again, under the same task id)
+    # and claimed it, none was told it was early and came back (a retry is received again, under the same task id).
+    # A slot whose request could not leave within its send budget (a loaded host) parks its order for a slot and a
+    # placing task of its own: more tasks than orders, each received once all the same
     assert {final_state(rt, rid) for rid in request_ids} == {states.FULFILLED}
     report = assert_within_limits(scaled_sandbox, request_ids)
     assert report.place_orders == 5
-    received = re.findall(r"Task giftq\.place_reserved\[([0-9a-f-]+)\] received", worker.log_path.read_text())
-    assert len(set(received)) == 5, f"the worker's log names {len(set(received))} placing tasks, not 5"
-    assert len(received) == 5, f"placing tasks received again (retried): {len(received) - 5}"
+    received = Counter(re.findall(r"Task giftq\.place_reserved\[([0-9a-f-]+)\] received", worker.log_path.read_text()))
+    assert len(received) >= 5, f"the worker's log names {len(received)} placing tasks, fewer than the 5 orders"
+    again = {task_id: times for task_id, times in received.items() if times > 1}
+    assert not again, f"placing tasks received again (retried): {again}"
 
 
 def order(*product_ids: int) -> dict:
