@@ -80,25 +80,16 @@ def test_a_placing_task_whose_request_left_late_moves_the_next_slot_before_handi
     # Given an order that claimed its slot, and another parked behind it (other products, so only spacing binds)
     limits = rt.limits("giftq-demo")
     first, second = "00000000-0000-4000-8000-0000000000b1", "00000000-0000-4000-8000-0000000000b2"
-    for index, (request_id, product) in enumerate(((first, 100010), (second, 100011))):
-        order = {"RequestId": request_id, "AccountId": 555,
-                 "Products": [{"ProductId": product, "Quantity": 1, "Value": "25.00"}]}  # fmt: skip
-        rt.store.create(request_id, order, credential="giftq-demo", provider_request_id=request_id)
-        decision = rt.throttle.park_and_schedule("giftq-demo", limits, request_id=request_id, age_ms=index,
-                                                 product_ids=[product], cards=1)  # fmt: skip
-        if index == 0:
-            assert isinstance(decision, Go)
-            go = decision
-            claim = rt.throttle.claim("giftq-demo", limits, first, go.slot_ms, now_ms=go.slot_ms)
+    go, started_ms = _claimed_with_one_behind(rt, limits, first, second)
 
     # When its request is written 40 ms after the claim, as the placing task's hook hears it (no hand-on here)
     claimed_at = time.monotonic()
-    _WhenSent(rt, "giftq-demo", rt.store.get(first), go.slot_ms + claim.ms, claimed_at, None)(claimed_at + 0.040)
+    _WhenSent(rt, "giftq-demo", rt.store.get(first), started_ms, claimed_at, None)(claimed_at + 0.040)
     nxt = rt.throttle.schedule_next("giftq-demo", limits, go.token, now_ms=go.slot_ms + 41)
 
     # Then the next slot keeps spacing and margin from when the request left, not from the claim
     assert isinstance(nxt, Go) and nxt.request_id == second
-    assert nxt.slot_ms >= go.slot_ms + claim.ms + 40 + limits.spacing_ms + limits.margin_ms
+    assert nxt.slot_ms >= started_ms + 40 + limits.spacing_ms + limits.margin_ms
 
 
 def _claimed_with_one_behind(rt: Runtime, limits: Limits, first: str, second: str) -> tuple[Go, int]:
