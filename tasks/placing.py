@@ -263,16 +263,11 @@ class _WhenSent:
         It is what a `giftq.drive_schedule` task would do, done here without the hop through the broker: the
         request has left, so it no longer competes with the send. No publish retries: the call's answer waits.
         """
-        rt, credential, token = self._rt, self._credential, self._token
+        rt, credential = self._rt, self._credential
         self.unnoted = late
         try:
-            if late is None:
-                decision = rt.throttle.schedule_next(credential, rt.limits(credential), token)
-            else:
-                moved, decision = rt.throttle.note_sent_and_schedule_next(credential, rt.limits(credential), token,
-                                                                          late)  # fmt: skip
-                self.unnoted = None
-                _log_late_start(late, moved)
+            decision = _next_decision(rt, credential, self._token, late)
+            self.unnoted = None
             follow(rt, credential, decision, retry=False)
         except (OperationalError, RedisError, OSError) as error:
             logger.warning("schedule of %s not handed on during the call (%s); driven after it", credential,
@@ -296,15 +291,20 @@ def _log_late_start(late: LateStart, moved: bool) -> None:
                 late.sent_ms - late.started_ms, "" if moved else " (too late: it was reserved already)")  # fmt: skip
 
 
+def _next_decision(rt: Runtime, credential: str, token: str, late: LateStart | None) -> Decision:
+    """The schedule's next decision as the holder of `token`, with a late start (if any) noted first in the same
+    script call."""
+    if late is None:
+        return rt.throttle.schedule_next(credential, rt.limits(credential), token)
+    moved, decision = rt.throttle.note_sent_and_schedule_next(credential, rt.limits(credential), token, late)
+    _log_late_start(late, moved)
+    return decision
+
+
 def _drive_after_call(rt: Runtime, credential: str, token: str, unnoted: LateStart | None) -> None:
     """Drive the schedule on after the call, as `giftq.drive_schedule` does; first noting, in the same script
     call, a late start the hand-on during the call could not write."""
-    if unnoted is None:
-        drive_schedule.run(credential, token)
-        return
-    moved, decision = rt.throttle.note_sent_and_schedule_next(credential, rt.limits(credential), token, unnoted)
-    _log_late_start(unnoted, moved)
-    follow(rt, credential, decision)
+    follow(rt, credential, _next_decision(rt, credential, token, unnoted))
 
 
 def _ready_to_call(rt: Runtime, record: OrderRecord | None) -> OrderRecord | None:
