@@ -21,7 +21,7 @@ from celery import Task
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from config.settings import START_TO_START
+from config.settings import SCHEDULE_QUEUE, SLOTS_QUEUE, START_TO_START
 from tasks.orders import LATE_SEND_NOTED_MS, enqueue_poll, finish_order_in_parts, needs_attention_after, reserve_get
 from tasks.packs import materialize_pack, order_parts, refuse_pack
 from worker import metrics
@@ -118,16 +118,32 @@ def park_parts(rt: Runtime, record: OrderRecord) -> str:
 def follow(rt: Runtime, credential: str, decision: Decision, *, retry: bool = True) -> None:
     """Enqueue what the schedule decided: a placing task at its slot, or the next look at the schedule.
 
-    Countdowns count from the clock the decision was made on (Redis's, returned by the script).
+    Countdowns count from the clock the decision was made on (Redis's, returned by the script). The queue is
+    `slots_queue`'s.
     """
     if isinstance(decision, Go):
         lead_ms = rt.limits(credential).lead_ms
         countdown_s = max(0, decision.slot_ms - lead_ms - (decision.now_ms or rt.now_ms())) / 1000
         place_reserved.apply_async(args=[credential, decision.request_id, decision.slot_ms, decision.token],
-                                   countdown=countdown_s or None, retry=retry)  # fmt: skip
+                                   countdown=countdown_s or None, retry=retry,
+                                   queue=slots_queue(rt, credential, countdown_s))  # fmt: skip
     elif isinstance(decision, Wait):
         countdown_s = max(0, decision.due_ms - (decision.now_ms or rt.now_ms())) / 1000
-        drive_schedule.apply_async(args=[credential, decision.token], countdown=countdown_s or None, retry=retry)
+        drive_schedule.apply_async(args=[credential, decision.token], countdown=countdown_s or None, retry=retry,
+                                   queue=slots_queue(rt, credential, countdown_s))  # fmt: skip
+
+
+def slots_queue(rt: Runtime, credential: str, countdown_s: float) -> str:
+    """The queue of a slot's task (or a look at the schedule) of `credential`, due in `countdown_s`.
+
+    A slot the provider's limits set ahead, or one of a credential whose orders never pack, goes to SLOTS_QUEUE,
+    which workers serve before any other (config/celery.py): taken late, it would claim late, and the credential's
+    next slot counts from the claim. A slot due now where orders pack goes to the patient SCHEDULE_QUEUE: while it
+    waits its turn behind new orders, those taken in meanwhile park at the credential and ride in its provider
+    order (giftq's own work, not the provider's limits, binds there).
+    """
+    packs = rt.limits(credential).coalesce and rt.provider(credential).can_pack
+    return SLOTS_QUEUE if countdown_s > 0 or not packs else SCHEDULE_QUEUE
 
 
 @app.task(name="giftq.drive_schedule")

@@ -20,7 +20,7 @@ from decimal import Decimal
 import pytest
 from celery import Celery
 
-from config.settings import BAMBOO, BHN, MIN_MARGIN_MS, Credential, Limits, load_settings
+from config.settings import BAMBOO, BHN, MIN_MARGIN_MS, SCHEDULE_QUEUE, SLOTS_QUEUE, Credential, Limits, load_settings
 from tasks.placing import _checkout, _ready_to_call, _WhenSent
 from tests.bhn_fixtures import BHN_CLIENT_ID, BHN_CLIENT_SECRET
 from tests.broker_messages import TaskMessage, push_again, queued, taken
@@ -186,7 +186,7 @@ def test_a_worker_killed_between_reserving_and_calling_loses_no_order(
     # When the worker has taken the placing task off the queue (an ETA task it holds) and dies before the slot comes
     prefix = fault_env["GIFTQ_BROKER_KEY_PREFIX"]
     wait_for(lambda: placing_messages(taken(rt.redis, prefix), request_id)
-             and not placing_messages(queued(rt.redis, prefix, "giftq.schedule"), request_id),
+             and not placing_messages(queued(rt.redis, prefix, SLOTS_QUEUE), request_id),
              timeout_s=10, what="the placing message taken by the worker")  # fmt: skip
     assert rt.store.get(request_id).state == states.ACCEPTED, "the slot had not come yet"
     first.kill()
@@ -328,11 +328,13 @@ def test_the_placing_message_delivered_twice_at_once_makes_one_provider_call(
     producer.send_task("giftq.submit_order", args=[order])
     request_id = order["RequestId"]
     prefix = fault_env["GIFTQ_BROKER_KEY_PREFIX"]
-    (message,) = wait_for(lambda: placing_messages(queued(rt.redis, prefix, "giftq.schedule"), request_id),
+    # (in the slots queue where orders cannot pack, else in the schedule queue: its slot is due now)
+    queue = SCHEDULE_QUEUE if case.name == BAMBOO else SLOTS_QUEUE
+    (message,) = wait_for(lambda: placing_messages(queued(rt.redis, prefix, queue), request_id),
                           timeout_s=20, what="the placing message in its queue")  # fmt: skip
 
     # When that very message is delivered twice at once (a redelivery: the same bytes, the same task id)
-    push_again(rt.redis, prefix, "giftq.schedule", message)
+    push_again(rt.redis, prefix, queue, message)
     workers = start_workers(2, concurrency=2)
 
     # Then both deliveries ran, and one Place Order call reached the sandbox: fulfilled, charged once

@@ -1,8 +1,10 @@
 """How a worker takes turns between its queues (config/celery.py, worker/broker.py `PatientCycle`).
 
 While there are new orders to take in, the schedule queue is served once after every SCHEDULE_TURN_AFTER messages
-of the others, however many queues they are in; when they have none, at once. A real worker (concurrency 1, so one
-message at a time) reads messages queued before it started, and its log says in which order it received them.
+of the others, however many queues they are in; when they have none, at once. The slots queue is served before
+all of them. A real worker (concurrency 1, so one message at a time) reads messages queued before it started, and
+its log says in which order it received them. Which of the two queues a slot's task goes to: tasks/placing.py
+`follow`.
 """
 
 from __future__ import annotations
@@ -14,13 +16,19 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from config.settings import SCHEDULE_QUEUE, SCHEDULE_TURN_AFTER, intake_queue
+from config.settings import SCHEDULE_QUEUE, SCHEDULE_TURN_AFTER, SLOTS_QUEUE, intake_queue
+from tasks.placing import follow
+from tests.broker_messages import queued
 from tests.waiting import wait_for
 from worker.broker import PatientCycle
+from worker.celery import app
+from worker.runtime import Runtime
+from worker.throttle.scheduler import Go, Wait
 
 pytestmark = pytest.mark.timeout(60)
 
 RECEIVED = re.compile(r"Task (giftq\.[a-z_]+)\[[0-9a-f-]+\] received")
+RECEIVED_ID = re.compile(r"Task giftq\.[a-z_]+\[([0-9a-f-]+)\] received")
 OTHER = "other"  # a message of giftq's own queue or of an intake queue: an order to take in
 PRODUCERS = ("shop", "blog", "p3", "p4", "p5", "p6")  # six intake queues, more than a turn's worth
 
@@ -94,3 +102,76 @@ def test_the_patient_queue_goes_first_when_its_turn_comes_whatever_its_place_in_
     assert cycle.consume(4) == [schedule, giftq, shop, blog]
     cycle.rotate(schedule)
     assert cycle.consume(4) == [giftq, shop, blog, schedule]
+
+
+def test_the_slots_queue_is_served_before_every_other_queue_and_takes_none_of_their_turns(
+    giftq_env: dict[str, str], producer: Celery, start_workers
+) -> None:
+    # Given two orders in giftq's queue and in each of six intake queues, 2 polls in the schedule queue, and then 3
+    # messages in the slots queue (polls of unknown orders: quick, and they send nothing), queued before the worker
+    giftq_env["GIFTQ_INTAKE_PRODUCERS"] = ",".join(PRODUCERS)
+    queues = ["giftq", *map(intake_queue, PRODUCERS)]
+    for queue in queues * 2:
+        _send_order_refused_at_once(producer, queue)
+    sent: dict[str, str] = {}
+    for queue in [SCHEDULE_QUEUE] * 2 + [SLOTS_QUEUE] * 3:
+        sent[producer.send_task("giftq.poll_order", args=[str(uuid.uuid4())], queue=queue).id] = queue
+
+    # When one worker at concurrency 1 takes them
+    (worker,) = start_workers(1, concurrency=1)
+    everything = 2 * len(queues) + len(sent)
+
+    def received() -> list[str]:
+        return [
+            sent.get(task_id, OTHER) for task_id in RECEIVED_ID.findall(worker.log_path.read_text("utf-8", "replace"))
+        ]
+
+    order = wait_for(lambda: seen if len(seen := received()) == everything else None, timeout_s=30,
+                     what="every message received")  # fmt: skip
+
+    # Then the slots queue's came first, though queued last; and the schedule queue's still had their turns after
+    # SCHEDULE_TURN_AFTER of the others each, as if the slots queue's had not been there
+    after = SCHEDULE_TURN_AFTER
+    rest = 2 * len(queues) - 2 * after
+    assert order == [SLOTS_QUEUE] * 3 + ([OTHER] * after + [SCHEDULE_QUEUE]) * 2 + [OTHER] * rest
+
+
+def test_the_first_queue_is_asked_first_and_serving_it_counts_as_no_turn_of_the_others() -> None:
+    giftq, shop, schedule, slots = "giftq", "giftq.intake.shop", "giftq.schedule", "giftq.slots"
+    cycle = PatientCycle(schedule, 1, first=slots)
+    cycle.update([giftq, schedule, slots, shop])
+    cycle.rotate(schedule)
+    assert cycle.consume(4) == [slots, giftq, shop, schedule]
+    cycle.rotate(slots)  # neither a turn of the others nor a move in the round robin
+    assert cycle.consume(4) == [slots, giftq, shop, schedule]
+    cycle.rotate(giftq)  # one of the others: the schedule queue's turn has come
+    assert cycle.consume(4) == [slots, schedule, shop, giftq]
+
+
+def _where_sent(request_id: str) -> list[str]:
+    """The queues holding a placing or schedule message naming `request_id` (a slot's task) or a Wait's token."""
+    prefix = app.conf.broker_transport_options.get("global_keyprefix", "")
+    client = app.connection_for_write().default_channel.client
+    return [queue for queue in (SLOTS_QUEUE, SCHEDULE_QUEUE)
+            for message in queued(client, prefix, queue) if request_id in message.args]  # fmt: skip
+
+
+@pytest.mark.parametrize("coalesce", ["1", "0"])
+def test_a_slot_set_ahead_by_the_limits_is_not_made_to_wait_its_turn_and_one_due_now_waits_only_where_orders_pack(
+    coalesce: str, giftq_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    # Given a credential whose orders pack (or, with coalesce 0, never do)
+    giftq_env["GIFTQ_BAMBOO_COALESCE"] = coalesce
+    rt: Runtime = request.getfixturevalue("rt")
+    now_ms = rt.now_ms()
+    ahead, due_now, look = (str(uuid.uuid4()) for _ in range(3))
+
+    # When the schedule hands out a slot 400 ms ahead, one due now, and a look at the schedule 300 ms ahead
+    follow(rt, "giftq-demo", Go(ahead, now_ms + 400, "token-1", now_ms=now_ms))
+    follow(rt, "giftq-demo", Go(due_now, now_ms, "token-2", now_ms=now_ms))
+    follow(rt, "giftq-demo", Wait(now_ms + 300, look, now_ms=now_ms))
+
+    # Then those ahead go to the slots queue, served first; the one due now waits its turn where orders may pack
+    assert _where_sent(ahead) == [SLOTS_QUEUE]
+    assert _where_sent(look) == [SLOTS_QUEUE]
+    assert _where_sent(due_now) == [SCHEDULE_QUEUE if coalesce == "1" else SLOTS_QUEUE]

@@ -110,7 +110,8 @@ class Taken:
 
 class Channel(kombu_redis.Channel):
     """kombu's Redis channel, routing a queue's own exchange to that queue alone, with one client for its commands,
-    a queue that may be given turns less often than the others (`PatientCycle`), and messages taken and recorded
+    a queue that may be given turns less often than the others and one served before them (`PatientCycle`), and
+    messages taken and recorded
     as unacknowledged in one command (take_message.lua) while the queues have any.
 
     kombu's BRPOP takes a message, and the delivery's bookkeeping records it in a second command: a worker killed
@@ -124,10 +125,12 @@ class Channel(kombu_redis.Channel):
     """
 
     # Transport options of giftq's own (config/celery.py): the queue that waits, and after how many messages of the
-    # others it is given its turn. Without them the queues take turns as in kombu.
-    from_transport_options = (*kombu_redis.Channel.from_transport_options, "patient_queue", "patient_turn_after")
+    # others it is given its turn; the queue served before all others. Without them the queues take turns as in kombu.
+    from_transport_options = (*kombu_redis.Channel.from_transport_options, "patient_queue", "patient_turn_after",
+                              "first_queue")  # fmt: skip
     patient_queue: str | None = None
     patient_turn_after: int = 0
+    first_queue: str | None = None
 
     QoS = QoS
     _shared_client: redis.Redis | None = None
@@ -140,8 +143,9 @@ class Channel(kombu_redis.Channel):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         self.acks_due: list[str] = []  # delivery tags acknowledged, to be dropped by the next take
         super().__init__(*args, **kwargs)
-        if self.patient_queue and self.patient_turn_after > 0:  # filled as kombu's is, at each basic_consume
-            self._queue_cycle = PatientCycle(self.patient_queue, self.patient_turn_after)
+        if (self.patient_queue and self.patient_turn_after > 0) or self.first_queue:  # filled as kombu's is
+            self._queue_cycle = PatientCycle(self.patient_queue if self.patient_turn_after > 0 else None,
+                                             self.patient_turn_after, first=self.first_queue)  # fmt: skip
 
     def defers_acks(self) -> bool:
         """Whether an acknowledgement may wait for the next take: while the queues have messages, a take follows
@@ -253,17 +257,19 @@ class Channel(kombu_redis.Channel):
 
 class PatientCycle(round_robin_cycle):
     """kombu's round robin between a channel's queues, except that `patient` is served once after every `after`
-    messages of the others, while they have any (when they have none, it is served at once).
+    messages of the others, while they have any (when they have none, it is served at once), and `first` before
+    every other queue whenever it holds a message.
 
     A channel asks Redis for its next message with one BRPOP over its queues, in the order `consume` gives: the
     first that holds a message is served. kombu's round robin moves the queue just served to the end. Here the
     patient queue goes last until the others have been served `after` times since its last turn, and then first,
-    however many of the others have messages; the others take turns among themselves as in kombu.
+    however many of the others have messages; the others take turns among themselves as in kombu. The first queue
+    is always asked first, and a message of it counts as none of the others' turns.
     """
 
-    def __init__(self, patient: str, after: int) -> None:
+    def __init__(self, patient: str | None, after: int, *, first: str | None = None) -> None:
         super().__init__()
-        self.patient, self.after = patient, after
+        self.patient, self.after, self.first = patient, after, first
         self._others_served = 0  # messages of the other queues since the patient queue's last
 
     def consume(self, n: int) -> list[str]:
@@ -271,9 +277,14 @@ class PatientCycle(round_robin_cycle):
         if self.patient in queues:
             queues.remove(self.patient)
             queues.insert(len(queues) if self._others_served < self.after else 0, self.patient)
+        if self.first in queues:
+            queues.remove(self.first)
+            queues.insert(0, self.first)
         return queues
 
     def rotate(self, last_used: str) -> str:
+        if last_used == self.first:
+            return last_used
         self._others_served = 0 if last_used == self.patient else self._others_served + 1
         return super().rotate(last_used)
 
