@@ -33,11 +33,11 @@ broker_transport_options = {
     # delays its tasks by turns, never until the burst is through. With no new orders it is served at once.
     "patient_queue": SCHEDULE_QUEUE,
     "patient_turn_after": SCHEDULE_TURN_AFTER,
-    # A slot the provider's limits set ahead (its task has a countdown), and every slot of a credential whose orders
-    # cannot pack, waits for nothing: its task goes to the slots queue (tasks/placing.py `follow`), which a worker
-    # serves before any other. Taken late, it claims its slot late, and the credential's next slot counts from that
-    # claim: each such turn would cost the provider's capacity, not save giftq work. Its messages are bounded by the
-    # provider's limits (a credential's Place Order rate), so it cannot starve the other queues.
+    # A slot of a credential whose orders cannot pack gains nothing by waiting: its task goes to the slots queue
+    # (tasks/placing.py `slots_queue`), which a worker serves before any other. Taken late, it would claim its slot
+    # late, and the credential's next slot counts from that claim: each turn would cost the provider's capacity and
+    # save no giftq work. Its messages are bounded by the provider's limits (a credential's Place Order rate), so it
+    # cannot starve the other queues.
     "first_queue": SLOTS_QUEUE,
 }
 if _settings.broker_key_prefix:

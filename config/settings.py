@@ -26,9 +26,9 @@ SCOPE_ORDERS, SCOPE_CARDS = "orders", "cards"
 API_SCOPES = (SCOPE_ORDERS, SCOPE_CARDS)
 DEFAULT_SCOPES = (SCOPE_ORDERS,)  # an entry without a scope list: orders only, never cards
 # Queues: giftq's own, and one intake queue per producer that sends orders by task name (its only door).
-SCHEDULE_QUEUE = "giftq.schedule"  # the following of placed orders; a slot's task due now, where orders may pack
+SCHEDULE_QUEUE = "giftq.schedule"  # the following of placed orders; a slot's task, a look, where orders pack
 SCHEDULE_TURN_AFTER = 4  # messages of a worker's other queues served before the schedule queue's next (celery.py)
-SLOTS_QUEUE = "giftq.slots"  # a slot's task (or a look) the provider's limits set ahead: served before any other
+SLOTS_QUEUE = "giftq.slots"  # a slot's task, a look, where orders never pack: served before any other queue
 OWN_QUEUES = ("giftq", SCHEDULE_QUEUE, SLOTS_QUEUE, "giftq.notify")
 INTAKE_QUEUE_PREFIX = "giftq.intake."
 _NAME = r"[A-Za-z0-9_.-]{1,64}"  # a producer's name (API keys, callback secrets, intake queues)

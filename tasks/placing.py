@@ -126,24 +126,24 @@ def follow(rt: Runtime, credential: str, decision: Decision, *, retry: bool = Tr
         countdown_s = max(0, decision.slot_ms - lead_ms - (decision.now_ms or rt.now_ms())) / 1000
         place_reserved.apply_async(args=[credential, decision.request_id, decision.slot_ms, decision.token],
                                    countdown=countdown_s or None, retry=retry,
-                                   queue=slots_queue(rt, credential, countdown_s))  # fmt: skip
+                                   queue=slots_queue(rt, credential))  # fmt: skip
     elif isinstance(decision, Wait):
         countdown_s = max(0, decision.due_ms - (decision.now_ms or rt.now_ms())) / 1000
         drive_schedule.apply_async(args=[credential, decision.token], countdown=countdown_s or None, retry=retry,
-                                   queue=slots_queue(rt, credential, countdown_s))  # fmt: skip
+                                   queue=slots_queue(rt, credential))  # fmt: skip
 
 
-def slots_queue(rt: Runtime, credential: str, countdown_s: float) -> str:
-    """The queue of a slot's task (or a look at the schedule) of `credential`, due in `countdown_s`.
+def slots_queue(rt: Runtime, credential: str) -> str:
+    """The queue of a slot's task (or of a look at the schedule) of `credential`.
 
-    A slot the provider's limits set ahead, or one of a credential whose orders never pack, goes to SLOTS_QUEUE,
-    which workers serve before any other (config/celery.py): taken late, it would claim late, and the credential's
-    next slot counts from the claim. A slot due now where orders pack goes to the patient SCHEDULE_QUEUE: while it
-    waits its turn behind new orders, those taken in meanwhile park at the credential and ride in its provider
-    order (giftq's own work, not the provider's limits, binds there).
+    Where orders pack, SCHEDULE_QUEUE: while a slot's task waits its turn behind new orders, those taken in
+    meanwhile park at the credential and ride in its provider order, so a burst is placed in fewer, fuller provider
+    orders (giftq's own work per order, not the provider's limits, binds there). Where orders never pack, waiting
+    grows nothing: SLOTS_QUEUE, which workers serve before any other (config/celery.py). A slot's task taken late
+    claims late, and the credential's next slot counts from that claim.
     """
     packs = rt.limits(credential).coalesce and rt.provider(credential).can_pack
-    return SLOTS_QUEUE if countdown_s > 0 or not packs else SCHEDULE_QUEUE
+    return SCHEDULE_QUEUE if packs else SLOTS_QUEUE
 
 
 @app.task(name="giftq.drive_schedule")

@@ -185,8 +185,9 @@ def test_a_worker_killed_between_reserving_and_calling_loses_no_order(
 
     # When the worker has taken the placing task off the queue (an ETA task it holds) and dies before the slot comes
     prefix = fault_env["GIFTQ_BROKER_KEY_PREFIX"]
+    queue = SCHEDULE_QUEUE if case.name == BAMBOO else SLOTS_QUEUE  # where orders pack (tasks/placing.py)
     wait_for(lambda: placing_messages(taken(rt.redis, prefix), request_id)
-             and not placing_messages(queued(rt.redis, prefix, SLOTS_QUEUE), request_id),
+             and not placing_messages(queued(rt.redis, prefix, queue), request_id),
              timeout_s=10, what="the placing message taken by the worker")  # fmt: skip
     assert rt.store.get(request_id).state == states.ACCEPTED, "the slot had not come yet"
     first.kill()
@@ -328,8 +329,7 @@ def test_the_placing_message_delivered_twice_at_once_makes_one_provider_call(
     producer.send_task("giftq.submit_order", args=[order])
     request_id = order["RequestId"]
     prefix = fault_env["GIFTQ_BROKER_KEY_PREFIX"]
-    # (in the slots queue where orders cannot pack, else in the schedule queue: its slot is due now)
-    queue = SCHEDULE_QUEUE if case.name == BAMBOO else SLOTS_QUEUE
+    queue = SCHEDULE_QUEUE if case.name == BAMBOO else SLOTS_QUEUE  # where orders pack (tasks/placing.py)
     (message,) = wait_for(lambda: placing_messages(queued(rt.redis, prefix, queue), request_id),
                           timeout_s=20, what="the placing message in its queue")  # fmt: skip
 
