@@ -36,8 +36,9 @@ broker_transport_options = {
     # A slot of a credential whose orders cannot pack gains nothing by waiting: its task goes to the slots queue
     # (tasks/placing.py `slots_queue`), which a worker serves before any other. Taken late, it would claim its slot
     # late, and the credential's next slot counts from that claim: each turn would cost the provider's capacity and
-    # save no giftq work. Its messages are bounded by the provider's limits (a credential's Place Order rate), so it
-    # cannot starve the other queues.
+    # save no giftq work. It carries one message per slot or look of each such credential (a Bamboo credential's are
+    # at least 500 ms apart), each with its countdown, taken at once and held by the worker until its time, so it is
+    # empty most of the time and its share of a worker's takes grows only with credentials, never with a burst.
     "first_queue": SLOTS_QUEUE,
 }
 if _settings.broker_key_prefix:
@@ -49,9 +50,11 @@ accept_content = ["json"]
 task_ignore_result = True  # tasks return nothing a producer needs; results live in the order store
 task_default_queue = "giftq"
 # The schedule's own tasks (a slot's placing, a look at a waiting schedule) and the following of placed orders
-# (Get Order polls, the resolving of unknown outcomes) get a queue of their own, which every worker consumes beside
+# (Get Order polls, the resolving of unknown outcomes) get queues of their own, which every worker consumes beside
 # "giftq": a burst of new orders must not delay a slot's task, nor hold a placed order's poll (an ETA task is taken
-# off its queue only when the worker reaches it) until the burst is through.
+# off its queue only when the worker reaches it) until the burst is through. The routes below are where a task goes
+# unless sent elsewhere: `follow` (tasks/placing.py) picks the queue of each slot's task and schedule look
+# (`slots_queue`: giftq.slots where the credential's orders never pack).
 # Notifications get theirs too, consumed by workers of their own (Procfile: `notify`, the others `-X giftq.notify`):
 # a producer's callback server, slow or trickling, must never hold a process that places or polls orders.
 # Each producer that sends by task name has an intake queue of its own (GIFTQ_INTAKE_PRODUCERS), its only door.

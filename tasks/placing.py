@@ -142,8 +142,7 @@ def slots_queue(rt: Runtime, credential: str) -> str:
     grows nothing: SLOTS_QUEUE, which workers serve before any other (config/celery.py). A slot's task taken late
     claims late, and the credential's next slot counts from that claim.
     """
-    packs = rt.limits(credential).coalesce and rt.provider(credential).can_pack
-    return SCHEDULE_QUEUE if packs else SLOTS_QUEUE
+    return SCHEDULE_QUEUE if rt.limits(credential).coalesce else SLOTS_QUEUE  # off where the provider cannot pack
 
 
 @app.task(name="giftq.drive_schedule")

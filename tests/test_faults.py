@@ -21,7 +21,7 @@ import pytest
 from celery import Celery
 
 from config.settings import BAMBOO, BHN, MIN_MARGIN_MS, SCHEDULE_QUEUE, SLOTS_QUEUE, Credential, Limits, load_settings
-from tasks.placing import _checkout, _ready_to_call, _WhenSent
+from tasks.placing import _checkout, _ready_to_call, _WhenSent, slots_queue
 from tests.bhn_fixtures import BHN_CLIENT_ID, BHN_CLIENT_SECRET
 from tests.broker_messages import TaskMessage, push_again, queued, taken
 from tests.fault_fixtures import an_order, assert_fulfilled_once, checkout_calls
@@ -185,9 +185,9 @@ def test_a_worker_killed_between_reserving_and_calling_loses_no_order(
 
     # When the worker has taken the placing task off the queue (an ETA task it holds) and dies before the slot comes
     prefix = fault_env["GIFTQ_BROKER_KEY_PREFIX"]
-    queue = SCHEDULE_QUEUE if case.name == BAMBOO else SLOTS_QUEUE  # where orders pack (tasks/placing.py)
     wait_for(lambda: placing_messages(taken(rt.redis, prefix), request_id)
-             and not placing_messages(queued(rt.redis, prefix, queue), request_id),
+             and not any(placing_messages(queued(rt.redis, prefix, queue), request_id)
+                         for queue in (SLOTS_QUEUE, SCHEDULE_QUEUE)),
              timeout_s=10, what="the placing message taken by the worker")  # fmt: skip
     assert rt.store.get(request_id).state == states.ACCEPTED, "the slot had not come yet"
     first.kill()
@@ -329,7 +329,7 @@ def test_the_placing_message_delivered_twice_at_once_makes_one_provider_call(
     producer.send_task("giftq.submit_order", args=[order])
     request_id = order["RequestId"]
     prefix = fault_env["GIFTQ_BROKER_KEY_PREFIX"]
-    queue = SCHEDULE_QUEUE if case.name == BAMBOO else SLOTS_QUEUE  # where orders pack (tasks/placing.py)
+    queue = slots_queue(rt, case.credential)  # where the credential's slot tasks go
     (message,) = wait_for(lambda: placing_messages(queued(rt.redis, prefix, queue), request_id),
                           timeout_s=20, what="the placing message in its queue")  # fmt: skip
 

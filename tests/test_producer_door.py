@@ -106,6 +106,7 @@ def test_a_producer_connection_can_touch_no_store_key_and_no_queue_but_its_own(d
         "run a script": ("EVAL", "return redis.call('FLUSHALL')", 0),
         "push to giftq's queue": ("LPUSH", f"{door.broker_prefix}giftq", "x"),
         "push to giftq's schedule queue": ("LPUSH", f"{door.broker_prefix}giftq.schedule", "x"),
+        "push to giftq's slots queue": ("LPUSH", f"{door.broker_prefix}giftq.slots", "x"),
         "push to another producer's queue": ("LPUSH", f"{door.broker_prefix}{intake_queue('shop')}", "x"),
         "read its own queue": ("LRANGE", f"{door.broker_prefix}{intake_queue('evil')}", 0, -1),
         "bind giftq's exchange": ("SADD", f"{door.broker_prefix}_kombu.binding.giftq", "x"),
@@ -128,7 +129,7 @@ def test_a_producers_send_task_order_is_fulfilled_as_its_own(door: Door) -> None
 
 
 def test_a_producer_cannot_send_to_giftqs_queues_or_another_producers(door: Door) -> None:
-    for queue in ("giftq", "giftq.schedule", intake_queue("shop")):
+    for queue in ("giftq", "giftq.schedule", "giftq.slots", intake_queue("shop")):
         answer = door.send("evil", "giftq.submit_order", [{"IdempotencyKey": "x", **ORDER}], queue=queue)
         assert "no permissions" in answer, (queue, answer)
 

@@ -4,7 +4,7 @@ While there are new orders to take in, the schedule queue is served once after e
 of the others, however many queues they are in; when they have none, at once. The slots queue is served before
 all of them. A real worker (concurrency 1, so one message at a time) reads messages queued before it started, and
 its log says in which order it received them. Which of the two queues a slot's task goes to: tasks/placing.py
-`follow`.
+`slots_queue`.
 """
 
 from __future__ import annotations

@@ -111,8 +111,7 @@ class Taken:
 class Channel(kombu_redis.Channel):
     """kombu's Redis channel, routing a queue's own exchange to that queue alone, with one client for its commands,
     a queue that may be given turns less often than the others and one served before them (`PatientCycle`), and
-    messages taken and recorded
-    as unacknowledged in one command (take_message.lua) while the queues have any.
+    messages taken and recorded as unacknowledged in one command (take_message.lua) while the queues have any.
 
     kombu's BRPOP takes a message, and the delivery's bookkeeping records it in a second command: a worker killed
     between the two loses the message, and each message costs two writes (with the store's `appendfsync always`,
