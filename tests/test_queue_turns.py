@@ -38,6 +38,15 @@ def _send_order_refused_at_once(producer: Celery, queue: str) -> None:
     producer.send_task("giftq.submit_order", args=[{"RequestId": str(uuid.uuid4()), "AccountId": 555}], queue=queue)
 
 
+def _two_orders_in_each_queue(giftq_env: dict[str, str], producer: Celery) -> list[str]:
+    """Two orders refused at once in giftq's queue and in each of the six producers' intake queues; the queues."""
+    giftq_env["GIFTQ_INTAKE_PRODUCERS"] = ",".join(PRODUCERS)
+    queues = ["giftq", *map(intake_queue, PRODUCERS)]
+    for queue in queues * 2:
+        _send_order_refused_at_once(producer, queue)
+    return queues
+
+
 def _received(log: Path) -> list[str]:
     """The queue of each message the worker received, in order: the schedule queue, or another."""
     return [SCHEDULE_QUEUE if name == "giftq.poll_order" else OTHER
@@ -49,10 +58,7 @@ def test_the_schedule_queue_waits_for_its_turn_while_new_orders_wait_and_not_onc
 ) -> None:
     # Given two orders in giftq's queue and two in each of six producers' intake queues (refused at once: no
     # products), and 3 polls of unknown orders in the schedule queue, queued before the worker starts
-    giftq_env["GIFTQ_INTAKE_PRODUCERS"] = ",".join(PRODUCERS)
-    queues = ["giftq", *map(intake_queue, PRODUCERS)]
-    for queue in queues * 2:
-        _send_order_refused_at_once(producer, queue)
+    queues = _two_orders_in_each_queue(giftq_env, producer)
     patient = 3
     for _ in range(patient):
         producer.send_task("giftq.poll_order", args=[str(uuid.uuid4())], queue=SCHEDULE_QUEUE)
@@ -109,10 +115,7 @@ def test_the_slots_queue_is_served_before_every_other_queue_and_takes_none_of_th
 ) -> None:
     # Given two orders in giftq's queue and in each of six intake queues, 2 polls in the schedule queue, and then 3
     # messages in the slots queue (polls of unknown orders: quick, and they send nothing), queued before the worker
-    giftq_env["GIFTQ_INTAKE_PRODUCERS"] = ",".join(PRODUCERS)
-    queues = ["giftq", *map(intake_queue, PRODUCERS)]
-    for queue in queues * 2:
-        _send_order_refused_at_once(producer, queue)
+    queues = _two_orders_in_each_queue(giftq_env, producer)
     sent: dict[str, str] = {}
     for queue in [SCHEDULE_QUEUE] * 2 + [SLOTS_QUEUE] * 3:
         sent[producer.send_task("giftq.poll_order", args=[str(uuid.uuid4())], queue=queue).id] = queue
