@@ -100,6 +100,7 @@ class RunFigures:
     place_429s: int
     violation_lines: tuple[str, ...] = ()  # the judge's description of each violation (the first few)
     task_cpu: tuple[tuple[str, float, float], ...] = ()  # task name, runs per order, CPU ms per run (pool processes)
+    claim_lateness: tuple[tuple[float, float], ...] = ()  # (bucket's upper bound s, share of claims at or under it)
 
     def lines(self) -> list[str]:
         cpu = ", ".join(f"{kind} {ms:.1f}" for kind, ms in self.cpu_ms.items())
@@ -117,6 +118,8 @@ class RunFigures:
             f"task messages per order: {self.tasks:.2f}; Get Order calls per order: {self.get_orders:.2f}",
             "pool CPU per task run (giftq_task_cpu_seconds; runs per order): "
             + ", ".join(f"{name} {ms:.2f} ms ({runs:.2f})" for name, runs, ms in self.task_cpu),
+            "slots claimed within (giftq_slot_claim_lateness_seconds): "
+            + ", ".join(f"{bound * 1000:.0f} ms {share:.0%}" for bound, share in self.claim_lateness),
             f"Redis commands per order: {self.redis_commands:.1f} ("
             + ", ".join(f"{name} {n:.1f}" for name, n in self.top_commands.items())
             + f"); round trips to Redis per order: {self.round_trips:.1f}",
@@ -222,7 +225,8 @@ def run_once(redis_url: str, tmp: Path, args: argparse.Namespace) -> RunFigures:
     reads = after[3] - before[3] - watched - 3  # the bench's own: its watching, and the INFOs after the first read
     figures = _figures(submitted, calls, fulfilled_at, placed_as, cpu, commands, reads, rss_mb, rules,
                        len(workers))  # fmt: skip
-    return replace(figures, task_cpu=_task_cpu(logs / "metrics", len(orders)))
+    return replace(figures, task_cpu=_task_cpu(logs / "metrics", len(orders)),
+                   claim_lateness=_claim_lateness(logs / "metrics"))  # fmt: skip
 
 
 def _task_cpu(metrics_under: Path, orders: int) -> tuple[tuple[str, float, float], ...]:
@@ -241,6 +245,21 @@ def _task_cpu(metrics_under: Path, orders: int) -> tuple[tuple[str, float, float
                     seconds[each.labels["task"]] += each.value
     shown = [task for task, _ in seconds.most_common() if runs[task] * 100 >= orders]
     return tuple((task, runs[task] / orders, seconds[task] * 1000 / runs[task]) for task in shown)
+
+
+def _claim_lateness(metrics_under: Path) -> tuple[tuple[float, float], ...]:
+    """From the workers' metrics (`giftq_slot_claim_lateness_seconds`): the share of all claims within 10, 50, 250
+    ms and 1 s of their slot."""
+    within: Counter[float] = Counter()
+    for folder in sorted(metrics_under.iterdir()):
+        scrape = CollectorRegistry()
+        MultiProcessCollector(scrape, path=str(folder))
+        for family in scrape.collect():
+            for each in family.samples:
+                if each.name == "giftq_slot_claim_lateness_seconds_bucket":
+                    within[float(each.labels["le"])] += each.value
+    claims = within[float("inf")]
+    return tuple((bound, within[bound] / claims) for bound in (0.01, 0.05, 0.25, 1.0)) if claims else ()
 
 
 def _ceiling_per_s(schedules: tuple[Schedule, ...]) -> float:

@@ -211,6 +211,8 @@ def _use_claim(
     when_sent: _WhenSent,
 ) -> str:
     """Place the order if the claim says call; park it again if the slot was given up."""
+    if claim.outcome in ("call", "late"):
+        metrics.SLOT_CLAIM_LATENESS.labels(credential).observe(max(0, claim.ms) / 1000)
     if claim.outcome == "call":
         metrics.SLOTS_USED.labels(credential).inc()
         return _checkout(rt, credential, record, send_by, when_sent) if record else "slot unused"

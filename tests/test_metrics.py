@@ -12,7 +12,7 @@ from celery import Celery
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from config.settings import SettingsError, settings_from
+from config.settings import SLOTS_QUEUE, SettingsError, settings_from
 from tests.conftest import API_KEYS
 from tests.waiting import final_state, wait_for
 from worker import metrics
@@ -21,6 +21,7 @@ from worker.cli.redis_server import free_port
 from worker.errors import OrderRejected, RateLimited
 from worker.orders import states
 from worker.runtime import Runtime
+from worker.throttle.scheduler import Go
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -130,6 +131,35 @@ def test_a_scrape_of_the_worker_and_of_the_api_counts_the_orders_calls_and_the_4
     for text in (worker, answer.text):
         for request_id in request_ids:
             assert request_id not in text
+
+
+def test_a_slot_claimed_late_is_counted_by_how_late_it_was_claimed(
+    metrics_env: dict, rt: Runtime, producer: Celery, start_workers
+) -> None:
+    # Given an order whose slot came while no worker ran: its placing task waited in the broker 1.5 s past it
+    order = an_order()
+    request_id = order["RequestId"]
+    rt.store.create(request_id, order, credential="giftq-demo", provider_request_id=request_id)
+    decision = rt.throttle.park_and_schedule("giftq-demo", rt.limits("giftq-demo"), request_id=request_id, age_ms=0,
+                                             product_ids=[100001], cards=1)  # fmt: skip
+    assert isinstance(decision, Go)
+    producer.send_task("giftq.place_reserved", args=["giftq-demo", request_id, decision.slot_ms, decision.token],
+                       queue=SLOTS_QUEUE)  # fmt: skip
+    wait_for(lambda: rt.now_ms() >= decision.slot_ms + 1500, timeout_s=5, what="the slot 1.5 s past")
+
+    # When a worker starts and places it
+    start_workers(1)
+    assert wait_for(lambda: final_state(rt, request_id), timeout_s=30, what="final") == states.FULFILLED
+
+    # Then its scrape counts the one claim, in a bucket of 1.5 s late or more (within the lease: it called)
+    worker_url = f"http://127.0.0.1:{metrics_env['GIFTQ_WORKER_METRICS_PORT']}/metrics"
+    text = wait_for(lambda: _answers(worker_url) and scrape(worker_url).text, timeout_s=20, what="the scrape")
+    late = {"credential": "giftq-demo"}
+    assert sample(text, "giftq_slot_claim_lateness_seconds_count", **late) == 1
+    assert sample(text, "giftq_slot_claim_lateness_seconds_bucket", le="1.0", **late) == 0
+    assert sample(text, "giftq_slot_claim_lateness_seconds_bucket", le="30.0", **late) == 1
+    assert 1.5 <= sample(text, "giftq_slot_claim_lateness_seconds_sum", **late) < 30
+    assert sample(text, "giftq_slots_used_total", **late) == 1
 
 
 def test_the_orders_gauge_counts_an_order_of_each_provider_under_its_provider(rt: Runtime) -> None:

@@ -62,6 +62,11 @@ RATE_LIMITED = Counter("giftq_provider_rate_limited_total", "Provider calls answ
 UNKNOWN_OUTCOMES = Counter("giftq_unknown_outcomes_total", "Provider calls whose outcome is unknown (timeout, "
                            "connection error, 5xx).", ["provider", "call"])  # fmt: skip
 SLOTS_USED = Counter("giftq_slots_used_total", "Place Order slots claimed to call.", ["credential"])
+# A slot claimed late wastes the provider's capacity: the credential's next slot counts from the claim.
+CLAIM_LATENESS_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+SLOT_CLAIM_LATENESS = Histogram("giftq_slot_claim_lateness_seconds", "How long after its slot each Place Order "
+                                "slot was claimed (a claim that called, or one past the lease).", ["credential"],
+                                buckets=CLAIM_LATENESS_BUCKETS_S)  # fmt: skip
 SLOTS_GIVEN_UP = Counter("giftq_slots_given_up_total", "Place Order slots given up, the order parked again: "
                          "not_sent (not sent in time), late (past the lease), held (429 hold).",
                          ["credential", "reason"])  # fmt: skip
