@@ -38,6 +38,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -49,6 +50,7 @@ import redis
 from celery import Celery
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.samples import Sample
 
 from bench.backlog import PRODUCT_VALUES
 from bench.metrics import percentile
@@ -234,30 +236,31 @@ def _task_cpu(metrics_under: Path, orders: int) -> tuple[tuple[str, float, float
     runs per order and CPU ms per run, the costliest in all first. Runs of the workers' start are in too."""
     runs: Counter[str] = Counter()
     seconds: Counter[str] = Counter()
+    for each in _worker_samples(metrics_under):
+        if each.name == "giftq_task_cpu_seconds_count":
+            runs[each.labels["task"]] += each.value
+        elif each.name == "giftq_task_cpu_seconds_sum":
+            seconds[each.labels["task"]] += each.value
+    shown = [task for task, _ in seconds.most_common() if runs[task] * 100 >= orders]
+    return tuple((task, runs[task] / orders, seconds[task] * 1000 / runs[task]) for task in shown)
+
+
+def _worker_samples(metrics_under: Path) -> Iterator[Sample]:
+    """Every sample of every worker's metrics (each worker shares its own directory under `metrics_under`)."""
     for folder in sorted(metrics_under.iterdir()):
         scrape = CollectorRegistry()
         MultiProcessCollector(scrape, path=str(folder))
         for family in scrape.collect():
-            for each in family.samples:
-                if each.name == "giftq_task_cpu_seconds_count":
-                    runs[each.labels["task"]] += each.value
-                elif each.name == "giftq_task_cpu_seconds_sum":
-                    seconds[each.labels["task"]] += each.value
-    shown = [task for task, _ in seconds.most_common() if runs[task] * 100 >= orders]
-    return tuple((task, runs[task] / orders, seconds[task] * 1000 / runs[task]) for task in shown)
+            yield from family.samples
 
 
 def _claim_lateness(metrics_under: Path) -> tuple[tuple[float, float], ...]:
     """From the workers' metrics (`giftq_slot_claim_lateness_seconds`): the share of all claims within 10, 50, 250
     ms and 1 s of their slot."""
     within: Counter[float] = Counter()
-    for folder in sorted(metrics_under.iterdir()):
-        scrape = CollectorRegistry()
-        MultiProcessCollector(scrape, path=str(folder))
-        for family in scrape.collect():
-            for each in family.samples:
-                if each.name == "giftq_slot_claim_lateness_seconds_bucket":
-                    within[float(each.labels["le"])] += each.value
+    for each in _worker_samples(metrics_under):
+        if each.name == "giftq_slot_claim_lateness_seconds_bucket":
+            within[float(each.labels["le"])] += each.value
     claims = within[float("inf")]
     return tuple((bound, within[bound] / claims) for bound in (0.01, 0.05, 0.25, 1.0)) if claims else ()
 
