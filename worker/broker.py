@@ -142,9 +142,8 @@ class Channel(kombu_redis.Channel):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         self.acks_due: list[str] = []  # delivery tags acknowledged, to be dropped by the next take
         super().__init__(*args, **kwargs)
-        if (self.patient_queue and self.patient_turn_after > 0) or self.first_queue:  # filled as kombu's is
-            self._queue_cycle = PatientCycle(self.patient_queue if self.patient_turn_after > 0 else None,
-                                             self.patient_turn_after, first=self.first_queue)  # fmt: skip
+        if self.patient_queue or self.first_queue:  # filled as kombu's is, at each basic_consume
+            self._queue_cycle = PatientCycle(self.patient_queue, self.patient_turn_after, first=self.first_queue)
 
     def defers_acks(self) -> bool:
         """Whether an acknowledgement may wait for the next take: while the queues have messages, a take follows
@@ -262,8 +261,9 @@ class PatientCycle(round_robin_cycle):
     A channel asks Redis for its next message with one BRPOP over its queues, in the order `consume` gives: the
     first that holds a message is served. kombu's round robin moves the queue just served to the end. Here the
     patient queue goes last until the others have been served `after` times since its last turn, and then first,
-    however many of the others have messages; the others take turns among themselves as in kombu. The first queue
-    is always asked first, and a message of it counts as none of the others' turns.
+    however many of the others have messages; the others take turns among themselves as in kombu (all of them, the
+    patient one too, when `after` is 0). The first queue is always asked first, and a message of it counts as none
+    of the others' turns.
     """
 
     def __init__(self, patient: str | None, after: int, *, first: str | None = None) -> None:
@@ -273,7 +273,7 @@ class PatientCycle(round_robin_cycle):
 
     def consume(self, n: int) -> list[str]:
         queues = self.items[:n]
-        if self.patient in queues:
+        if self.after > 0 and self.patient in queues:
             queues.remove(self.patient)
             queues.insert(len(queues) if self._others_served < self.after else 0, self.patient)
         if self.first in queues:
