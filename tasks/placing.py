@@ -22,6 +22,7 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from config.settings import SCHEDULE_QUEUE, SLOTS_QUEUE, START_TO_START
+from tasks import messages
 from tasks.orders import LATE_SEND_NOTED_MS, enqueue_poll, finish_order_in_parts, needs_attention_after, reserve_get
 from tasks.packs import materialize_pack, order_parts, refuse_pack
 from worker import metrics
@@ -119,18 +120,17 @@ def follow(rt: Runtime, credential: str, decision: Decision, *, retry: bool = Tr
     """Enqueue what the schedule decided: a placing task at its slot, or the next look at the schedule.
 
     Countdowns count from the clock the decision was made on (Redis's, returned by the script). The queue is
-    `slots_queue`'s.
+    `slots_queue`'s. A message per slot: sent in one LPUSH (tasks/messages.py).
     """
     if isinstance(decision, Go):
         lead_ms = rt.limits(credential).lead_ms
         countdown_s = max(0, decision.slot_ms - lead_ms - (decision.now_ms or rt.now_ms())) / 1000
-        place_reserved.apply_async(args=[credential, decision.request_id, decision.slot_ms, decision.token],
-                                   countdown=countdown_s or None, retry=retry,
-                                   queue=slots_queue(rt, credential))  # fmt: skip
+        messages.send(place_reserved, [credential, decision.request_id, decision.slot_ms, decision.token],
+                      queue=slots_queue(rt, credential), countdown_s=countdown_s, retry=retry)  # fmt: skip
     elif isinstance(decision, Wait):
         countdown_s = max(0, decision.due_ms - (decision.now_ms or rt.now_ms())) / 1000
-        drive_schedule.apply_async(args=[credential, decision.token], countdown=countdown_s or None, retry=retry,
-                                   queue=slots_queue(rt, credential))  # fmt: skip
+        messages.send(drive_schedule, [credential, decision.token], queue=slots_queue(rt, credential),
+                      countdown_s=countdown_s, retry=retry)  # fmt: skip
 
 
 def slots_queue(rt: Runtime, credential: str) -> str:
