@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from celery import Task
 from celery._state import get_current_worker_task
 from celery.utils.nodenames import anon_nodename
+from kombu.exceptions import OperationalError
 from kombu.utils.json import dumps
 from redis.exceptions import RedisError
 
@@ -32,16 +33,17 @@ def send(task: Task, args: list, kwargs: dict | None = None, *, queue: str, coun
          retry: bool = True) -> str:  # fmt: skip
     """Enqueue `task` with `args` and `kwargs` in `queue`, due `countdown_s` from now; its task id.
 
-    `retry=False`: a failed push raises (RedisError or OSError) instead of falling back to `apply_async`.
+    `retry=False`: a failed push raises (kombu's OperationalError, a RedisError or an OSError) instead of falling
+    back to `apply_async`.
     """
     kwargs = kwargs or {}
     task_id = str(uuid.uuid4())
     eta = datetime.now(UTC) + timedelta(seconds=countdown_s) if countdown_s else None
     message = task_message(task, task_id, args, kwargs, queue=queue, eta=eta)
     try:
-        with task.app.producer_or_acquire() as producer:
-            producer.channel._put(queue, message)  # kombu's own push: the key prefix, the envelope's JSON
-    except (RedisError, OSError):
+        with task.app.pool.acquire(block=True) as connection:  # the broker connection Celery's publish would use
+            connection.default_channel._put(queue, message)  # kombu's own push: the key prefix, the envelope's JSON
+    except (OperationalError, RedisError, OSError):
         if not retry:
             raise
         task.apply_async(args=args, kwargs=kwargs, queue=queue, eta=eta, task_id=task_id)
