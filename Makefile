@@ -31,9 +31,13 @@ run: $(STAMP)
 dev:
 	$(MAKE) run PROCFILE=Procfile.dev
 
+# The suite runs on TEST_PROCESSES pytest processes (pytest-xdist), a test file's tests all in one of them: each
+# process starts its own redis-server and sandboxes, and most tests wait on real workers more than they compute.
+TEST_PROCESSES ?= 2
+
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
