@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.orders} orders over {args.credentials} credentials and {len(PRODUCT_VALUES)} products, "
           f"limits {args.limits}, {args.workers} workers ({args.pool} pool, concurrency 1), task events "
           f"{'on' if args.task_events else 'off'}, first poll after {args.poll_interval_ms} ms, "
-          f"appendfsync {args.appendfsync}")  # fmt: skip
+          f"appendfsync {args.appendfsync}, task lines {'off' if args.no_task_lines else 'on'}")  # fmt: skip
     # A SIGTERM (timeout, kill) unwinds the with-blocks below, so the servers and workers started are stopped.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     runs = []
@@ -177,6 +177,8 @@ def _parser() -> argparse.ArgumentParser:
                         "fulfilment time, so one Get Order finds an order final)")  # fmt: skip
     parser.add_argument("--task-events", action="store_true",
                         help="GIFTQ_TASK_EVENTS=true (as where a Flower watches); giftq's default is off")  # fmt: skip
+    parser.add_argument("--no-task-lines", action="store_true",
+                        help="GIFTQ_LOG_TASK_LINES=false: no Celery INFO line per task received or done")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="sample one worker with py-spy and print top frames")
     parser.add_argument("--appendfsync", choices=("always", "everysec"), default="always",
                         help="the Redis's appendfsync: giftq's store requires always; everysec shows what the fsync "
@@ -196,7 +198,7 @@ def run_once(redis_url: str, tmp: Path, args: argparse.Namespace) -> RunFigures:
         sandbox = Sandbox(logs / "sandbox.log", load_clients=args.credentials, **(OPENED_SANDBOX if opened else {}))
         stack.callback(sandbox.stop)
         env = _env(redis_url, prefix, sandbox.url, args.credentials, limits, task_events=args.task_events,
-                   poll_interval_ms=args.poll_interval_ms)  # fmt: skip
+                   poll_interval_ms=args.poll_interval_ms, task_lines=not args.no_task_lines)  # fmt: skip
         if args.appendfsync != "always":
             env["GIFTQ_ALLOW_APPENDFSYNC"] = args.appendfsync
         workers = start_workers("worker", env, logs, stack, count=args.workers, pool=args.pool,
@@ -294,12 +296,14 @@ def _env(
     *,
     task_events: bool,
     poll_interval_ms: int,
+    task_lines: bool,
 ) -> dict[str, str]:
     """giftq's environment on the sandbox's load clients, each routed the account of its own."""
     clients = [load_client(number) for number in range(1, credentials + 1)]
     env = giftq_env(redis_url, prefix, sandbox_url, limits)
     env["GIFTQ_TASK_EVENTS"] = "true" if task_events else "false"
     env["GIFTQ_POLL_INTERVAL_MS"] = str(poll_interval_ms)
+    env["GIFTQ_LOG_TASK_LINES"] = "true" if task_lines else "false"
     env.update(
         GIFTQ_BAMBOO_CLIENT_ID=clients[0].client_id,
         GIFTQ_BAMBOO_CLIENT_SECRET=clients[0].secret,

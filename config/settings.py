@@ -270,6 +270,7 @@ class LogSettings:
 
     format: str = "text"  # GIFTQ_LOG_FORMAT: "text" or "json"
     level: str = "INFO"  # GIFTQ_LOG_LEVEL: the lowest level written
+    task_lines: bool = True  # GIFTQ_LOG_TASK_LINES: Celery's INFO lines of each task (received, succeeded, retry)
 
     def _checked(self) -> LogSettings:
         if self.level not in LOG_LEVELS:
@@ -278,13 +279,15 @@ class LogSettings:
 
 
 def load_log_settings() -> LogSettings:
-    """GIFTQ_LOG_FORMAT and GIFTQ_LOG_LEVEL only, so a process can log why its other settings are wrong."""
+    """GIFTQ_LOG_FORMAT, GIFTQ_LOG_LEVEL and GIFTQ_LOG_TASK_LINES only, so a process can log why its other
+    settings are wrong."""
     env = Env(expand_vars=False)
     try:
         with env.prefixed("GIFTQ_"):
             return LogSettings(
                 format=env.str("LOG_FORMAT", "text", validate=OneOf(LOG_FORMATS)).strip(),
                 level=env.str("LOG_LEVEL", "INFO").strip().upper(),
+                task_lines=env.bool("LOG_TASK_LINES", True),
             )._checked()
     except (EnvError, ValueError) as error:
         raise SettingsError(str(error)) from None

@@ -54,6 +54,9 @@ def test_logs_are_text_at_info_unless_told_otherwise_and_a_wrong_value_is_refuse
         log_settings(GIFTQ_LOG_FORMAT="xml")
     with pytest.raises(SettingsError, match="GIFTQ_LOG_LEVEL"):
         log_settings(GIFTQ_LOG_LEVEL="loud")
+    assert log_settings().task_lines and not log_settings(GIFTQ_LOG_TASK_LINES="false").task_lines
+    with pytest.raises(SettingsError, match="LOG_TASK_LINES"):
+        log_settings(GIFTQ_LOG_TASK_LINES="sometimes")
 
 
 def test_a_json_line_has_its_fields_only_with_card_fields_and_tracebacks_masked(restore_logging: None) -> None:
@@ -85,6 +88,43 @@ def test_beat_sending_lines_are_debug_lines(restore_logging: None) -> None:
     configure_logging(LogSettings(format="text", level="DEBUG"), stream=stream)
     beat.info("Scheduler: Sending due task %s (%s)", "kick-schedules", "giftq.kick_schedules")
     assert "DEBUG" in stream.getvalue().splitlines()[-1] and BEAT_SENDING in stream.getvalue()
+
+
+def test_without_task_lines_celerys_info_lines_of_tasks_are_left_out_and_its_warnings_and_giftqs_lines_kept(
+    restore_logging: None,
+) -> None:
+    stream = io.StringIO()
+    configure_logging(LogSettings(task_lines=False), stream=stream)
+    received, trace = logging.getLogger("celery.worker.strategy"), logging.getLogger("celery.app.trace")
+    received.info("Task giftq.poll_order[t-1] received")
+    trace.info("Task giftq.poll_order[t-1] succeeded in 0.01s: 'fulfilled'")
+    trace.error("Task giftq.poll_order[t-2] raised unexpected: ValueError()")
+    logging.getLogger("tasks.orders").info("order r-1 fulfilled: 1 cards issued")
+    written = stream.getvalue()
+    assert "received" not in written and "succeeded" not in written
+    assert "raised unexpected" in written and "order r-1 fulfilled" in written
+    configure_logging(LogSettings(), stream=stream)  # the default writes them again
+    received.info("Task giftq.poll_order[t-3] received")
+    assert "t-3] received" in stream.getvalue()
+
+
+def test_a_worker_without_task_lines_logs_an_orders_own_lines_and_none_of_celerys_per_task(
+    giftq_env: dict[str, str], start_workers, producer: Celery, rt: Runtime
+) -> None:
+    # Given a worker without task lines
+    giftq_env["GIFTQ_LOG_TASK_LINES"] = "false"
+    (worker,) = start_workers(1)
+
+    # When an order goes through it
+    request_id = str(uuid.uuid4())
+    order = {"RequestId": request_id, "AccountId": 555, "Products": [{"ProductId": 100001, "Quantity": 1, "Value": 25}]}
+    producer.send_task("giftq.submit_order", args=[order], queue="giftq")
+    assert wait_for(lambda: final_state(rt, request_id), timeout_s=60, what="the order final") == states.FULFILLED
+
+    # Then its log has the order's own line, and no line of Celery's for a task received or done
+    text = worker.log_path.read_text()
+    assert f"order {request_id} fulfilled" in text
+    assert CELERY_TASK_LINE.search(text) is None and " ready." in text
 
 
 def test_a_worker_with_json_logs_writes_only_json_lines_each_order_line_naming_its_order_and_no_card(

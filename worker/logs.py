@@ -1,9 +1,9 @@
 """How every giftq process logs: text for a terminal, or one JSON object a line; card data masked either way.
 
 `configure_logging` gives the root logger one handler on stderr with the format and level of GIFTQ_LOG_FORMAT
-and GIFTQ_LOG_LEVEL (config/settings.py). Workers and beat call it from Celery's `setup_logging` signal, so
-Celery leaves the root logger alone; the API hands the same formatter to gunicorn's handlers; the command line
-calls it first thing.
+and GIFTQ_LOG_LEVEL (config/settings.py); GIFTQ_LOG_TASK_LINES=false leaves out Celery's INFO lines of each
+task. Workers and beat call it from Celery's `setup_logging` signal, so Celery leaves the root logger alone; the
+API hands the same formatter to gunicorn's handlers; the command line calls it first thing.
 
 A JSON line has `time`, `level`, `logger`, `message`, and `request_id` / `credential` when the log call gave
 them (`extra=`) or the task running names them in its arguments; `exc_info` for a traceback. Nothing else of a
@@ -29,6 +29,8 @@ CONTEXT_FIELDS = ("request_id", "credential")
 # Celery's own line shape; the order and credential before the message, so a line still ends with what it says
 TEXT_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(name)s%(context)s: %(message)s"
 BEAT_SENDING = "Scheduler: Sending due task"  # celery.beat's line for every task it sends: DEBUG, not INFO
+# Celery's loggers of its INFO lines for each task: received (the worker's main process), succeeded, retry (the pool)
+CELERY_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
 _ARGUMENT_NAMES: dict[str, tuple[str, ...]] = {}
 # The task message the worker's main process received last: (task id, its context), for Celery's "received" line
 _RECEIVED: ContextVar[tuple[str, dict[str, str]]] = ContextVar("giftq_received", default=("", {}))
@@ -154,4 +156,8 @@ def configure_logging(settings: LogSettings, *, stream: TextIO | None = None) ->
     beat = logging.getLogger("celery.beat")
     if not any(isinstance(existing, QuietBeat) for existing in beat.filters):
         beat.addFilter(QuietBeat())
+    # Without task lines, Celery's loggers of them write warnings and errors only: Celery asks them once whether
+    # INFO is on (when a worker starts), so no record of a task's INFO line is even made.
+    for name in CELERY_TASK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if settings.task_lines else logging.WARNING)
     return handler
