@@ -15,7 +15,6 @@ from decimal import Decimal
 from celery import Task
 from redis.exceptions import RedisError
 
-from config.settings import SCHEDULE_QUEUE
 from tasks import messages
 from worker import metrics
 from worker.celery import app, runtime
@@ -75,7 +74,7 @@ def enqueue_poll(rt: Runtime, request_id: str, *, attempt: int) -> None:
     """Enqueue the next Get Order of a placed order, after the backoff of its attempt, in its route's queue (one
     LPUSH: tasks/messages.py)."""
     delay_ms = min(rt.settings.poll_interval_ms * 2 ** min(attempt, 20), rt.settings.poll_max_interval_ms)
-    messages.send(poll_order, [request_id], {"attempt": attempt}, queue=SCHEDULE_QUEUE, countdown_s=delay_ms / 1000)
+    messages.send(poll_order, [request_id], {"attempt": attempt}, countdown_s=delay_ms / 1000)
 
 
 def poll_now(request_id: str) -> None:

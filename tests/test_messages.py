@@ -16,7 +16,7 @@ import pytest
 import redis
 from celery._state import _task_stack
 
-from config.settings import Settings
+from config.settings import SCHEDULE_QUEUE, Settings
 from tasks import messages
 from tasks.orders import poll_order
 from tasks.placing import place_reserved
@@ -93,6 +93,14 @@ def test_send_pushes_the_message_apply_async_would(queue: str, countdown_s: floa
     else:
         assert our_eta.utcoffset() == their_eta.utcoffset()
         assert abs((their_eta - our_eta).total_seconds()) < 1
+
+
+def test_without_a_queue_a_message_goes_where_the_tasks_route_sends_it(settings: Settings) -> None:
+    # poll_order's route (config/celery.py task_routes) is the schedule queue; apply_async would send it there too
+    task_id = messages.send(poll_order, [str(uuid.uuid4())], {"attempt": 0})
+    waiting = _client().lrange(_key(SCHEDULE_QUEUE), 0, -1)
+    [raw] = [raw for raw in waiting if json.loads(raw)["headers"]["id"] == task_id]
+    _client().lrem(_key(SCHEDULE_QUEUE), 1, raw)  # the queue may hold earlier tests' messages: only this one goes
 
 
 def test_a_push_that_fails_is_sent_by_apply_async_with_its_id(queue: str, monkeypatch: pytest.MonkeyPatch) -> None:
